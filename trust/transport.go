@@ -1,0 +1,92 @@
+package trust
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults for [NewTransport].
+const (
+	// DefaultDialTimeout bounds the TCP connect to a provider.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultTLSHandshakeTimeout bounds the TLS handshake with a provider.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for a provider's response
+	// headers once the request has been written.
+	DefaultResponseHeaderTimeout = 15 * time.Second
+	// DefaultMaxIdleConnsPerHost is the keep-alive pool size per provider
+	// host, sized for bursts of SMS (for example a batch of guest accounts).
+	DefaultMaxIdleConnsPerHost = 64
+	// DefaultIdleConnTimeout closes pooled connections idle for this long.
+	DefaultIdleConnTimeout = 90 * time.Second
+)
+
+// Option adjusts a transport built by [NewTransport].
+type Option func(*transportConfig)
+
+type transportConfig struct {
+	responseHeaderTimeout time.Duration
+}
+
+// WithResponseHeaderTimeout sets how long to wait for a provider's response
+// headers after the request is written. Non-positive values keep
+// [DefaultResponseHeaderTimeout]: a provider call never waits forever.
+func WithResponseHeaderTimeout(d time.Duration) Option {
+	return func(c *transportConfig) {
+		if d > 0 {
+			c.responseHeaderTimeout = d
+		}
+	}
+}
+
+// ClientTLSConfig returns a new TLS client configuration that verifies
+// servers against r: RootCAs is r's pool, the minimum version is TLS 1.2, and
+// sessions are resumed from a fresh LRU cache. InsecureSkipVerify is never
+// set. Each call returns a distinct config with its own session cache.
+//
+// This is the single place where upstream verification is configured; future
+// checks (AIA chasing, SPKI pins) belong in its VerifyConnection.
+func (r *Roots) ClientTLSConfig() *tls.Config {
+	return &tls.Config{
+		RootCAs:            r.pool,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(0),
+	}
+}
+
+// NewTransport returns the HTTP transport for provider calls. It verifies
+// every server against roots (see [Roots.ClientTLSConfig]), never uses a
+// proxy (HTTP_PROXY, HTTPS_PROXY and friends are ignored), tries HTTP/2,
+// pools keep-alive connections for bursts and bounds dialing, the TLS
+// handshake and the wait for response headers.
+//
+// NewTransport panics if roots is nil: that is a programming error, and
+// silently falling back to some other trust store would hide it.
+func NewTransport(roots *Roots, opts ...Option) *http.Transport {
+	if roots == nil {
+		panic("trust: NewTransport called with nil *Roots")
+	}
+	cfg := transportConfig{responseHeaderTimeout: DefaultResponseHeaderTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	dialer := &net.Dialer{
+		Timeout:   DefaultDialTimeout,
+		KeepAlive: 30 * time.Second,
+	}
+	return &http.Transport{
+		Proxy:                  nil, // never reroute provider traffic via the environment
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        roots.ClientTLSConfig(),
+		TLSHandshakeTimeout:    DefaultTLSHandshakeTimeout,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           4 * DefaultMaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    DefaultMaxIdleConnsPerHost,
+		IdleConnTimeout:        DefaultIdleConnTimeout,
+		ResponseHeaderTimeout:  cfg.responseHeaderTimeout,
+		ExpectContinueTimeout:  1 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+}
