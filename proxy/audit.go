@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// auditRecord is one line of the audit log: what happened to one message, or
+// why a request was refused. It never holds message text or secrets:
+// recipients are masked and causes are passed through the route's redactor.
+type auditRecord struct {
+	Client   string
+	Mode     string // "proxy" (absolute-form) or "direct" (origin-form)
+	Method   string
+	Route    string
+	Provider string
+	To       []string // masked
+	Chars    int      // message length in characters
+	Outcome  string   // delivered, refused, unknown, partial
+	Status   int      // HTTP status answered to the client
+	Code     string   // legacy error code, when failed
+	Reason   string   // why it was refused or failed (safe, redacted)
+	IDs      []string // upstream message ids
+	TLS      string   // upstream TLS version
+	Leaf     string   // SHA-256 of the verified upstream leaf certificate
+	Latency  time.Duration
+}
+
+func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
+	attrs := []slog.Attr{
+		slog.String("client", a.Client),
+		slog.String("mode", a.Mode),
+		slog.String("method", a.Method),
+		slog.String("outcome", a.Outcome),
+		slog.Int("status", a.Status),
+	}
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("route", a.Route)
+	add("provider", a.Provider)
+	if len(a.To) > 0 {
+		attrs = append(attrs, slog.Any("to", a.To), slog.Int("chars", a.Chars))
+	}
+	add("code", a.Code)
+	add("reason", a.Reason)
+	if len(a.IDs) > 0 {
+		attrs = append(attrs, slog.Any("ids", a.IDs))
+	}
+	add("tls", a.TLS)
+	add("leaf_sha256", a.Leaf)
+	attrs = append(attrs, slog.Float64("latency_ms", float64(a.Latency.Microseconds())/1000))
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "message", attrs...)
+}
+
+// maskNumber keeps the last four digits, enough to answer "did the guest
+// with the number ending 4567 get it?" without building a phone book.
+func maskNumber(n string) string {
+	if len(n) <= 4 {
+		return strings.Repeat("*", len(n))
+	}
+	return strings.Repeat("*", len(n)-4) + n[len(n)-4:]
+}
+
+func maskAll(numbers []string) []string {
+	out := make([]string, len(numbers))
+	for i, n := range numbers {
+		out[i] = maskNumber(n)
+	}
+	return out
+}
+
+// redact replaces every secret value in s with <redacted>. It is the last
+// line of defence for causes that quote a URL or a provider reply.
+func (c *Config) redact(s string) string {
+	for _, v := range c.secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "<redacted>")
+		}
+	}
+	return s
+}

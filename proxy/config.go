@@ -1,0 +1,556 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/postern/postern/rewrite"
+	"github.com/postern/postern/trust"
+)
+
+// Defaults for keys that are not set.
+const (
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxRecipients  = 10
+)
+
+// DefaultAllowClients admits only the local machine until an operator says
+// otherwise: a fresh install is never an open relay.
+var defaultAllowClients = []string{"127.0.0.0/8", "::1/128"}
+
+// sandboxProvider is handled by the proxy itself: it never leaves the box.
+const sandboxProvider = "sandbox"
+
+// fileConfig mirrors config.toml. Field tags are the public contract; every
+// key is documented in README.md.
+type fileConfig struct {
+	Server serverFile  `toml:"server"`
+	Trust  trustFile   `toml:"trust"`
+	Routes []routeFile `toml:"route"`
+}
+
+type serverFile struct {
+	Listen         string   `toml:"listen"`
+	AllowClients   []string `toml:"allow_clients"`
+	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+type trustFile struct {
+	CAFiles []string `toml:"ca_files"`
+}
+
+type routeFile struct {
+	Name          string `toml:"name"`
+	MatchHost     string `toml:"match_host"`
+	MatchPath     string `toml:"match_path"`
+	Inbound       string `toml:"inbound"`
+	Provider      string `toml:"provider"`
+	Endpoint      string `toml:"endpoint"`
+	Token         Secret `toml:"token"`
+	From          string `toml:"from"`
+	MaxRecipients int    `toml:"max_recipients"`
+}
+
+// Duration is a TOML string such as "10s" or "1m30s". Unlike toml's native
+// time.Duration handling it refuses bare integers, which would silently mean
+// nanoseconds, and values that are not positive.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (write it with a unit, e.g. \"10s\")", b)
+	}
+	if v <= 0 {
+		return fmt.Errorf("duration %q must be positive", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Config is a loaded, validated configuration: immutable after Load.
+type Config struct {
+	Source         string // file name, or "embedded sandbox"
+	Listen         string
+	AllowClients   []netip.Prefix
+	RequestTimeout time.Duration
+	CAFiles        []string
+	Routes         []*Route
+	Roots          *trust.Roots
+
+	secrets []string // resolved secret values, for redaction
+}
+
+// Route is one [[route]] entry turned into runtime values.
+type Route struct {
+	Name          string
+	MatchHost     string // lower case, no port; "" = any host
+	MatchPath     string // exact path, or a prefix when it ends in "*"
+	Inbound       string
+	ProviderName  string
+	Endpoint      *url.URL // nil for sandbox, else the effective send URL
+	From          string
+	MaxRecipients int
+	TokenSource   string // where the token came from, for summaries
+
+	dialect  rewrite.Dialect
+	provider rewrite.Provider // nil for sandbox
+}
+
+// matches reports whether the route serves a request for host and path.
+func (r *Route) matches(host, path string) bool {
+	if r.MatchHost != "" && !strings.EqualFold(r.MatchHost, host) {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(r.MatchPath, "*"); ok {
+		return strings.HasPrefix(path, prefix)
+	}
+	return path == r.MatchPath
+}
+
+// Match returns the first route, in file order, that serves host and path,
+// or nil: deny by default.
+func (c *Config) Match(host, path string) *Route {
+	host = hostOnly(host)
+	for _, r := range c.Routes {
+		if r.matches(host, path) {
+			return r
+		}
+	}
+	return nil
+}
+
+// ClientAllowed reports whether addr is inside allow_clients.
+func (c *Config) ClientAllowed(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range c.AllowClients {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly strips a port and brackets and lowers the case.
+func hostOnly(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.Trim(h, "[]"))
+}
+
+// ConfigError lists every problem found in a config file, each with its
+// position, so that one run of `postern check` shows them all.
+type ConfigError struct {
+	File     string
+	Problems []Problem
+}
+
+// Problem is one mistake in a config file.
+type Problem struct {
+	Pos Position // zero when no position is known
+	Msg string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if p.Pos.Line > 0 {
+			fmt.Fprintf(&b, "%s:%d:%d: %s", e.File, p.Pos.Line, p.Pos.Col, p.Msg)
+		} else {
+			fmt.Fprintf(&b, "%s: %s", e.File, p.Msg)
+		}
+	}
+	return b.String()
+}
+
+// LoadOptions are the outside inputs to Load; tests replace them.
+type LoadOptions struct {
+	// LookupEnv resolves env: secrets; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// LoadFile reads and validates a config file.
+func LoadFile(path string, opts LoadOptions) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Load(path, src, opts)
+}
+
+// Load decodes src strictly, validates all of it, and builds the runtime
+// configuration. Errors are a *ConfigError.
+func Load(name string, src []byte, opts LoadOptions) (*Config, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	var fc fileConfig
+	md, err := toml.Decode(string(src), &fc)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ConfigError{File: name, Problems: []Problem{{
+				Pos: Position{pe.Position.Line, pe.Position.Col},
+				Msg: pe.Message,
+			}}}
+		}
+		return nil, &ConfigError{File: name, Problems: []Problem{{Msg: err.Error()}}}
+	}
+	v := validator{file: name, idx: indexKeys(string(src)), lookupEnv: opts.LookupEnv}
+	v.checkKeys(md)
+	cfg := v.build(&fc)
+	if len(v.problems) > 0 {
+		return nil, &ConfigError{File: name, Problems: v.problems}
+	}
+	return cfg, nil
+}
+
+type validator struct {
+	file      string
+	idx       keyIndex
+	lookupEnv func(string) (string, bool)
+	problems  []Problem
+}
+
+// at records a problem at the position of key path (e.g. "route.1.endpoint"),
+// falling back to the nearest enclosing table that has a position.
+func (v *validator) at(path string, format string, args ...any) {
+	pos := Position{}
+	for p := path; p != ""; {
+		if got, ok := v.idx[p]; ok {
+			pos = got
+			break
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	v.problems = append(v.problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// checkKeys rejects every key that does not name a field exactly. The TOML
+// decoder alone is not enough: it leaves unknown keys in Undecoded, and it
+// matches field names case-insensitively, so "TOKEN" would quietly fill
+// token. Keys are compared with the struct tags, case-sensitively.
+func (v *validator) checkKeys(md toml.MetaData) {
+	counts := map[string]int{}
+	var unknown []string
+	for _, key := range md.Keys() {
+		plain := strings.Join(key, ".")
+		if md.Type(key...) == "ArrayHash" {
+			counts[plain]++
+		}
+		if slices.ContainsFunc(unknown, func(u string) bool { return strings.HasPrefix(plain, u+".") }) {
+			continue // already reported its table
+		}
+		if ok, known := keyKnown(reflect.TypeFor[fileConfig](), key); !ok {
+			path := strings.Join(withIndices(key, counts, false), ".")
+			if md.Type(key...) == "ArrayHash" {
+				path = strings.Join(withIndices(key, counts, true), ".")
+			}
+			msg := fmt.Sprintf("unknown key %q", plain)
+			if known != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", known)
+			}
+			v.at(path, "%s", msg)
+			unknown = append(unknown, plain)
+		}
+	}
+}
+
+// keyKnown walks key through t by exact toml tag. When the last step fails
+// it also returns a known key that differs only in case or by one typo
+// class, to help the operator.
+func keyKnown(t reflect.Type, key []string) (bool, string) {
+	for _, k := range key {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+			continue
+		case reflect.Struct:
+		default:
+			return false, "" // a key below a plain value
+		}
+		if _, ok := reflect.PointerTo(t).MethodByName("UnmarshalText"); ok {
+			return false, ""
+		}
+		found := false
+		var near string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+			if tag == k {
+				t, found = f.Type, true
+				break
+			}
+			if tag != "" && editDistance(strings.ToLower(tag), strings.ToLower(k)) <= 2 {
+				near = tag
+			}
+		}
+		if !found {
+			return false, near
+		}
+	}
+	return true, ""
+}
+
+var routeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// build validates fc and turns it into runtime values, recording problems.
+func (v *validator) build(fc *fileConfig) *Config {
+	cfg := &Config{
+		Source:         v.file,
+		Listen:         fc.Server.Listen,
+		RequestTimeout: fc.Server.RequestTimeout.Duration,
+		CAFiles:        fc.Trust.CAFiles,
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil {
+		v.at("server.listen", "listen %q: want host:port, e.g. \"127.0.0.1:8080\"", cfg.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.at("server.listen", "listen %q: invalid port", cfg.Listen)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	clients := fc.Server.AllowClients
+	if clients == nil {
+		clients = defaultAllowClients
+	}
+	for _, s := range clients {
+		p, err := parseClient(s)
+		if err != nil {
+			v.at("server.allow_clients", "allow_clients: %v", err)
+			continue
+		}
+		cfg.AllowClients = append(cfg.AllowClients, p)
+	}
+
+	roots, err := trust.LoadRoots(fc.Trust.CAFiles)
+	if err != nil {
+		v.at("trust.ca_files", "%v", err)
+	}
+	cfg.Roots = roots
+
+	if len(fc.Routes) == 0 {
+		v.at("", "no [[route]] defined: postern would refuse every request")
+	}
+	seen := map[string]int{}
+	for i := range fc.Routes {
+		if r := v.buildRoute(i, &fc.Routes[i], cfg); r != nil {
+			key := r.MatchHost + "\x00" + r.MatchPath
+			if j, dup := seen[key]; dup {
+				v.at(fmt.Sprintf("route.%d.match_path", i), "route %q can never match: route %q before it has the same match_host and match_path", r.Name, cfg.Routes[j].Name)
+			}
+			seen[key] = len(cfg.Routes)
+			cfg.Routes = append(cfg.Routes, r)
+		}
+	}
+	names := map[string]bool{}
+	for i, r := range fc.Routes {
+		if r.Name != "" && names[r.Name] {
+			v.at(fmt.Sprintf("route.%d.name", i), "route name %q is used twice", r.Name)
+		}
+		names[r.Name] = true
+	}
+	return cfg
+}
+
+func parseClient(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+		}
+		if p != p.Masked() {
+			return netip.Prefix{}, fmt.Errorf("%q has host bits set (did you mean %s?)", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
+	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
+	name := rf.Name
+	label := fmt.Sprintf("route %q", name)
+	if name == "" {
+		label = fmt.Sprintf("route #%d", i+1)
+		v.at(fmt.Sprintf("route.%d", i), "%s: name is required", label)
+	} else if !routeNameRE.MatchString(name) {
+		v.at(key("name"), "%s: name may use letters, digits, '.', '_' and '-' (at most 64)", label)
+	}
+	before := len(v.problems)
+	r := &Route{
+		Name:          name,
+		MatchHost:     strings.ToLower(strings.TrimSpace(rf.MatchHost)),
+		MatchPath:     rf.MatchPath,
+		Inbound:       rf.Inbound,
+		ProviderName:  rf.Provider,
+		From:          rf.From,
+		MaxRecipients: rf.MaxRecipients,
+		TokenSource:   rf.Token.Source(),
+	}
+	if r.MatchHost != "" && (strings.ContainsAny(r.MatchHost, "/:@ ") || strings.Contains(r.MatchHost, "//")) {
+		v.at(key("match_host"), "%s: match_host %q must be a bare host name, without scheme, port or path", label, rf.MatchHost)
+	}
+	if r.MatchPath == "" {
+		v.at(key("match_path"), "%s: match_path is required, e.g. \"/http/sendmsg\"", label)
+	} else if !strings.HasPrefix(r.MatchPath, "/") {
+		v.at(key("match_path"), "%s: match_path %q must start with \"/\"", label, r.MatchPath)
+	}
+	if r.MaxRecipients == 0 {
+		r.MaxRecipients = DefaultMaxRecipients
+	} else if r.MaxRecipients < 1 || r.MaxRecipients > 600 {
+		v.at(key("max_recipients"), "%s: max_recipients must be between 1 and 600", label)
+	}
+	if len(r.From) > 20 || strings.IndexFunc(r.From, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+		v.at(key("from"), "%s: from must be a sender id or number of at most 20 printable characters", label)
+	}
+
+	if rf.Inbound == "" {
+		v.at(fmt.Sprintf("route.%d", i), "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
+	} else if d, err := rewrite.NewDialect(rf.Inbound); err != nil {
+		v.at(key("inbound"), "%s: %v", label, err)
+	} else {
+		r.dialect = d
+	}
+
+	var endpoint *url.URL
+	if rf.Endpoint != "" {
+		u, err := parseEndpoint(rf.Endpoint)
+		if err != nil {
+			v.at(key("endpoint"), "%s: endpoint: %v", label, err)
+		}
+		endpoint = u
+	}
+
+	var token string
+	if rf.Token.IsSet() {
+		t, err := rf.Token.resolve(v.lookupEnv)
+		if err != nil {
+			v.at(key("token"), "%s: token: %v", label, err)
+		} else {
+			token = t
+			cfg.secrets = append(cfg.secrets, t)
+		}
+	}
+
+	switch {
+	case rf.Provider == "":
+		v.at(fmt.Sprintf("route.%d", i), "%s: provider is required (one of %s)", label, strings.Join(providerNames(), ", "))
+	case rf.Provider == sandboxProvider:
+		if rf.Endpoint != "" {
+			v.at(key("endpoint"), "%s: the sandbox provider sends nothing, so it takes no endpoint", label)
+		}
+	case !slices.Contains(rewrite.ProviderNames(), rf.Provider):
+		v.at(key("provider"), "%s: unknown provider %q (known: %s)", label, rf.Provider, strings.Join(providerNames(), ", "))
+	case !rf.Token.IsSet():
+		v.at(fmt.Sprintf("route.%d", i), "%s: token is required for provider %q", label, rf.Provider)
+	case len(v.problems) == before:
+		p, err := rewrite.NewProvider(rf.Provider, rewrite.Config{Endpoint: endpoint, Token: token, From: rf.From})
+		if err != nil {
+			v.at(key("provider"), "%s: %v", label, err)
+			break
+		}
+		r.provider = p
+		r.Endpoint = endpoint
+		if r.Endpoint == nil {
+			if d, ok := p.(interface{ DefaultEndpoint() *url.URL }); ok {
+				r.Endpoint = d.DefaultEndpoint()
+			}
+		}
+	}
+	if len(v.problems) > before {
+		return nil
+	}
+	return r
+}
+
+// parseEndpoint accepts only absolute https URLs: postern exists to keep
+// messages and credentials off plaintext links, so an http:// endpoint is a
+// configuration error, not a choice.
+func parseEndpoint(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a valid URL")
+	}
+	switch {
+	case u.Scheme == "http":
+		return nil, fmt.Errorf("%q uses plain http://; postern only sends over https://", redactURL(u))
+	case u.Scheme != "https":
+		return nil, fmt.Errorf("%q must be an https:// URL", redactURL(u))
+	case u.Host == "":
+		return nil, fmt.Errorf("%q has no host", redactURL(u))
+	case u.User != nil:
+		return nil, errors.New("must not carry credentials in the URL; use token")
+	case u.Fragment != "":
+		return nil, errors.New("must not have a #fragment")
+	}
+	return u, nil
+}
+
+// redactURL drops userinfo and query, which may hold secrets.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		c.RawQuery = "<redacted>"
+	}
+	return c.String()
+}
+
+func providerNames() []string {
+	return append(rewrite.ProviderNames(), sandboxProvider)
+}
+
+// editDistance is the Levenshtein distance, for "did you mean" hints.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,42 @@
+package proxy_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCurlAsISE drives postern with curl, a client that is not Go's, in
+// proxy mode (-x: absolute-form) and direct mode.
+func TestCurlAsISE(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed (.ci/run installs it)")
+	}
+	fp := newFakeProvider(t, oneAPIReply())
+	cfg := routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), "")
+	p := startPostern(t, cfg, env())
+	q := "/http/sendmsg?" + legacyQuery("+44 20 7946 0958", "Café & crème: 100% #1")
+	for _, args := range [][]string{
+		{"-x", "http://" + p.addr, "http://api.clickatell.com" + q},
+		{"-H", "Host: api.clickatell.com", "http://" + p.addr + q},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--noproxy", "", "-w", " %{http_code}"}, args...)...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		if !strings.HasPrefix(string(out), "ID: one") || !strings.HasSuffix(string(out), " 200") {
+			t.Errorf("curl %v: got %q, want ID line and 200", args, out)
+		}
+	}
+	for i, r := range fp.requests() {
+		texts, tos, err := oneAPIBody(r.Body)
+		if err != nil || len(texts) != 1 || texts[0] != "Café & crème: 100% #1" || tos[0] != "442079460958" {
+			t.Errorf("request %d: provider got %q to %v (%v)", i, texts, tos, err)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Secret is a config value that must never be printed: a literal, or a
+// reference "env:NAME" or "file:/path" resolved once when the config is
+// loaded. Its String method never reveals the value, so a Secret that slips
+// into a log line or an error prints as <redacted>.
+type Secret struct {
+	ref string
+}
+
+// UnmarshalText keeps the reference; it is resolved during validation so that
+// every problem in the file is reported together.
+func (s *Secret) UnmarshalText(b []byte) error {
+	s.ref = string(b)
+	return nil
+}
+
+// String never returns the secret.
+func (s Secret) String() string { return "<redacted>" }
+
+// GoString never returns the secret, even with %#v.
+func (s Secret) GoString() string { return "<redacted>" }
+
+// IsSet reports whether the key was given at all.
+func (s Secret) IsSet() bool { return s.ref != "" }
+
+// Source describes where the value comes from without revealing it:
+// "env CLICKATELL_API_KEY", "file /run/secrets/key" or "inline".
+func (s Secret) Source() string {
+	switch {
+	case strings.HasPrefix(s.ref, "env:"):
+		return "env " + strings.TrimPrefix(s.ref, "env:")
+	case strings.HasPrefix(s.ref, "file:"):
+		return "file " + strings.TrimPrefix(s.ref, "file:")
+	case s.ref == "":
+		return "unset"
+	}
+	return "inline"
+}
+
+// resolve returns the secret value. Errors name the variable or file, never
+// the value.
+func (s Secret) resolve(lookupEnv func(string) (string, bool)) (string, error) {
+	switch {
+	case strings.HasPrefix(s.ref, "env:"):
+		name := strings.TrimPrefix(s.ref, "env:")
+		if name == "" {
+			return "", errors.New(`"env:" needs a variable name`)
+		}
+		v, ok := lookupEnv(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		return v, nil
+	case strings.HasPrefix(s.ref, "file:"):
+		path := strings.TrimPrefix(s.ref, "file:")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// The *PathError names the file and the reason, not the content.
+			return "", fmt.Errorf("reading secret file: %w", err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", path)
+		}
+		return v, nil
+	}
+	return s.ref, nil
+}

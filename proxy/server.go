@@ -1,0 +1,157 @@
+// Package proxy is postern's server: it takes legacy SMS gateway requests in
+// the three forms Cisco ISE sends them (as an HTTP proxy, straight to
+// postern, or to the provider's name pointed at postern by DNS), runs each
+// through one pipeline — admit, route, parse, build, send, read, answer,
+// audit — and never relays anything it did not build itself.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"github.com/elazarl/goproxy"
+
+	"github.com/postern/postern/trust"
+)
+
+// Options are the outside parts a Server writes to.
+type Options struct {
+	// Log receives operational messages (start-up, sandbox notices, warnings).
+	Log *slog.Logger
+	// Audit receives one line per message or refused request.
+	Audit *slog.Logger
+	// DialContext, when set, replaces how provider connections are dialled
+	// (TLS verification is unaffected). Tests use it to reach a fake
+	// provider under its real-looking name on loopback; nil dials normally.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Server is a running postern configuration.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	audit *slog.Logger
+	gp    *goproxy.ProxyHttpServer
+	rt    atomic.Pointer[runtime]
+}
+
+// runtime is everything derived from one Config; a reload would build a new
+// one and swap it whole.
+type runtime struct {
+	cfg       *Config
+	transport *http.Transport
+	senders   map[*Route]sender
+}
+
+func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
+	tr := trust.NewTransport(cfg.Roots)
+	if opts.DialContext != nil {
+		tr.DialContext = opts.DialContext
+	}
+	client := &http.Client{
+		Transport: tr,
+		// A provider redirect is never followed: it would resend the message
+		// (and our credentials) somewhere we did not configure.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}}
+	for _, r := range cfg.Routes {
+		if r.provider == nil {
+			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
+		} else {
+			rt.senders[r] = &httpSender{provider: r.provider, client: client}
+		}
+	}
+	return rt
+}
+
+// New builds a server for cfg. Nothing listens until Serve.
+func New(cfg *Config, opts Options) *Server {
+	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.audit == nil {
+		s.audit = slog.New(slog.DiscardHandler)
+	}
+	s.rt.Store(newRuntime(cfg, opts, s.log))
+
+	gp := goproxy.NewProxyHttpServer()
+	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.
+	gp.Verbose = false
+	gp.Logger = printfLogger{s.log}
+	// goproxy must never talk to anyone: postern answers every request
+	// itself. Its transport and CONNECT dialer are replaced with ones that
+	// refuse, so neither a bug nor HTTP(S)_PROXY in the environment can turn
+	// postern into a relay.
+	gp.Tr = &http.Transport{Proxy: nil, DialContext: refuseDial}
+	gp.ConnectDial = func(network, addr string) (net.Conn, error) { return refuseDial(context.Background(), network, addr) }
+	gp.OnRequest().HandleConnectFunc(s.refuseConnect)
+	gp.OnRequest().DoFunc(s.handle)
+	gp.NonproxyHandler = http.HandlerFunc(s.direct)
+	s.gp = gp
+	return s
+}
+
+func refuseDial(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("postern never relays: upstream dialing through goproxy is disabled")
+}
+
+// Config returns the configuration currently served.
+func (s *Server) Config() *Config { return s.rt.Load().cfg }
+
+// Handler is the HTTP handler serving all three ways in.
+func (s *Server) Handler() http.Handler { return s.gp }
+
+// NewHTTPServer returns an *http.Server for the handler with limits suited to
+// ISE's small requests: slow or oversized clients cannot hold connections.
+func (s *Server) NewHTTPServer() *http.Server {
+	cfg := s.Config()
+	return &http.Server{
+		Handler:           s.gp,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve accepts connections on ln until ctx is cancelled, then shuts down,
+// letting requests in flight finish for up to grace.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := s.NewHTTPServer()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	s.rt.Load().transport.CloseIdleConnections()
+	return nil
+}
+
+// printfLogger adapts goproxy's Printf logging to slog at warning level.
+type printfLogger struct{ log *slog.Logger }
+
+// Query strings are cut from its messages: goproxy's warnings may quote a
+// request URL, and a legacy URL carries passwords and message text.
+func (p printfLogger) Printf(format string, v ...any) {
+	p.log.Warn("goproxy: " + queryRE.ReplaceAllString(fmt.Sprintf(format, v...), "?<redacted>"))
+}
+
+var queryRE = regexp.MustCompile(`\?[^\s"']*`)
