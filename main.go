@@ -1,0 +1,195 @@
+// Command postern takes Cisco ISE's plaintext SMS gateway requests and sends
+// them on as authenticated, verified HTTPS REST calls.
+//
+//	postern [serve] [-config FILE] [-sandbox] [-listen ADDR]
+//	postern check -config FILE
+//	postern translate -config FILE URL
+//	postern version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/postern/postern/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stdout, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "translate":
+		return translate(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "postern: unknown command %q\n", cmd)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  postern [serve] [-config FILE] [-sandbox] [-listen ADDR] [-grace DURATION]
+                                              run the server (default command)
+  postern check -config FILE                  validate a config and summarise its routes
+  postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
+  postern version                             print version information
+`)
+}
+
+func versionString() string {
+	v, commit, goVersion := version, "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("postern %s (commit %s, %s)", v, commit, goVersion)
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	configPath := fs.String("config", "", "config file to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "postern check: -config FILE is required")
+		return 2
+	}
+	cfg, err := proxy.LoadFile(*configPath, proxy.LoadOptions{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, cfg.Summary())
+	return 0
+}
+
+func translate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("translate", stderr)
+	configPath := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: postern translate -config FILE URL")
+		return 2
+	}
+	cfg, err := proxy.LoadFile(*configPath, proxy.LoadOptions{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	out, err := cfg.Translate(context.Background(), fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "postern translate: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, out)
+	return 0
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", stderr)
+	configPath := fs.String("config", "", "config file (default ./config.toml, else the embedded sandbox)")
+	sandbox := fs.Bool("sandbox", false, "run the embedded sandbox configuration, which sends nothing")
+	listen := fs.String("listen", "", "listen address, overriding [server] listen (e.g. 127.0.0.1:0 for any free port)")
+	grace := fs.Duration("grace", 15*time.Second, "how long in-flight messages may finish after SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// Operational log to stderr, audit trail to stdout: each a JSON line,
+	// neither ever holding message text or secrets.
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	audit := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	cfg, err := loadServeConfig(*configPath, *sandbox, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	addr := cfg.Listen
+	if *listen != "" {
+		addr = *listen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("cannot listen", "listen", addr, "err", err)
+		return 1
+	}
+	srv := proxy.New(cfg, proxy.Options{Log: log, Audit: audit})
+	log.Info("postern listening", "listen", ln.Addr().String(), "config", cfg.Source,
+		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Serve(ctx, ln, *grace); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	log.Info("postern stopped")
+	return 0
+}
+
+// loadServeConfig picks the configuration: -sandbox, else -config, else
+// ./config.toml, else the embedded sandbox, saying which.
+func loadServeConfig(path string, sandbox bool, log *slog.Logger) (*proxy.Config, error) {
+	if sandbox && path != "" {
+		return nil, errors.New("postern: -sandbox and -config are mutually exclusive")
+	}
+	if !sandbox && path == "" {
+		if _, err := os.Stat("config.toml"); err == nil {
+			path = "config.toml"
+		} else {
+			sandbox = true
+			log.Warn("no -config given and no ./config.toml: running the embedded sandbox configuration; messages are NOT sent")
+		}
+	}
+	if sandbox {
+		log.Warn("sandbox mode: requests are answered \"ID: sandbox-<n>\" and nothing is sent to any provider")
+		return proxy.LoadSandbox()
+	}
+	return proxy.LoadFile(path, proxy.LoadOptions{})
+}

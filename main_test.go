@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// runCLI runs the CLI in-process and returns exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodRoute = `
+[[route]]
+name = "clickatell"
+match_host = "api.clickatell.com"
+match_path = "/http/sendmsg"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "https://127.0.0.1:9/v1/message"
+token = "env:POSTERN_TEST_KEY"
+`
+
+// TestCheck is the contract of `postern check`: exit 0 and a summary for a
+// good file, exit 1 and file:line:col: message for each kind of mistake.
+func TestCheck(t *testing.T) {
+	t.Setenv("POSTERN_TEST_KEY", "k-SECRET-123")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, config string
+		wantCode     int
+		want         []string // substrings of the output
+	}{
+		{"valid", goodRoute, 0, []string{"OK.", `"clickatell" takes clickatell-http requests for api.clickatell.com /http/sendmsg`, "clickatell-one at https://127.0.0.1:9/v1/message", "token from env POSTERN_TEST_KEY"}},
+		{"unknown key", goodRoute + "tokne = \"x\"\n", 1, []string{"unknown key.toml:10:1: unknown key \"route.tokne\""}},
+		{"unknown table", "[sever]\nlisten = \"127.0.0.1:1\"\n" + goodRoute, 1, []string{"unknown table.toml:1:1: unknown key \"sever\" (did you mean \"server\"?)"}},
+		{"wrong case key", strings.Replace(goodRoute, "token =", "TOKEN =", 1), 1, []string{`wrong case key.toml:9:1: unknown key "route.TOKEN" (did you mean "token"?)`}},
+		{"bad TOML line", "[server]\nlisten = 127.0.0.1:8080\n" + goodRoute, 1, []string{"bad TOML line.toml:2:"}},
+		{"http endpoint", strings.Replace(goodRoute, "https://", "http://", 1), 1, []string{`http endpoint.toml:8:1: route "clickatell": endpoint: "http://127.0.0.1:9/v1/message" uses plain http://; postern only sends over https://`}},
+		{"missing env secret", strings.Replace(goodRoute, "POSTERN_TEST_KEY", "POSTERN_TEST_NOPE", 1), 1, []string{`missing env secret.toml:9:1: route "clickatell": token: environment variable POSTERN_TEST_NOPE is not set`}},
+		{"unreadable secret file", strings.Replace(goodRoute, "env:POSTERN_TEST_KEY", "file:/nonexistent/key", 1), 1, []string{`token: reading secret file: open /nonexistent/key: no such file or directory`}},
+		{"integer duration", "[server]\nrequest_timeout = 10\n" + goodRoute, 1, []string{"integer duration.toml:2:"}},
+		{"second route problems all reported", goodRoute + goodRoute, 1, []string{`:12:1: route name "clickatell" is used twice`, `route "clickatell" can never match`}},
+		{"no routes", "[server]\n", 1, []string{"no [[route]] defined"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, dir, tc.name+".toml", tc.config)
+			code, stdout, stderr := runCLI(t, "check", "-config", path)
+			out := stdout + stderr
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.wantCode, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "k-SECRET-123") {
+				t.Errorf("output reveals the secret:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestTranslate: the exact request a URL would become, secrets redacted,
+// nothing sent.
+func TestTranslate(t *testing.T) {
+	t.Setenv("POSTERN_TEST_KEY", "k-SECRET-123")
+	path := writeFile(t, t.TempDir(), "c.toml", goodRoute)
+	code, stdout, stderr := runCLI(t, "translate", "-config", path,
+		"http://api.clickatell.com/http/sendmsg?user=u&password=p-LEGACY&api_id=1&to=%2B1+555+123+4567&text=Hello+%22guest%22+%26+welcome")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := `# route "clickatell": clickatell-http -> clickatell-one
+POST https://127.0.0.1:9/v1/message
+Accept: application/json
+Authorization: <redacted>
+Content-Type: application/json
+
+{"messages":[{"channel":"sms","to":"15551234567","content":"Hello \"guest\" & welcome"}]}
+`
+	if stdout != want {
+		t.Errorf("translate output:\n%s\nwant:\n%s", stdout, want)
+	}
+	if strings.Contains(stdout, "k-SECRET-123") || strings.Contains(stdout, "p-LEGACY") {
+		t.Errorf("translate reveals a secret:\n%s", stdout)
+	}
+
+	code, _, stderr = runCLI(t, "translate", "-config", path, "http://evil.example.com/http/sendmsg?to=15551234567&text=x")
+	if code != 1 || !strings.Contains(stderr, "no route matches") {
+		t.Errorf("unmatched: exit %d %q, want 1 and 'no route matches'", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "translate", "-config", path, "http://api.clickatell.com/http/sendmsg?to=123&text=x")
+	if code != 1 || !strings.Contains(stderr, "ERR: 105, Invalid destination address") {
+		t.Errorf("invalid: exit %d %q, want 1 and the legacy error", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "postern dev (commit ") || !strings.Contains(stdout, "go1.") {
+		t.Errorf("version: exit %d %q", code, stdout)
+	}
+}
+
+// dockerBuildCommand returns the environment and arguments of the `go build`
+// line in the Dockerfile, so the test builds exactly what the image ships.
+func dockerBuildCommand(t *testing.T, out string) (env, args []string) {
+	t.Helper()
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(df), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "RUN ")
+		if !ok || !strings.Contains(rest, "go build") {
+			continue
+		}
+		words := shellWords(strings.ReplaceAll(rest, "${VERSION}", "test"))
+		for len(words) > 0 && strings.Contains(words[0], "=") {
+			env, words = append(env, words[0]), words[1:]
+		}
+		if len(words) < 2 || words[0] != "go" || words[1] != "build" {
+			t.Fatalf("Dockerfile build line not understood: %q", rest)
+		}
+		for i := 2; i < len(words); i++ {
+			if words[i] == "-o" && i+1 < len(words) {
+				words[i+1] = out
+			}
+		}
+		return env, words[1:]
+	}
+	t.Fatal("Dockerfile has no RUN ... go build line")
+	return nil, nil
+}
+
+// shellWords splits like sh for the simple quoting the Dockerfile uses.
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteByte(c)
+		case c == '"' || c == '\'':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildDockerBinary builds postern once per test run with the Dockerfile's
+// flags.
+func buildDockerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "postern-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "postern")
+		env, args := dockerBuildCommand(t, builtBin)
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go %v: %v\n%s", args, err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// daemon is a running postern binary.
+type daemon struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startDaemon runs the binary in dir with args and env and waits for its
+// "postern listening" line.
+func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	d := &daemon{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	cmd.Stdout = d.stdout
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(d.stderr, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		pw.Close()
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line struct {
+				Msg    string `json:"msg"`
+				Listen string `json:"listen"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "postern listening" {
+				found <- line.Listen
+			}
+		}
+	}()
+	select {
+	case d.addr = <-found:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("postern did not start; stderr:\n%s", d.stderr)
+	}
+	return d
+}
+
+// TestImageBinaryVerifiesWithEmbeddedRootsOnly: the binary built as the
+// Dockerfile builds it runs on a machine with no system roots at all (as in
+// the scratch image), falls back to the embedded Mozilla set, and verifies a
+// provider through ca_files.
+func TestImageBinaryVerifiesWithEmbeddedRootsOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildDockerBinary(t)
+	var got []string
+	var mu sync.Mutex
+	provider := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization")+" "+string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"messages":[{"apiMessageId":"abc123","accepted":true,"to":"15551234567","error":null}],"error":null}`)
+	}))
+	defer provider.Close()
+	dir := t.TempDir()
+	ca := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw})))
+	cfg := writeFile(t, dir, "postern.toml", fmt.Sprintf(`
+[trust]
+ca_files = [%q]
+
+[[route]]
+name = "one"
+match_path = "/http/sendmsg"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "%s/v1/message"
+token = "env:CLICKATELL_API_KEY"
+`, ca, provider.URL))
+	emptyDir := t.TempDir()
+	env := []string{"SSL_CERT_FILE=" + filepath.Join(emptyDir, "none.pem"), "SSL_CERT_DIR=" + emptyDir, "CLICKATELL_API_KEY=key-SECRET-9"}
+	d := startDaemon(t, bin, dir, env, "serve", "-config", cfg, "-listen", "127.0.0.1:0")
+	if !strings.Contains(d.stderr.String(), `"upstream_roots":"embedded Mozilla set (`) || !strings.Contains(d.stderr.String(), `roots) + 1 from ca_files"`) {
+		t.Errorf("start-up log should report the embedded root set plus ca_files:\n%s", d.stderr)
+	}
+	resp, err := http.Get("http://" + d.addr + "/http/sendmsg?to=15551234567&text=hello+from+scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ID: abc123\n" {
+		t.Fatalf("got %d %q, want 200 ID: abc123", resp.StatusCode, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := `POST /v1/message key-SECRET-9 {"messages":[{"channel":"sms","to":"15551234567","content":"hello from scratch"}]}`
+	if len(got) != 1 || strings.TrimSpace(got[0]) != want {
+		t.Errorf("provider got %q, want [%q]", got, want)
+	}
+	if strings.Contains(d.stderr.String()+d.stdout.String(), "key-SECRET-9") || strings.Contains(d.stderr.String()+d.stdout.String(), "hello from scratch") {
+		t.Errorf("logs reveal the key or the text:\n%s\n%s", d.stderr, d.stdout)
+	}
+}
+
+// TestServeWithoutConfigRunsSandbox: `postern` with no -config and no
+// ./config.toml runs the embedded sandbox and says so.
+func TestServeWithoutConfigRunsSandbox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildDockerBinary(t)
+	d := startDaemon(t, bin, t.TempDir(), []string{}, "-listen", "127.0.0.1:0")
+	if !strings.Contains(d.stderr.String(), "running the embedded sandbox configuration") {
+		t.Errorf("start-up should announce the sandbox:\n%s", d.stderr)
+	}
+	resp, err := http.Get("http://" + d.addr + "/http/sendmsg?user=a&password=b&api_id=1&to=15551234567&text=try+me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ID: sandbox-1\n" {
+		t.Errorf("got %d %q, want 200 ID: sandbox-1", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(d.stdout.String(), `"outcome":"delivered"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(d.stdout.String(), `"route":"sandbox"`) {
+		t.Errorf("audit line missing on stdout:\n%s", d.stdout)
+	}
+}
