@@ -180,6 +180,13 @@ func startPosternWith(t *testing.T, configTOML string, env map[string]string, op
 		if err := <-done; err != nil {
 			t.Errorf("postern Serve: %v", err)
 		}
+		// Whatever a test did, no secret may have reached a log.
+		secrets := []string{legacyPass}
+		for _, v := range env {
+			secrets = append(secrets, v)
+		}
+		mustNotContain(t, "postern log", p.log.String(), secrets...)
+		mustNotContain(t, "postern audit", p.audit.String(), secrets...)
 	})
 	return p
 }
