@@ -102,7 +102,7 @@ func (d *Diagnosis) Verdict() string {
 	leaf := d.Served[0]
 	left := leaf.NotAfter.Sub(d.Now)
 	if left < ExpiryWarning {
-		extra = append(extra, fmt.Sprintf("but its certificate expires in %d days", int(left.Hours()/24)))
+		extra = append(extra, "but its certificate expires in "+days(left))
 	}
 	s := fmt.Sprintf("TRUSTED: postern would send to %s; the chain verifies to a trusted root", d.Host)
 	if len(extra) > 0 {
@@ -176,7 +176,7 @@ func writeCert(b *strings.Builder, i int, c *x509.Certificate, source string, no
 	}
 	fmt.Fprintf(b, "\n     issuer:  %s\n", c.Issuer)
 	left := c.NotAfter.Sub(now)
-	state := fmt.Sprintf("%d days left", int(left.Hours()/24))
+	state := days(left) + " left"
 	switch {
 	case left < 0:
 		state = "EXPIRED"
@@ -194,3 +194,14 @@ func writeCert(b *strings.Builder, i int, c *x509.Certificate, source string, no
 	fmt.Fprintf(b, "     pin:     %s\n     sha256:  %s\n", PinOf(c), hex.EncodeToString(sum[:]))
 }
 
+// days renders a remaining validity for people.
+func days(d time.Duration) string {
+	switch n := int(d.Hours() / 24); n {
+	case 0:
+		return "less than a day"
+	case 1:
+		return "1 day"
+	default:
+		return fmt.Sprintf("%d days", n)
+	}
+}
