@@ -244,3 +244,16 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, 
 	}
 	return c
 }
+
+// PEM returns cert's chain and key in PEM form, as files on disk hold them.
+func PEM(t testing.TB, cert tls.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	for _, der := range cert.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatalf("trusttest: marshal key: %v", err)
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
