@@ -88,13 +88,14 @@ func NewACME(o ACMEOptions) (*ACME, error) {
 	}
 	switch o.Challenge {
 	case ACMEChallengeTLSALPN:
-		_, port, err := net.SplitHostPort(o.ListenTLS)
+		host, port, err := net.SplitHostPort(o.ListenTLS)
 		if err != nil {
 			return nil, fmt.Errorf("acme: listen_tls %q: %w", o.ListenTLS, err)
 		}
 		// The CA connects to this port; postern's HTTPS listener is already
-		// bound there and answers through TLSConfig, so certmagic's own
-		// solver finds the port taken and leaves it to us.
+		// bound to exactly this address and answers through TLSConfig, so
+		// certmagic's own solver finds it taken and leaves it to us.
+		issuer.ListenHost = host
 		issuer.AltTLSALPNPort, _ = strconv.Atoi(port)
 		issuer.DisableHTTPChallenge = true
 	case ACMEChallengeHTTP:
