@@ -4,6 +4,7 @@
 //	postern [serve] [-config FILE] [-sandbox] [-listen ADDR]
 //	postern check -config FILE
 //	postern translate -config FILE URL
+//	postern trust [-config FILE] HOST[:PORT]
 //	postern version
 package main
 
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/trust"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "translate":
 		return translate(args, stdout, stderr)
+	case "trust":
+		return trustCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -62,6 +66,7 @@ func usage(w io.Writer) {
                                               run the server (default command)
   postern check -config FILE                  validate a config and summarise its routes
   postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
+  postern trust [-config FILE] HOST[:PORT]    check a provider's certificate exactly as postern would
   postern version                             print version information
 `)
 }
@@ -131,6 +136,57 @@ func translate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// trustCmd connects to a provider as the proxy would and explains the
+// outcome. Exit 0 when postern would send there, 1 when not.
+func trustCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("trust", stderr)
+	configPath := fs.String("config", "", "config whose [trust] settings to use (default: ./config.toml if present, else defaults)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: postern trust [-config FILE] HOST[:PORT]")
+		return 2
+	}
+	roots, err := trustRoots(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	d, err := trust.Diagnose(context.Background(), roots, fs.Arg(0), nil, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "postern trust: %v\n", err)
+		return 2
+	}
+	d.Write(stdout)
+	if !d.Trusted() {
+		return 1
+	}
+	return 0
+}
+
+// trustRoots returns the upstream trust of -config, else of ./config.toml,
+// else the defaults (system or embedded roots, AIA on, no pins).
+func trustRoots(path string) (*trust.Roots, error) {
+	if path == "" {
+		if _, err := os.Stat("config.toml"); err != nil {
+			roots, err := trust.LoadRoots(nil)
+			if err != nil {
+				return nil, err
+			}
+			return roots.WithPolicy(trust.Policy{AIA: true}), nil
+		}
+		path = "config.toml"
+	}
+	// Only [trust] matters here and nothing is sent: route tokens from the
+	// environment need not be set for a diagnosis.
+	cfg, err := proxy.LoadFile(path, proxy.LoadOptions{LookupEnv: func(string) (string, bool) { return "unused", true }})
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Roots, nil
+}
+
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", stderr)
 	configPath := fs.String("config", "", "config file (default ./config.toml, else the embedded sandbox)")
@@ -159,13 +215,40 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "listen", addr, "err", err)
 		return 1
 	}
-	srv := proxy.New(cfg, proxy.Options{Log: log, Audit: audit})
+	opts := proxy.Options{Log: log, Audit: audit}
+	if len(cfg.InterceptHosts) > 0 {
+		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
+		if err != nil {
+			log.Error("cannot load the interception CA", "err", err)
+			return 1
+		}
+		if created {
+			log.Warn("interception CA created: ISE must trust it to send HTTPS through postern", "ca_file", ic.CA().CertFile,
+				"ca_sha256", ic.CA().Fingerprint(), "ca_pem", string(ic.CA().CertPEM()))
+		}
+		log.Info("intercepting CONNECT", "hosts", cfg.InterceptHosts, "ca_file", ic.CA().CertFile, "ca_sha256", ic.CA().Fingerprint())
+		opts.InterceptCA = ic
+	}
+	var tlsLn net.Listener
+	var inbound *proxy.InboundTLS
+	if cfg.ListenTLS != "" {
+		if tlsLn, err = net.Listen("tcp", cfg.ListenTLS); err != nil {
+			log.Error("cannot listen", "listen_tls", cfg.ListenTLS, "err", err)
+			return 1
+		}
+		if inbound, err = proxy.OpenInboundTLS(cfg, log); err != nil {
+			log.Error("cannot set up the HTTPS listener", "err", err)
+			return 1
+		}
+		log.Info("postern listening with TLS", "listen_tls", tlsLn.Addr().String(), "tls", cfg.TLS.String())
+	}
+	srv := proxy.New(cfg, opts)
 	log.Info("postern listening", "listen", ln.Addr().String(), "config", cfg.Source,
 		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", version)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := srv.Serve(ctx, ln, *grace); err != nil {
+	if err := srv.ServeBoth(ctx, ln, tlsLn, inbound, *grace); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}

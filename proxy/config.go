@@ -37,19 +37,26 @@ const sandboxProvider = "sandbox"
 // fileConfig mirrors config.toml. Field tags are the public contract; every
 // key is documented in README.md.
 type fileConfig struct {
-	Server serverFile  `toml:"server"`
-	Trust  trustFile   `toml:"trust"`
-	Routes []routeFile `toml:"route"`
+	Server    serverFile    `toml:"server"`
+	Trust     trustFile     `toml:"trust"`
+	TLS       tlsFile       `toml:"tls"`
+	Intercept interceptFile `toml:"intercept"`
+	Routes    []routeFile   `toml:"route"`
 }
 
 type serverFile struct {
 	Listen         string   `toml:"listen"`
 	AllowClients   []string `toml:"allow_clients"`
 	RequestTimeout Duration `toml:"request_timeout"`
+	ListenTLS      string   `toml:"listen_tls"`
+	DataDir        string   `toml:"data_dir"`
 }
 
 type trustFile struct {
-	CAFiles []string `toml:"ca_files"`
+	CAFiles    []string            `toml:"ca_files"`
+	AIA        *bool               `toml:"aia"`
+	AIATimeout Duration            `toml:"aia_timeout"`
+	Pins       map[string][]string `toml:"pins"`
 }
 
 type routeFile struct {
@@ -90,7 +97,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	CAFiles        []string
 	Routes         []*Route
-	Roots          *trust.Roots
+	Roots          *trust.Roots // with the [trust] policy: AIA, pins
+	ListenTLS      string       // "" = no HTTPS listener
+	DataDir        string
+	TLS            TLSSettings
+	InterceptHosts []string // lower case; CONNECT to these is intercepted
 
 	secrets []string // resolved secret values, for redaction
 }
@@ -356,7 +367,11 @@ func (v *validator) build(fc *fileConfig) *Config {
 	if err != nil {
 		v.at("trust.ca_files", "%v", err)
 	}
+	if roots != nil {
+		roots = roots.WithPolicy(v.trustPolicy(&fc.Trust))
+	}
 	cfg.Roots = roots
+	v.buildTLS(fc, cfg)
 
 	if len(fc.Routes) == 0 {
 		v.at("", "no [[route]] defined: postern would refuse every request")

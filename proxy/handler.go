@@ -49,14 +49,11 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 
 // handle is the one pipeline every request goes through. It always returns a
 // response of its own, so goproxy never contacts an upstream itself.
-func (s *Server) handle(r *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	start := time.Now()
 	rt := s.rt.Load()
 	cfg := rt.cfg
-	mode, _ := r.Context().Value(modeKey{}).(string)
-	if mode == "" {
-		mode = "proxy"
-	}
+	mode := requestMode(r, pctx)
 	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
 	refuse := func(status int, reason, body string) *http.Response {
 		a.Outcome, a.Status, a.Reason, a.Latency = "refused", status, reason, time.Since(start)

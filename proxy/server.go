@@ -31,6 +31,12 @@ type Options struct {
 	// (TLS verification is unaffected). Tests use it to reach a fake
 	// provider under its real-looking name on loopback; nil dials normally.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// InterceptCA terminates TLS for CONNECT to [intercept] hosts; nil
+	// refuses every CONNECT.
+	InterceptCA *trust.InterceptCA
+	// Expiry records each upstream's verified leaf; nil makes a new one
+	// that logs to Log (see Server.UpstreamExpiry).
+	Expiry *trust.ExpiryTracker
 }
 
 // Server is a running postern configuration.
@@ -51,7 +57,7 @@ type runtime struct {
 }
 
 func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
-	tr := trust.NewTransport(cfg.Roots)
+	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
 	}
@@ -81,7 +87,10 @@ func New(cfg *Config, opts Options) *Server {
 	if s.audit == nil {
 		s.audit = slog.New(slog.DiscardHandler)
 	}
-	s.rt.Store(newRuntime(cfg, opts, s.log))
+	if s.opts.Expiry == nil {
+		s.opts.Expiry = trust.NewExpiryTracker(s.log, nil)
+	}
+	s.rt.Store(newRuntime(cfg, s.opts, s.log))
 
 	gp := goproxy.NewProxyHttpServer()
 	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.
@@ -93,7 +102,7 @@ func New(cfg *Config, opts Options) *Server {
 	// postern into a relay.
 	gp.Tr = &http.Transport{Proxy: nil, DialContext: refuseDial}
 	gp.ConnectDial = func(network, addr string) (net.Conn, error) { return refuseDial(context.Background(), network, addr) }
-	gp.OnRequest().HandleConnectFunc(s.refuseConnect)
+	gp.OnRequest().HandleConnectFunc(s.connect) // intercept listed hosts, refuse the rest
 	gp.OnRequest().DoFunc(s.handle)
 	gp.NonproxyHandler = http.HandlerFunc(s.direct)
 	s.gp = gp
@@ -106,6 +115,10 @@ func refuseDial(context.Context, string, string) (net.Conn, error) {
 
 // Config returns the configuration currently served.
 func (s *Server) Config() *Config { return s.rt.Load().cfg }
+
+// UpstreamExpiry reports the last verified leaf certificate of every
+// provider host and its expiry (for metrics and diagnostics).
+func (s *Server) UpstreamExpiry() *trust.ExpiryTracker { return s.opts.Expiry }
 
 // Handler is the HTTP handler serving all three ways in.
 func (s *Server) Handler() http.Handler { return s.gp }

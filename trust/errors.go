@@ -18,6 +18,11 @@ const (
 	ReasonExpired = "certificate expired or not yet valid"
 	// ReasonHostname: the certificate does not cover the provider's host.
 	ReasonHostname = "certificate is for another host"
+	// ReasonPin: the chain verifies but carries none of the host's pinned keys.
+	ReasonPin = "certificate does not match the configured pin"
+	// ReasonIssuerFetch: an intermediate was missing and could not be fetched
+	// from the certificate's AIA URL (timeout, too large, not a certificate).
+	ReasonIssuerFetch = "certificate not trusted: missing intermediate could not be fetched"
 	// ReasonHandshake: any other TLS failure (alerts, version or cipher
 	// mismatch, a server that does not speak TLS).
 	ReasonHandshake = "TLS handshake failed"
@@ -43,8 +48,14 @@ func DescribeTLSError(err error) (reason string, ok bool) {
 		alertErr   tls.AlertError
 		echErr     *tls.ECHRejectionError
 		opErr      *net.OpError
+		pinErr     *PinMismatchError
+		fetchErr   *IssuerFetchError
 	)
 	switch {
+	case errors.As(err, &pinErr):
+		return ReasonPin, true
+	case errors.As(err, &fetchErr):
+		return ReasonIssuerFetch, true
 	case errors.As(err, &hostErr):
 		return ReasonHostname, true
 	case errors.As(err, &invalidErr):

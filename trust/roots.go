@@ -66,6 +66,8 @@ func (r Report) String() string {
 type Roots struct {
 	pool   *x509.CertPool
 	report Report
+	policy Policy      // see WithPolicy
+	aia    *aiaFetcher // nil when AIA fetching is off
 }
 
 // LoadRoots builds the upstream root pool.

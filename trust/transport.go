@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -28,6 +29,12 @@ type Option func(*transportConfig)
 
 type transportConfig struct {
 	responseHeaderTimeout time.Duration
+	expiry                *ExpiryTracker
+}
+
+// WithExpiryTracker records every verified upstream leaf in t.
+func WithExpiryTracker(t *ExpiryTracker) Option {
+	return func(c *transportConfig) { c.expiry = t }
 }
 
 // WithResponseHeaderTimeout sets how long to wait for a provider's response
@@ -42,18 +49,16 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 }
 
 // ClientTLSConfig returns a new TLS client configuration that verifies
-// servers against r: RootCAs is r's pool, the minimum version is TLS 1.2, and
-// sessions are resumed from a fresh LRU cache. InsecureSkipVerify is never
-// set. Each call returns a distinct config with its own session cache.
-//
-// This is the single place where upstream verification is configured; future
-// checks (AIA chasing, SPKI pins) belong in its VerifyConnection.
+// servers with [Roots.Verify] — r's roots, AIA chasing and pins as set by
+// [Roots.WithPolicy] — against the SNI name: the minimum version is TLS 1.2,
+// and sessions are resumed from a fresh LRU cache. Go's own check is
+// replaced, not skipped: InsecureSkipVerify is set only together with a
+// VerifyConnection doing the full verification, and a connection without a
+// server name (an IP address) is refused. Each call returns a distinct
+// config with its own session cache. [NewTransport] binds the name per
+// connection instead, so that IP endpoints verify too.
 func (r *Roots) ClientTLSConfig() *tls.Config {
-	return &tls.Config{
-		RootCAs:            r.pool,
-		MinVersion:         tls.VersionTLS12,
-		ClientSessionCache: tls.NewLRUClientSessionCache(0),
-	}
+	return r.tlsConfig("", tls.NewLRUClientSessionCache(0), nil)
 }
 
 // NewTransport returns the HTTP transport for provider calls. It verifies
@@ -76,7 +81,7 @@ func NewTransport(roots *Roots, opts ...Option) *http.Transport {
 		Timeout:   DefaultDialTimeout,
 		KeepAlive: 30 * time.Second,
 	}
-	return &http.Transport{
+	tr := &http.Transport{
 		Proxy:                  nil, // never reroute provider traffic via the environment
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        roots.ClientTLSConfig(),
@@ -89,4 +94,30 @@ func NewTransport(roots *Roots, opts ...Option) *http.Transport {
 		ExpectContinueTimeout:  1 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
+	// The TLS handshake is done here rather than from TLSClientConfig so
+	// that verification knows the host it dialled even when that is an IP
+	// address, which crypto/tls does not pass to VerifyConnection. DialContext
+	// is read at dial time, so a caller may still replace it.
+	cache := tls.NewLRUClientSessionCache(0)
+	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := tr.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := roots.tlsConfig(host, cache, cfg.expiry)
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		conn := tls.Client(raw, cfg)
+		hctx, cancel := context.WithTimeout(ctx, DefaultTLSHandshakeTimeout)
+		defer cancel()
+		if err := conn.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	return tr
 }

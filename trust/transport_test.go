@@ -255,8 +255,10 @@ func TestTransportSettings(t *testing.T) {
 		t.Error("Proxy is set")
 	case cfg == nil:
 		t.Fatal("no TLSClientConfig")
-	case cfg.InsecureSkipVerify:
-		t.Error("InsecureSkipVerify is set")
+	case cfg.InsecureSkipVerify && cfg.VerifyConnection == nil:
+		t.Error("InsecureSkipVerify is set without a VerifyConnection doing the verification")
+	case tr.DialTLSContext == nil:
+		t.Error("no DialTLSContext binding verification to the dialled host")
 	case cfg.RootCAs == nil:
 		t.Error("RootCAs is nil")
 	case cfg.MinVersion != tls.VersionTLS12:

@@ -86,6 +86,10 @@ type LeafOptions struct {
 	// LeafOnly leaves the intermediates out of the returned chain, like a
 	// misconfigured server that sends only its leaf.
 	LeafOnly bool
+	// IssuerURLs go into the leaf's Authority Information Access "CA
+	// Issuers" extension: where a client may fetch the issuing CA (see
+	// [ServeIssuer]).
+	IssuerURLs []string
 }
 
 // Leaf issues a TLS server certificate signed by ca. The returned
@@ -118,6 +122,8 @@ func (ca *CA) Leaf(t testing.TB, opts LeafOptions) tls.Certificate {
 		NotAfter:     opts.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+
+		IssuingCertificateURL: opts.IssuerURLs,
 	}
 	leaf := create(t, tmpl, ca.cert, &key.PublicKey, ca.key)
 	chain := [][]byte{leaf.Raw}
@@ -127,6 +133,19 @@ func (ca *CA) Leaf(t testing.TB, opts LeafOptions) tls.Certificate {
 		}
 	}
 	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}
+}
+
+// ServeIssuer publishes ca's certificate in DER form, as a CA Issuers URL
+// does, from a plain HTTP server on loopback, and returns its URL. The
+// server is closed when the test ends.
+func ServeIssuer(t testing.TB, ca *CA) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Write(ca.cert.Raw)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/issuer.crt"
 }
 
 // Cert returns the CA's certificate.
@@ -224,4 +243,17 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, 
 		t.Fatalf("trusttest: parse certificate: %v", err)
 	}
 	return c
+}
+
+// PEM returns cert's chain and key in PEM form, as files on disk hold them.
+func PEM(t testing.TB, cert tls.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	for _, der := range cert.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatalf("trusttest: marshal key: %v", err)
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }

@@ -1,0 +1,101 @@
+package proxy_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/trust"
+)
+
+// TestConnectInterception: ISE, trusting postern's interception CA, sends
+// its SMS GET as HTTPS through postern as its proxy; postern terminates the
+// tunnel for a listed host and the provider receives the rewritten POST.
+// CONNECT to any other host is refused with 403.
+func TestConnectInterception(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	dir := t.TempDir()
+	ic, created, err := trust.LoadOrCreateInterceptCA(dir)
+	if err != nil || !created {
+		t.Fatalf("LoadOrCreateInterceptCA: %v, created %v", err, created)
+	}
+	cfg := "[server]\ndata_dir = \"" + dir + "\"\n[intercept]\nhosts = [\"API.clickatell.com\"]\n" +
+		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	p := startPosternWith(t, cfg, env(), proxy.Options{InterceptCA: ic})
+
+	roots := x509.NewCertPool()
+	roots.AddCert(ic.CA().Cert())
+	proxyURL, _ := url.Parse("http://" + p.addr)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy:           http.ProxyURL(proxyURL),
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}
+	resp, err := client.Get("https://api.clickatell.com/http/sendmsg?" + legacyQuery("15551234567", "through the tunnel"))
+	if err != nil {
+		t.Fatalf("HTTPS GET through postern: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "ID: ") {
+		t.Fatalf("got %d %q, want 200 ID", resp.StatusCode, body)
+	}
+	if got := resp.TLS.PeerCertificates[0]; got.CheckSignatureFrom(ic.CA().Cert()) != nil || got.VerifyHostname("api.clickatell.com") != nil {
+		t.Errorf("tunnel served %s, not a leaf for api.clickatell.com from postern's CA", got.Subject)
+	}
+	reqs := fp.requests()
+	if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != "/v1/message" {
+		t.Fatalf("provider received %+v, want one POST /v1/message", reqs)
+	}
+	texts, tos, err := oneAPIBody(reqs[0].Body)
+	if err != nil || len(texts) != 1 || texts[0] != "through the tunnel" || len(tos) != 1 || tos[0] != "15551234567" {
+		t.Errorf("provider body: texts %q tos %q err %v", texts, tos, err)
+	}
+	mustNotContain(t, "provider request", reqs[0].raw(), legacyPass, legacyUser)
+	if !strings.Contains(p.audit.String(), `"mode":"intercept"`) {
+		t.Errorf("audit does not record the intercepted request:\n%s", p.audit.String())
+	}
+	if ic.Cached() != 1 {
+		t.Errorf("leaf cache holds %d, want 1", ic.Cached())
+	}
+
+	// Any other host: 403, nothing tunnelled.
+	resp, err = client.Get("https://example.org/http/sendmsg?" + legacyQuery("15551234567", "elsewhere"))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("CONNECT to an unlisted host succeeded")
+	}
+	if !strings.Contains(err.Error(), "Forbidden") {
+		t.Errorf("unlisted host: %v, want a 403 Forbidden", err)
+	}
+	if n := len(fp.requests()); n != 1 {
+		t.Errorf("provider received %d requests, want 1", n)
+	}
+}
+
+// TestInterceptCALeafCacheBounded: the leaf cache never grows past its
+// bound, and reuses leaves for hosts it holds.
+func TestInterceptCALeafCacheBounded(t *testing.T) {
+	ic, _, err := trust.LoadOrCreateInterceptCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := trust.NewInterceptCA(ic.CA(), 2, nil)
+	a1, _ := small.Leaf("a.example")
+	small.Leaf("b.example")
+	if a2, _ := small.Leaf("a.example"); a2 != a1 {
+		t.Error("cached leaf not reused")
+	}
+	small.Leaf("c.example") // evicts b, the least recently used
+	if small.Cached() != 2 {
+		t.Errorf("cache holds %d, want 2", small.Cached())
+	}
+	if a3, _ := small.Leaf("a.example"); a3 != a1 {
+		t.Error("most recently used entry was evicted")
+	}
+}
