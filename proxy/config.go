@@ -39,6 +39,8 @@ const sandboxProvider = "sandbox"
 type fileConfig struct {
 	Server serverFile  `toml:"server"`
 	Trust  trustFile   `toml:"trust"`
+	Limits limitsFile  `toml:"limits"`
+	Audit  auditFile   `toml:"audit"`
 	Routes []routeFile `toml:"route"`
 }
 
@@ -46,6 +48,14 @@ type serverFile struct {
 	Listen         string   `toml:"listen"`
 	AllowClients   []string `toml:"allow_clients"`
 	RequestTimeout Duration `toml:"request_timeout"`
+	// Guardrails (guardconfig.go).
+	ProxyUser             string   `toml:"proxy_user"`
+	ProxyPassword         Secret   `toml:"proxy_password"`
+	HeaderReadTimeout     Duration `toml:"header_read_timeout"`
+	MaxURLBytes           int      `toml:"max_url_bytes"`
+	MaxBodyBytes          int      `toml:"max_body_bytes"`
+	MaxConcurrentUpstream int      `toml:"max_concurrent_upstream"`
+	UpstreamQueueWait     Duration `toml:"upstream_queue_wait"`
 }
 
 type trustFile struct {
@@ -62,6 +72,10 @@ type routeFile struct {
 	Token         Secret `toml:"token"`
 	From          string `toml:"from"`
 	MaxRecipients int    `toml:"max_recipients"`
+	// Legacy credentials the request must carry (guardconfig.go).
+	LegacyUser     string `toml:"legacy_user"`
+	LegacyPassword Secret `toml:"legacy_password"`
+	LegacyAPIID    string `toml:"legacy_api_id"`
 }
 
 // Duration is a TOML string such as "10s" or "1m30s". Unlike toml's native
@@ -91,6 +105,8 @@ type Config struct {
 	CAFiles        []string
 	Routes         []*Route
 	Roots          *trust.Roots
+	Guards         Guards      // who may send and how much: auth, sizes, [limits]
+	Audit          AuditConfig // [audit] sinks
 
 	secrets []string // resolved secret values, for redaction
 }
@@ -106,6 +122,7 @@ type Route struct {
 	From          string
 	MaxRecipients int
 	TokenSource   string // where the token came from, for summaries
+	Legacy        LegacyAuth // legacy credentials the request must carry
 
 	dialect  rewrite.Dialect
 	provider rewrite.Provider // nil for sandbox
@@ -357,6 +374,8 @@ func (v *validator) build(fc *fileConfig) *Config {
 		v.at("trust.ca_files", "%v", err)
 	}
 	cfg.Roots = roots
+	v.buildGuards(fc, cfg)
+	v.buildAudit(&fc.Audit, cfg)
 
 	if len(fc.Routes) == 0 {
 		v.at("", "no [[route]] defined: postern would refuse every request")
@@ -421,6 +440,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		MaxRecipients: rf.MaxRecipients,
 		TokenSource:   rf.Token.Source(),
 	}
+	r.Legacy = v.buildLegacy(i, label, rf, cfg)
 	if r.MatchHost != "" && (strings.ContainsAny(r.MatchHost, "/:@ ") || strings.Contains(r.MatchHost, "//")) {
 		v.at(key("match_host"), "%s: match_host %q must be a bare host name, without scheme, port or path", label, rf.MatchHost)
 	}
