@@ -121,7 +121,7 @@ type Route struct {
 	Endpoint      *url.URL // nil for sandbox, else the effective send URL
 	From          string
 	MaxRecipients int
-	TokenSource   string // where the token came from, for summaries
+	TokenSource   string     // where the token came from, for summaries
 	Legacy        LegacyAuth // legacy credentials the request must carry
 
 	dialect  rewrite.Dialect
