@@ -140,16 +140,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// Operational log to stderr, audit trail to stdout: each a JSON line,
-	// neither ever holding message text or secrets.
+	// Operational log to stderr, audit trail to the [audit] sinks (stdout
+	// by default): each a JSON line, neither ever holding message text or
+	// secrets.
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	audit := slog.New(slog.NewJSONHandler(stdout, nil))
 
 	cfg, err := loadServeConfig(*configPath, *sandbox, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
+	if err != nil {
+		log.Error("cannot open audit sinks", "err", err)
+		return 1
+	}
+	defer sinks.Close()
+	audit := slog.New(slog.NewJSONHandler(sinks, nil))
+	stopReopen := reopenOnSIGHUP(sinks)
+	defer stopReopen()
 	addr := cfg.Listen
 	if *listen != "" {
 		addr = *listen
@@ -171,6 +180,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("postern stopped")
 	return 0
+}
+
+// reopenOnSIGHUP reopens the audit file when logrotate (or an operator)
+// sends SIGHUP. It returns a function that stops listening.
+func reopenOnSIGHUP(sinks *proxy.AuditSinks) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				sinks.Reopen()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
 
 // loadServeConfig picks the configuration: -sandbox, else -config, else

@@ -141,7 +141,8 @@ func (s *syncBuffer) String() string {
 type postern struct {
 	addr  string // host:port
 	log   *syncBuffer
-	audit *syncBuffer
+	audit *syncBuffer       // every audit line, written synchronously
+	sinks *proxy.AuditSinks // the config's [audit] file and syslog sinks
 	srv   *proxy.Server
 }
 
@@ -165,7 +166,14 @@ func startPosternWith(t *testing.T, configTOML string, env map[string]string, op
 	}
 	p := &postern{log: &syncBuffer{}, audit: &syncBuffer{}}
 	opts.Log = slog.New(slog.NewJSONHandler(p.log, nil))
-	opts.Audit = slog.New(slog.NewJSONHandler(p.audit, nil))
+	// The [audit] sinks run as configured, except that the console sink is
+	// replaced by p.audit, which tests can read without waiting.
+	sinkCfg := cfg.Audit
+	sinkCfg.Console = "off"
+	if p.sinks, err = proxy.OpenAuditSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
+		t.Fatalf("opening audit sinks: %v", err)
+	}
+	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.audit, p.sinks), nil))
 	p.srv = proxy.New(cfg, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -179,6 +187,9 @@ func startPosternWith(t *testing.T, configTOML string, env map[string]string, op
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("postern Serve: %v", err)
+		}
+		if err := p.sinks.Close(); err != nil {
+			t.Errorf("closing audit sinks: %v", err)
 		}
 		// Whatever a test did, no secret may have reached a log.
 		secrets := []string{legacyPass}
