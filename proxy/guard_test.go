@@ -17,7 +17,7 @@ import (
 
 // guardConfig is a one-route config (proxy mode for api.clickatell.com and
 // direct mode for any host) with extra [server], [limits] and route keys.
-func guardConfig(fp *fakeProvider, t *testing.T, server, limits, route string) string {
+func guardConfig(fp *fakeProvider, t testing.TB, server, limits, route string) string {
 	return fmt.Sprintf(`
 [server]
 %s
