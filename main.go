@@ -4,11 +4,13 @@
 //	postern [serve] [-config FILE] [-sandbox] [-listen ADDR]
 //	postern check -config FILE
 //	postern translate -config FILE URL
+//	postern report [-since DATE] [-json] AUDIT_FILE...
 //	postern version
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "translate":
 		return translate(args, stdout, stderr)
+	case "report":
+		return report(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -62,6 +66,8 @@ func usage(w io.Writer) {
                                               run the server (default command)
   postern check -config FILE                  validate a config and summarise its routes
   postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
+  postern report [-since DATE] [-json] AUDIT_FILE...
+                                              summarise audit logs for an auditor
   postern version                             print version information
 `)
 }
@@ -128,6 +134,56 @@ func translate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprint(stdout, out)
+	return 0
+}
+
+// report summarises audit logs: messages by outcome, route and provider,
+// refusals by reason, upstream TLS versions and certificates, and whether
+// any message left without verified TLS.
+func report(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("report", stderr)
+	sinceFlag := fs.String("since", "", "count only lines at or after this date (2006-01-02) or RFC 3339 time")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: postern report [-since DATE] [-json] AUDIT_FILE...")
+		return 2
+	}
+	var since time.Time
+	if *sinceFlag != "" {
+		t, err := proxy.ParseReportSince(*sinceFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern report: %v\n", err)
+			return 2
+		}
+		since = t
+	}
+	logs := map[string]io.Reader{}
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern report: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		logs[name] = f
+	}
+	r, err := proxy.BuildAuditReport(logs, since)
+	if err != nil {
+		fmt.Fprintf(stderr, "postern report: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprint(stdout, r.Text())
 	return 0
 }
 
