@@ -7,8 +7,10 @@ require (
 	github.com/caddyserver/certmagic v0.25.6
 	github.com/elazarl/goproxy v1.9.4
 	github.com/letsencrypt/pebble/v2 v2.10.3
+	github.com/nyaruka/phonenumbers v1.8.1
 	go.uber.org/zap v1.28.0
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -26,4 +28,5 @@ require (
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
 )

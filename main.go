@@ -5,11 +5,13 @@
 //	postern check -config FILE
 //	postern translate -config FILE URL
 //	postern trust [-config FILE] HOST[:PORT]
+//	postern report [-since DATE] [-json] AUDIT_FILE...
 //	postern version
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return translate(args, stdout, stderr)
 	case "trust":
 		return trustCmd(args, stdout, stderr)
+	case "report":
+		return report(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -67,6 +71,8 @@ func usage(w io.Writer) {
   postern check -config FILE                  validate a config and summarise its routes
   postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
   postern trust [-config FILE] HOST[:PORT]    check a provider's certificate exactly as postern would
+  postern report [-since DATE] [-json] AUDIT_FILE...
+                                              summarise audit logs for an auditor
   postern version                             print version information
 `)
 }
@@ -187,6 +193,56 @@ func trustRoots(path string) (*trust.Roots, error) {
 	return cfg.Roots, nil
 }
 
+// report summarises audit logs: messages by outcome, route and provider,
+// refusals by reason, upstream TLS versions and certificates, and whether
+// any message left without verified TLS.
+func report(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("report", stderr)
+	sinceFlag := fs.String("since", "", "count only lines at or after this date (2006-01-02) or RFC 3339 time")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: postern report [-since DATE] [-json] AUDIT_FILE...")
+		return 2
+	}
+	var since time.Time
+	if *sinceFlag != "" {
+		t, err := proxy.ParseReportSince(*sinceFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern report: %v\n", err)
+			return 2
+		}
+		since = t
+	}
+	logs := map[string]io.Reader{}
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern report: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		logs[name] = f
+	}
+	r, err := proxy.BuildAuditReport(logs, since)
+	if err != nil {
+		fmt.Fprintf(stderr, "postern report: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprint(stdout, r.Text())
+	return 0
+}
+
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", stderr)
 	configPath := fs.String("config", "", "config file (default ./config.toml, else the embedded sandbox)")
@@ -196,16 +252,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// Operational log to stderr, audit trail to stdout: each a JSON line,
-	// neither ever holding message text or secrets.
+	// Operational log to stderr, audit trail to the [audit] sinks (stdout
+	// by default): each a JSON line, neither ever holding message text or
+	// secrets.
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	audit := slog.New(slog.NewJSONHandler(stdout, nil))
 
 	cfg, err := loadServeConfig(*configPath, *sandbox, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
+	if err != nil {
+		log.Error("cannot open audit sinks", "err", err)
+		return 1
+	}
+	defer sinks.Close()
+	audit := slog.New(slog.NewJSONHandler(sinks, nil))
+	stopReopen := reopenOnSIGHUP(sinks)
+	defer stopReopen()
 	addr := cfg.Listen
 	if *listen != "" {
 		addr = *listen
@@ -254,6 +319,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("postern stopped")
 	return 0
+}
+
+// reopenOnSIGHUP reopens the audit file when logrotate (or an operator)
+// sends SIGHUP. It returns a function that stops listening.
+func reopenOnSIGHUP(sinks *proxy.AuditSinks) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				sinks.Reopen()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
 
 // loadServeConfig picks the configuration: -sandbox, else -config, else

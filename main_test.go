@@ -375,3 +375,40 @@ func TestServeWithoutConfigRunsSandbox(t *testing.T) {
 		t.Errorf("audit line missing on stdout:\n%s", d.stdout)
 	}
 }
+
+// TestReportCommand: `postern report` reads audit files, honours -since and
+// prints text or JSON.
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "audit.log")
+	lines := `{"time":"2025-03-02T10:00:00Z","level":"INFO","msg":"message","client":"10.0.0.1","outcome":"delivered","status":200,"route":"r","provider":"clickatell-one","tls":"TLS 1.3","leaf_sha256":"abcd"}
+{"time":"2025-03-02T11:00:00Z","level":"INFO","msg":"message","client":"10.0.0.9","outcome":"refused","status":403,"reason":"client not in allow_clients"}
+{"time":"2025-02-01T11:00:00Z","level":"INFO","msg":"message","client":"10.0.0.1","outcome":"delivered","status":200,"route":"r","provider":"clickatell-one"}
+`
+	if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if code := run([]string{"report", "-since", "2025-03-01", file}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"lines:     2", "1  delivered", "1  client not in allow_clients", "1  TLS 1.3", "1  abcd", "No message left without verified TLS."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"report", "-json", file}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r struct {
+		Lines      int `json:"lines"`
+		Unverified int `json:"unverified_tls"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil || r.Lines != 3 || r.Unverified != 1 {
+		t.Errorf("JSON report %+v (%v):\n%s", r, err, out.String())
+	}
+	if code := run([]string{"report", "-since", "yesterday", file}, &out, &errOut); code != 2 {
+		t.Errorf("bad -since: exit %d, want 2", code)
+	}
+}

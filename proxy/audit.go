@@ -11,31 +11,40 @@ import (
 // why a request was refused. It never holds message text or secrets:
 // recipients are masked and causes are passed through the route's redactor.
 type auditRecord struct {
-	Client   string
-	Mode     string // "proxy" (absolute-form) or "direct" (origin-form)
-	Method   string
-	Route    string
-	Provider string
-	To       []string // masked
-	Chars    int      // message length in characters
-	Outcome  string   // delivered, refused, unknown, partial
-	Status   int      // HTTP status answered to the client
-	Code     string   // legacy error code, when failed
-	Reason   string   // why it was refused or failed (safe, redacted)
-	IDs      []string // upstream message ids
-	TLS      string   // upstream TLS version
-	Leaf     string   // SHA-256 of the verified upstream leaf certificate
-	Latency  time.Duration
+	Client    string
+	ProxyUser string // authenticated proxy user, when proxy_user is set
+	Mode      string // "proxy" (absolute-form) or "direct" (origin-form)
+	Method    string
+	Route     string
+	Provider  string
+	To        []string // masked
+	Country   []string // each recipient's ISO country, "" when unknown
+	Chars     int      // message length in characters
+	Segments  int      // SMS parts the text needs per recipient
+	Outcome   string   // delivered, refused, unknown, partial
+	Status    int      // HTTP status answered to the client
+	Code      string   // legacy error code, when failed
+	Reason    string   // why it was refused or failed (safe, redacted)
+	IDs       []string // upstream message ids
+	Attempts  int      // provider requests made
+	TLS       string   // upstream TLS version
+	Leaf      string   // SHA-256 of the verified upstream leaf certificate
+	Latency   time.Duration
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	attrs := []slog.Attr{
 		slog.String("client", a.Client),
+	}
+	if a.ProxyUser != "" {
+		attrs = append(attrs, slog.String("proxy_user", a.ProxyUser))
+	}
+	attrs = append(attrs,
 		slog.String("mode", a.Mode),
 		slog.String("method", a.Method),
 		slog.String("outcome", a.Outcome),
 		slog.Int("status", a.Status),
-	}
+	)
 	add := func(k, v string) {
 		if v != "" {
 			attrs = append(attrs, slog.String(k, v))
@@ -44,12 +53,15 @@ func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	add("route", a.Route)
 	add("provider", a.Provider)
 	if len(a.To) > 0 {
-		attrs = append(attrs, slog.Any("to", a.To), slog.Int("chars", a.Chars))
+		attrs = append(attrs, slog.Any("to", a.To), slog.Any("country", a.Country), slog.Int("chars", a.Chars), slog.Int("segments", a.Segments))
 	}
 	add("code", a.Code)
 	add("reason", a.Reason)
 	if len(a.IDs) > 0 {
 		attrs = append(attrs, slog.Any("ids", a.IDs))
+	}
+	if a.Attempts > 0 {
+		attrs = append(attrs, slog.Int("attempts", a.Attempts))
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)

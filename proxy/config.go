@@ -41,6 +41,8 @@ type fileConfig struct {
 	Trust     trustFile     `toml:"trust"`
 	TLS       tlsFile       `toml:"tls"`
 	Intercept interceptFile `toml:"intercept"`
+	Limits    limitsFile    `toml:"limits"`
+	Audit     auditFile     `toml:"audit"`
 	Routes    []routeFile   `toml:"route"`
 }
 
@@ -50,6 +52,14 @@ type serverFile struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 	ListenTLS      string   `toml:"listen_tls"`
 	DataDir        string   `toml:"data_dir"`
+	// Guardrails (guardconfig.go).
+	ProxyUser             string   `toml:"proxy_user"`
+	ProxyPassword         Secret   `toml:"proxy_password"`
+	HeaderReadTimeout     Duration `toml:"header_read_timeout"`
+	MaxURLBytes           int      `toml:"max_url_bytes"`
+	MaxBodyBytes          int      `toml:"max_body_bytes"`
+	MaxConcurrentUpstream int      `toml:"max_concurrent_upstream"`
+	UpstreamQueueWait     Duration `toml:"upstream_queue_wait"`
 }
 
 type trustFile struct {
@@ -69,6 +79,10 @@ type routeFile struct {
 	Token         Secret `toml:"token"`
 	From          string `toml:"from"`
 	MaxRecipients int    `toml:"max_recipients"`
+	// Legacy credentials the request must carry (guardconfig.go).
+	LegacyUser     string `toml:"legacy_user"`
+	LegacyPassword Secret `toml:"legacy_password"`
+	LegacyAPIID    string `toml:"legacy_api_id"`
 }
 
 // Duration is a TOML string such as "10s" or "1m30s". Unlike toml's native
@@ -101,7 +115,9 @@ type Config struct {
 	ListenTLS      string       // "" = no HTTPS listener
 	DataDir        string
 	TLS            TLSSettings
-	InterceptHosts []string // lower case; CONNECT to these is intercepted
+	InterceptHosts []string    // lower case; CONNECT to these is intercepted
+	Guards         Guards      // who may send and how much: auth, sizes, [limits]
+	Audit          AuditConfig // [audit] sinks
 
 	secrets []string // resolved secret values, for redaction
 }
@@ -116,7 +132,8 @@ type Route struct {
 	Endpoint      *url.URL // nil for sandbox, else the effective send URL
 	From          string
 	MaxRecipients int
-	TokenSource   string // where the token came from, for summaries
+	TokenSource   string     // where the token came from, for summaries
+	Legacy        LegacyAuth // legacy credentials the request must carry
 
 	dialect  rewrite.Dialect
 	provider rewrite.Provider // nil for sandbox
@@ -372,6 +389,8 @@ func (v *validator) build(fc *fileConfig) *Config {
 	}
 	cfg.Roots = roots
 	v.buildTLS(fc, cfg)
+	v.buildGuards(fc, cfg)
+	v.buildAudit(&fc.Audit, cfg)
 
 	if len(fc.Routes) == 0 {
 		v.at("", "no [[route]] defined: postern would refuse every request")
@@ -436,6 +455,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		MaxRecipients: rf.MaxRecipients,
 		TokenSource:   rf.Token.Source(),
 	}
+	r.Legacy = v.buildLegacy(i, label, rf, cfg)
 	if r.MatchHost != "" && (strings.ContainsAny(r.MatchHost, "/:@ ") || strings.Contains(r.MatchHost, "//")) {
 		v.at(key("match_host"), "%s: match_host %q must be a bare host name, without scheme, port or path", label, rf.MatchHost)
 	}

@@ -15,13 +15,10 @@ import (
 	"github.com/postern/postern/rewrite"
 )
 
-// Request limits. ISE's requests are a few hundred bytes; anything far larger
-// is a mistake or an attack.
-const (
-	maxURLBytes    = 8 << 10
-	maxBodyBytes   = 64 << 10
-	maxHeaderBytes = 32 << 10
-)
+// maxHeaderBytes limits request headers. ISE's requests are a few hundred
+// bytes; anything far larger is a mistake or an attack. URL and body limits
+// are configurable (max_url_bytes, max_body_bytes).
+const maxHeaderBytes = 32 << 10
 
 type modeKey struct{}
 
@@ -40,6 +37,10 @@ func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
 // it cannot read, and a blind tunnel would make it an open proxy.
 func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 	r := ctx.Req
+	if resp := s.authorizeConnect(ctx); resp != nil {
+		ctx.Resp = resp
+		return goproxy.RejectConnect, host
+	}
 	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
 		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed"}
 	s.writeAudit(r.Context(), a)
@@ -65,6 +66,22 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	if !cfg.ClientAllowed(clientIP(r)) {
 		return r, refuse(http.StatusForbidden, "client not in allow_clients", "Forbidden: client not allowed\n")
 	}
+	user, reason := checkProxyAuth(&cfg.Guards, r)
+	if sess := tunnelSession(pctx); sess != nil {
+		// Authenticated (or not required) when the tunnel was accepted.
+		user, reason = sess.proxyUser, ""
+	}
+	if reason != "" {
+		s.stats.authFailures.Add(1)
+		resp := refuse(http.StatusProxyAuthRequired, reason, "Proxy authentication required\n")
+		resp.Header.Set("Proxy-Authenticate", proxyAuthRealm)
+		return r, resp
+	}
+	a.ProxyUser = user
+	if !rt.guards.allowClient(a.Client) {
+		s.stats.throttled.Add(1)
+		return r, refuse(http.StatusTooManyRequests, "per_client limit reached", throttledBody)
+	}
 	// 2. route
 	route := cfg.Match(r.URL.Host, r.URL.Path)
 	if route == nil {
@@ -84,9 +101,13 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		return answer(route.dialect.ReplyError(e), e.Outcome.String(), e.Code, reason)
 	}
 	// 3. parse
-	in, perr := readInbound(r)
+	in, perr := readInbound(r, &cfg.Guards)
 	if perr != nil {
 		return r, fail(perr)
+	}
+	if !checkLegacyAuth(route, in) {
+		s.stats.authFailures.Add(1)
+		return r, fail(legacyAuthFailed())
 	}
 	msg, err := route.dialect.Parse(in)
 	if err != nil {
@@ -97,16 +118,26 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		return r, fail(e)
 	}
 	a.To, a.Chars = maskAll(msg.To), utf8.RuneCountInString(msg.Text)
+	a.Segments = rewrite.Segments(msg.Text)
 	if len(msg.To) > route.MaxRecipients {
 		return r, fail(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
+	}
+	if e := s.admitMessage(rt, a, msg.To); e != nil {
+		return r, fail(e)
 	}
 	// 4-6. build, send, read. The message is finished even if ISE hangs up:
 	// once accepted it must end delivered, refused or unknown — never
 	// abandoned half-sent — so the client's cancellation is not inherited.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
 	defer cancel()
+	release, ok := rt.guards.acquireUpstream(ctx)
+	if !ok {
+		s.stats.busy.Add(1)
+		return r, fail(upstreamBusy())
+	}
 	res, info := rt.senders[route].Send(ctx, msg)
-	a.TLS, a.Leaf = info.TLSVersion, info.LeafSHA256
+	release()
+	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, info.Attempts
 	// 7. answer, 8. audit
 	outcome, code, reason := summarize(res)
 	for _, rc := range res.Recipients {
@@ -152,9 +183,9 @@ func summarize(res rewrite.Result) (outcome, code, reason string) {
 }
 
 // readInbound copies what a dialect may look at out of r, within limits.
-func readInbound(r *http.Request) (rewrite.Inbound, *rewrite.Error) {
+func readInbound(r *http.Request, g *Guards) (rewrite.Inbound, *rewrite.Error) {
 	in := rewrite.Inbound{Method: r.Method, Host: hostOnly(r.URL.Host), Path: r.URL.Path, RawQuery: r.URL.RawQuery}
-	if len(r.URL.RawQuery)+len(r.URL.Path) > maxURLBytes {
+	if len(r.URL.RawQuery)+len(r.URL.Path) > g.MaxURLBytes {
 		return in, &rewrite.Error{Status: http.StatusRequestURITooLong, Code: rewrite.CodeMissingParams,
 			Description: "Invalid or missing parameters: URL too long", Outcome: rewrite.Refused}
 	}
@@ -164,11 +195,11 @@ func readInbound(r *http.Request) (rewrite.Inbound, *rewrite.Error) {
 		}
 	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, int64(g.MaxBodyBytes)+1))
 		switch {
 		case err != nil:
 			return in, rewrite.BadRequest(rewrite.CodeMissingParams, "Invalid or missing parameters: unreadable body")
-		case len(body) > maxBodyBytes:
+		case len(body) > g.MaxBodyBytes:
 			return in, &rewrite.Error{Status: http.StatusRequestEntityTooLarge, Code: rewrite.CodeMissingParams,
 				Description: "Invalid or missing parameters: body too large", Outcome: rewrite.Refused}
 		}

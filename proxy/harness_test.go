@@ -56,7 +56,7 @@ type fakeProvider struct {
 	respond func(w http.ResponseWriter, r received)
 }
 
-func newFakeProvider(t *testing.T, respond func(w http.ResponseWriter, r received)) *fakeProvider {
+func newFakeProvider(t testing.TB, respond func(w http.ResponseWriter, r received)) *fakeProvider {
 	t.Helper()
 	f := &fakeProvider{respond: respond}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
@@ -109,7 +109,7 @@ func (f *fakeProvider) connections() int {
 func (f *fakeProvider) url(path string) string { return f.srv.URL + path }
 
 // caFile writes the fake's certificate as a PEM file for ca_files.
-func (f *fakeProvider) caFile(t *testing.T) string {
+func (f *fakeProvider) caFile(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "provider-ca.pem")
 	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
@@ -141,20 +141,21 @@ func (s *syncBuffer) String() string {
 type postern struct {
 	addr  string // host:port
 	log   *syncBuffer
-	audit *syncBuffer
+	audit *syncBuffer       // every audit line, written synchronously
+	sinks *proxy.AuditSinks // the config's [audit] file and syslog sinks
 	srv   *proxy.Server
 }
 
 // startPostern loads configTOML (env: secrets come from env) and serves it
 // on 127.0.0.1:0 until the test ends.
-func startPostern(t *testing.T, configTOML string, env map[string]string) *postern {
+func startPostern(t testing.TB, configTOML string, env map[string]string) *postern {
 	t.Helper()
 	return startPosternWith(t, configTOML, env, proxy.Options{})
 }
 
 // startPosternWith is startPostern with extra server options; Log and Audit
 // are always captured.
-func startPosternWith(t *testing.T, configTOML string, env map[string]string, opts proxy.Options) *postern {
+func startPosternWith(t testing.TB, configTOML string, env map[string]string, opts proxy.Options) *postern {
 	t.Helper()
 	cfg, err := proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
@@ -165,7 +166,14 @@ func startPosternWith(t *testing.T, configTOML string, env map[string]string, op
 	}
 	p := &postern{log: &syncBuffer{}, audit: &syncBuffer{}}
 	opts.Log = slog.New(slog.NewJSONHandler(p.log, nil))
-	opts.Audit = slog.New(slog.NewJSONHandler(p.audit, nil))
+	// The [audit] sinks run as configured, except that the console sink is
+	// replaced by p.audit, which tests can read without waiting.
+	sinkCfg := cfg.Audit
+	sinkCfg.Console = "off"
+	if p.sinks, err = proxy.OpenAuditSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
+		t.Fatalf("opening audit sinks: %v", err)
+	}
+	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.audit, p.sinks), nil))
 	p.srv = proxy.New(cfg, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -179,6 +187,9 @@ func startPosternWith(t *testing.T, configTOML string, env map[string]string, op
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("postern Serve: %v", err)
+		}
+		if err := p.sinks.Close(); err != nil {
+			t.Errorf("closing audit sinks: %v", err)
 		}
 		// Whatever a test did, no secret may have reached a log.
 		secrets := []string{legacyPass}
@@ -236,7 +247,7 @@ func (p *postern) get(t *testing.T, mode, host, pathAndQuery string) (int, strin
 
 // mustNotContain fails if any of the logs or the given extra strings
 // contains a secret or a message text.
-func mustNotContain(t *testing.T, where string, haystack string, needles ...string) {
+func mustNotContain(t testing.TB, where string, haystack string, needles ...string) {
 	t.Helper()
 	for _, n := range needles {
 		if n != "" && strings.Contains(haystack, n) {

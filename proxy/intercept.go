@@ -19,11 +19,34 @@ const interceptMode = "intercept"
 // tunnel would make postern an open proxy.
 func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 	cfg := s.Config()
-	if s.opts.InterceptCA == nil || !cfg.interceptsHost(host) || !cfg.ClientAllowed(clientIP(ctx.Req)) {
+	if s.opts.InterceptCA == nil || !cfg.interceptsHost(host) {
 		return s.refuseConnect(host, ctx)
 	}
-	ctx.UserData = interceptMode
+	if resp := s.authorizeConnect(ctx); resp != nil {
+		ctx.Resp = resp
+		return goproxy.RejectConnect, host
+	}
+	// Clients send Proxy-Authorization with the CONNECT only, not with the
+	// requests inside the tunnel: the session remembers who authenticated.
+	user, _ := checkProxyAuth(&cfg.Guards, ctx.Req)
+	ctx.UserData = &interceptSession{proxyUser: user}
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: s.interceptTLS}, host
+}
+
+// interceptSession is carried by goproxy from an accepted CONNECT to every
+// request read inside its tunnel.
+type interceptSession struct {
+	proxyUser string // "" when proxy authentication is off
+}
+
+// tunnelSession returns the session of a request read inside an intercepted
+// CONNECT, or nil.
+func tunnelSession(ctx *goproxy.ProxyCtx) *interceptSession {
+	if ctx == nil {
+		return nil
+	}
+	sess, _ := ctx.UserData.(*interceptSession)
+	return sess
 }
 
 // interceptTLS is goproxy's TLSConfig callback for intercepted hosts.
@@ -35,10 +58,8 @@ func (s *Server) interceptTLS(host string, _ *goproxy.ProxyCtx) (*tls.Config, er
 // "intercept" inside a CONNECT tunnel, "direct" for origin-form, else
 // "proxy".
 func requestMode(r *http.Request, ctx *goproxy.ProxyCtx) string {
-	if ctx != nil {
-		if m, ok := ctx.UserData.(string); ok && m == interceptMode {
-			return interceptMode
-		}
+	if tunnelSession(ctx) != nil {
+		return interceptMode
 	}
 	if m, ok := r.Context().Value(modeKey{}).(string); ok && m != "" {
 		return m

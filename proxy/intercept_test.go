@@ -99,3 +99,51 @@ func TestInterceptCALeafCacheBounded(t *testing.T) {
 		t.Error("most recently used entry was evicted")
 	}
 }
+
+// TestConnectInterceptionWithProxyAuth: with proxy_user set, an intercepted
+// CONNECT needs Proxy-Authorization; the requests inside the tunnel (which
+// clients send without it) are then accepted as that user.
+func TestConnectInterceptionWithProxyAuth(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	dir := t.TempDir()
+	ic, _, err := trust.LoadOrCreateInterceptCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := "[server]\ndata_dir = \"" + dir + "\"\nproxy_user = \"ise\"\nproxy_password = \"env:PROXY_PW\"\n" +
+		"[intercept]\nhosts = [\"api.clickatell.com\"]\n" +
+		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	e := env()
+	e["PROXY_PW"] = "pw-SECRET-77"
+	p := startPosternWith(t, cfg, e, proxy.Options{InterceptCA: ic})
+	roots := x509.NewCertPool()
+	roots.AddCert(ic.CA().Cert())
+	get := func(proxyURL string) (int, string, error) {
+		u, _ := url.Parse(proxyURL)
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			Proxy: http.ProxyURL(u), TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		resp, err := client.Get("https://api.clickatell.com/http/sendmsg?" + legacyQuery("15551234567", "tunnel with auth"))
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if _, _, err := get("http://" + p.addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+		t.Errorf("CONNECT without credentials: err %v, want 407", err)
+	}
+	if _, _, err := get("http://ise:wrong@" + p.addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+		t.Errorf("CONNECT with a wrong password: err %v, want 407", err)
+	}
+	if n := len(fp.requests()); n != 0 {
+		t.Fatalf("provider received %d requests before authentication, want 0", n)
+	}
+	status, body, err := get("http://ise:pw-SECRET-77@" + p.addr)
+	if err != nil || status != http.StatusOK || !strings.HasPrefix(body, "ID: ") {
+		t.Fatalf("authenticated tunnel: %d %q %v, want 200 ID", status, body, err)
+	}
+	if !strings.Contains(p.audit.String(), `"proxy_user":"ise"`) || !strings.Contains(p.audit.String(), `"mode":"intercept"`) {
+		t.Errorf("audit should record the intercepted request with its proxy user:\n%s", p.audit)
+	}
+}

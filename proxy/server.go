@@ -37,6 +37,9 @@ type Options struct {
 	// Expiry records each upstream's verified leaf; nil makes a new one
 	// that logs to Log (see Server.UpstreamExpiry).
 	Expiry *trust.ExpiryTracker
+	// Now is the clock rate limits run on; nil means time.Now. Tests pass
+	// their own to hit limits exactly without sleeping.
+	Now func() time.Time
 }
 
 // Server is a running postern configuration.
@@ -46,6 +49,7 @@ type Server struct {
 	audit *slog.Logger
 	gp    *goproxy.ProxyHttpServer
 	rt    atomic.Pointer[runtime]
+	stats serverStats
 }
 
 // runtime is everything derived from one Config; a reload would build a new
@@ -54,6 +58,7 @@ type runtime struct {
 	cfg       *Config
 	transport *http.Transport
 	senders   map[*Route]sender
+	guards    *guardState
 }
 
 func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
@@ -67,7 +72,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
 		// (and our credentials) somewhere we did not configure.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}}
+	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now)}
 	for _, r := range cfg.Routes {
 		if r.provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
@@ -129,7 +134,7 @@ func (s *Server) NewHTTPServer() *http.Server {
 	cfg := s.Config()
 	return &http.Server{
 		Handler:           s.gp,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Guards.HeaderReadTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,

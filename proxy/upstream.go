@@ -27,6 +27,7 @@ const maxProviderReply = 1 << 20
 type sendInfo struct {
 	TLSVersion string
 	LeafSHA256 string
+	Attempts   int // provider requests made (one per batch)
 }
 
 // sender delivers a parsed message and reports one outcome per recipient.
@@ -51,6 +52,7 @@ func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Resul
 		if bi.TLSVersion != "" {
 			info = bi
 		}
+		info.Attempts++
 	}
 	return res, info
 }

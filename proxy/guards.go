@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/postern/postern/rewrite"
+)
+
+// guardState is the mutable side of the guardrails for one runtime: the rate
+// limiters and the upstream semaphore.
+type guardState struct {
+	g         *Guards
+	now       func() time.Time
+	perClient *keyedLimiter
+	perNumber *keyedLimiter
+	daily     *dailyCap
+	upstream  chan struct{}
+}
+
+func newGuardState(g *Guards, now func() time.Time) *guardState {
+	if now == nil {
+		now = time.Now
+	}
+	return &guardState{
+		g:         g,
+		now:       now,
+		perClient: newKeyedLimiter(g.PerClient, DefaultMaxLimiterKeys),
+		perNumber: newKeyedLimiter(g.PerNumber, DefaultMaxLimiterKeys),
+		daily:     &dailyCap{max: g.DailyMax},
+		upstream:  make(chan struct{}, g.MaxConcurrentUpstream),
+	}
+}
+
+// allowClient takes one request from client's per_client budget.
+func (gs *guardState) allowClient(client string) bool {
+	return gs.perClient.allowAll(gs.now(), []string{client})
+}
+
+// checkDestinations looks every recipient up in libphonenumber's metadata.
+// It returns each recipient's country ("" when unknown) and a refusal reason,
+// "" when all may be sent to. Premium-rate numbers are always refused: they
+// are what SMS pumping fraud sends to. With allow_countries set, a number
+// must also belong to a listed country and be of a known type.
+func (gs *guardState) checkDestinations(to []string) (countries []string, reason string) {
+	countries = make([]string, len(to))
+	for i, n := range to {
+		info := rewrite.LookupNumber(n)
+		countries[i] = info.Country
+		switch {
+		case reason != "":
+		case info.Premium():
+			reason = "premium-rate number refused"
+		case len(gs.g.AllowCountries) == 0:
+		case !info.Known():
+			reason = "number of unknown country or type refused"
+		case !slices.Contains(gs.g.AllowCountries, info.Country):
+			reason = "country " + info.Country + " not in allow_countries"
+		}
+	}
+	return countries, reason
+}
+
+// admitMessage counts a message against daily_max and per_number, all or
+// nothing, and returns a refusal reason or "".
+func (gs *guardState) admitMessage(to []string) string {
+	now := gs.now()
+	if !gs.daily.take(now, len(to)) {
+		return "daily_max reached"
+	}
+	if !gs.perNumber.allowAll(now, to) {
+		gs.daily.giveBack(now, len(to))
+		return "per_number limit reached"
+	}
+	return ""
+}
+
+// acquireUpstream waits up to upstream_queue_wait for one of
+// max_concurrent_upstream slots. ok is false when none came free in time.
+func (gs *guardState) acquireUpstream(ctx context.Context) (release func(), ok bool) {
+	select {
+	case gs.upstream <- struct{}{}:
+		return func() { <-gs.upstream }, true
+	default:
+	}
+	t := time.NewTimer(gs.g.UpstreamQueueWait)
+	defer t.Stop()
+	select {
+	case gs.upstream <- struct{}{}:
+		return func() { <-gs.upstream }, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+// throttledBody is the legacy throttling error, answered with 429 for every
+// rate limit.
+const throttledBody = "ERR: " + rewrite.CodeThrottled + ", Maximum MT limit exceeded\n"
+
+// admitMessage applies the destination and rate guardrails to a parsed
+// message, recording each recipient's country in a.
+func (s *Server) admitMessage(rt *runtime, a *auditRecord, to []string) *rewrite.Error {
+	countries, reason := rt.guards.checkDestinations(to)
+	a.Country = countries
+	if reason != "" {
+		s.stats.blocked.Add(1)
+		return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeCannotRoute,
+			Description: "Cannot route message", Outcome: rewrite.Refused, Cause: errors.New(reason)}
+	}
+	if reason := rt.guards.admitMessage(to); reason != "" {
+		s.stats.throttled.Add(1)
+		return &rewrite.Error{Status: http.StatusTooManyRequests, Code: rewrite.CodeThrottled,
+			Description: "Maximum MT limit exceeded", Outcome: rewrite.Refused, Cause: errors.New(reason)}
+	}
+	return nil
+}
+
+func legacyAuthFailed() *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeAuthFailed,
+		Description: "Authentication failed", Outcome: rewrite.Refused, Cause: errors.New("legacy credentials do not match the route")}
+}
+
+func upstreamBusy() *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusServiceUnavailable, Code: rewrite.CodeInternal,
+		Description: "Too many messages in flight, message not sent", Outcome: rewrite.Refused,
+		Cause: errors.New("max_concurrent_upstream busy for upstream_queue_wait")}
+}
