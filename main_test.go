@@ -68,6 +68,7 @@ func TestCheck(t *testing.T) {
 		{"integer duration", "[server]\nrequest_timeout = 10\n" + goodRoute, 1, []string{"integer duration.toml:2:"}},
 		{"second route problems all reported", goodRoute + goodRoute, 1, []string{`:12:1: route name "clickatell" is used twice`, `route "clickatell" can never match`}},
 		{"no routes", "[server]\n", 1, []string{"no [[route]] defined"}},
+		{"wrong type", "[trust]\naia = \"yes\"\n" + goodRoute, 1, []string{"wrong type.toml:2:1: trust.aia: wrong type: the value is a string, want a boolean"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, dir, tc.name+".toml", tc.config)

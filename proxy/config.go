@@ -241,7 +241,7 @@ func Load(name string, src []byte, opts LoadOptions) (*Config, error) {
 				Msg: pe.Message,
 			}}}
 		}
-		return nil, &ConfigError{File: name, Problems: []Problem{{Msg: err.Error()}}}
+		return nil, &ConfigError{File: name, Problems: []Problem{typeProblem(string(src), err)}}
 	}
 	v := validator{file: name, idx: indexKeys(string(src)), lookupEnv: opts.LookupEnv}
 	v.checkKeys(md)
@@ -588,4 +588,25 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// tomlTypeErrRE matches the decoder's type errors, which (unlike syntax
+// errors) are plain errors: `toml: line 2 (last key "trust.aia"): ...`.
+var tomlTypeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// typeProblem turns a decoder type error into a positioned problem, so that
+// `aia = "yes"` is reported like every other mistake: file:line:col.
+func typeProblem(src string, err error) Problem {
+	m := tomlTypeErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return Problem{Msg: err.Error()}
+	}
+	line, _ := strconv.Atoi(m[1])
+	col := 1
+	if lines := strings.Split(src, "\n"); line >= 1 && line <= len(lines) {
+		col = len(lines[line-1]) - len(strings.TrimLeft(lines[line-1], " \t")) + 1
+	}
+	msg := strings.Replace(m[3], "incompatible types: TOML value has type", "wrong type: the value is a", 1)
+	msg = strings.Replace(msg, "; destination has type", ", want a", 1)
+	return Problem{Pos: Position{line, col}, Msg: fmt.Sprintf("%s: %s", m[2], msg)}
 }
