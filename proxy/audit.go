@@ -16,15 +16,17 @@ type auditRecord struct {
 	Method   string
 	Route    string
 	Provider string
-	To       []string // masked
-	Chars    int      // message length in characters
-	Outcome  string   // delivered, refused, unknown, partial
-	Status   int      // HTTP status answered to the client
-	Code     string   // legacy error code, when failed
-	Reason   string   // why it was refused or failed (safe, redacted)
-	IDs      []string // upstream message ids
-	TLS      string   // upstream TLS version
-	Leaf     string   // SHA-256 of the verified upstream leaf certificate
+	To       []string        // masked
+	Chars    int             // message length in characters
+	Segments int             // SMS parts the text needs (GSM-7 or UCS-2)
+	Outcome  string          // delivered, refused, unknown, partial
+	Status   int             // HTTP status answered to the client
+	Code     string          // legacy error code, when failed
+	Reason   string          // why it was refused or failed (safe, redacted)
+	IDs      []string        // upstream message ids
+	Attempts []attemptRecord // each provider tried, in order (failover)
+	TLS      string          // upstream TLS version
+	Leaf     string          // SHA-256 of the verified upstream leaf certificate
 	Latency  time.Duration
 }
 
@@ -44,12 +46,15 @@ func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	add("route", a.Route)
 	add("provider", a.Provider)
 	if len(a.To) > 0 {
-		attrs = append(attrs, slog.Any("to", a.To), slog.Int("chars", a.Chars))
+		attrs = append(attrs, slog.Any("to", a.To), slog.Int("chars", a.Chars), slog.Int("segments", a.Segments))
 	}
 	add("code", a.Code)
 	add("reason", a.Reason)
 	if len(a.IDs) > 0 {
 		attrs = append(attrs, slog.Any("ids", a.IDs))
+	}
+	if len(a.Attempts) > 0 {
+		attrs = append(attrs, slog.Any("attempts", a.Attempts))
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)

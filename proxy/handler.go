@@ -100,16 +100,21 @@ func (s *Server) handle(r *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *h
 		return r, fail(e)
 	}
 	a.To, a.Chars = maskAll(msg.To), utf8.RuneCountInString(msg.Text)
+	a.Segments = rewrite.CountSegments(msg.Text).Count
 	if len(msg.To) > route.MaxRecipients {
 		return r, fail(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
+	}
+	if a.Segments > route.MaxSegments {
+		return r, fail(rewrite.BadRequest(rewrite.CodeTooManyParts, "Maximum message parts exceeded"))
 	}
 	// 4-6. build, send, read. The message is finished even if ISE hangs up:
 	// once accepted it must end delivered, refused or unknown — never
 	// abandoned half-sent — so the client's cancellation is not inherited.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
 	defer cancel()
-	res, info := rt.senders[route].Send(ctx, msg)
-	a.TLS, a.Leaf = info.TLSVersion, info.LeafSHA256
+	d := rt.deliver(ctx, route, msg)
+	res, info := d.Result, d.Info
+	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, d.Attempts
 	// 7. answer, 8. audit
 	outcome, code, reason := summarize(res)
 	for _, rc := range res.Recipients {

@@ -102,14 +102,34 @@ func (c *Config) Summary() string {
 		if host == "" {
 			host = "any host"
 		}
-		fmt.Fprintf(&b, " %d) %q takes %s requests for %s %s (up to %d recipients)", i+1, r.Name, r.Inbound, host, r.MatchPath, r.MaxRecipients)
+		if r.MatchPath == "" {
+			fmt.Fprintf(&b, " %d) %q serves only as a fallback (up to %d recipients, %d segments)", i+1, r.Name, r.MaxRecipients, r.MaxSegments)
+		} else {
+			fmt.Fprintf(&b, " %d) %q takes %s requests for %s %s (up to %d recipients, %d segments)", i+1, r.Name, r.Inbound, host, r.MatchPath, r.MaxRecipients, r.MaxSegments)
+		}
+		if d, ok := r.dialect.(interface{ Describe() string }); ok {
+			fmt.Fprintf(&b, " with %s", d.Describe())
+		}
+		if r.Country != "" {
+			fmt.Fprintf(&b, ", national numbers read in %s", r.Country)
+		}
 		if r.provider == nil {
 			b.WriteString(" and sends nothing (sandbox)")
 		} else {
-			fmt.Fprintf(&b, " and posts them to %s at %s with the token from %s", r.ProviderName, redactURL(r.Endpoint), r.TokenSource)
+			token := "the token from " + r.TokenSource
+			if r.TokenSource == "" {
+				token = "no token"
+			}
+			fmt.Fprintf(&b, " and posts them to %s at %s with %s", r.ProviderName, redactURL(r.Endpoint), token)
 			if r.From != "" {
 				fmt.Fprintf(&b, ", sender %q", r.From)
 			}
+			if d, ok := r.provider.(interface{ Describe() string }); ok {
+				fmt.Fprintf(&b, " (%s)", d.Describe())
+			}
+		}
+		if r.Fallback != nil {
+			fmt.Fprintf(&b, ", failing over to %q", r.Fallback.Name)
 		}
 		if i < len(c.Routes)-1 {
 			b.WriteString(";")

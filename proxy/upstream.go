@@ -113,6 +113,8 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 // the provider: a message is "not sent" only when nothing was written.
 func classifyTransportError(ctx context.Context, err error, wrote bool) *rewrite.Error {
 	e := &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal, Outcome: rewrite.Refused, Cause: err}
+	// Nothing written means nothing accepted: another provider may try.
+	e.Failover = !wrote
 	if reason, ok := trust.DescribeTLSError(err); ok && !wrote {
 		e.Description = "Upstream TLS verification failed: " + reason
 		return e
