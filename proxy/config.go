@@ -451,7 +451,9 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		v.at(key("from"), "%s: from must be a sender id or number of at most 20 printable characters", label)
 	}
 
-	if rf.Inbound == "" {
+	if rf.Inbound == "" && rf.MatchPath == "" {
+		// A fallback-only route never reads a legacy request.
+	} else if rf.Inbound == "" {
 		v.at(fmt.Sprintf("route.%d", i), "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
 	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label)); err != nil {
 		v.atErrors(i, "inbound", label, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -314,6 +315,9 @@ func unknownError(api fmt.Stringer, status int, why string) *Error {
 	}
 }
 
+// numberRE finds phone-number-like digit runs in provider wording.
+var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ().-]{5,}[0-9]`)
+
 // maxCauseDetail bounds how much provider wording reaches the audit log.
 const maxCauseDetail = 200
 
@@ -327,6 +331,9 @@ func upstreamCause(api fmt.Stringer, status int, f clickatellFault, text string)
 		f.Code = strings.ReplaceAll(f.Code, text, "[text]")
 		f.Description = strings.ReplaceAll(f.Description, text, "[text]")
 	}
+	// Providers quote the recipient back ("The 'To' number +1555... is not
+	// valid"); a guest's number must not reach the log unmasked.
+	f.Description = numberRE.ReplaceAllString(f.Description, "[number]")
 	detail := fmt.Sprintf("code %q, %q", truncateUTF8(f.Code, 20), f.Description)
 	if !f.set() {
 		detail = "no error detail"
