@@ -97,8 +97,8 @@ func TestTwilioValidatorRejectsNonConformingRequests(t *testing.T) {
 		"From and service": func(r *received) {
 			r.Body = []byte("To=%2B15551234567&From=%2B1555&MessagingServiceSid=MG" + hex32 + "&Body=hi")
 		},
-		"no Body":             func(r *received) { r.Body = []byte("To=%2B15551234567&From=%2B15550001111") },
-		"wrong path":          func(r *received) { r.Path = "/2010-04-01/Accounts/" + testAccountSID + "/Message.json" },
+		"no Body":               func(r *received) { r.Body = []byte("To=%2B15551234567&From=%2B15550001111") },
+		"wrong path":            func(r *received) { r.Path = "/2010-04-01/Accounts/" + testAccountSID + "/Message.json" },
 		"PATCH instead of POST": func(r *received) { r.Method = "PATCH" },
 	} {
 		r := good()
