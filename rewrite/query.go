@@ -70,7 +70,8 @@ func NewQuery(cfg DialectConfig) (*Query, error) {
 		q.failureSrc = DefaultReplyFailure
 	}
 	var errs []error
-	for key, v := range map[string]string{"to_param": q.toParam, "text_param": q.textParam, "from_param": q.from} {
+	for _, kv := range [][2]string{{"to_param", q.toParam}, {"text_param", q.textParam}, {"from_param", q.from}} {
+		key, v := kv[0], kv[1]
 		if strings.ContainsAny(v, "&=#? \t\r\n") || !utf8.ValidString(v) {
 			errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("query: %s %q must be a plain parameter name", key, v)})
 		}

@@ -179,7 +179,8 @@ func NewTemplate(cfg Config) (*Template, error) {
 		}
 		t.body[name] = v
 	}
-	for key, p := range map[string]string{"id_pointer": t.idPointer, "error_pointer": t.errPtr} {
+	for _, kv := range [][2]string{{"id_pointer", t.idPointer}, {"error_pointer", t.errPtr}} {
+		key, p := kv[0], kv[1]
 		if p != "" && !strings.HasPrefix(p, "/") {
 			add(key, "%s must be a JSON pointer starting with \"/\", e.g. \"/messages/0/id\"", key)
 		}
