@@ -439,6 +439,9 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 			return "", unknownError(api, r.Status, "reply has no entry for this recipient")
 		case e == nil:
 			return "", clickatellError(api, r.Status, clickatellFault{}, m.Text)
+		case e.Accepted.val && e.APIMessageID == "":
+			// Accepted without an id: sent, but ISE must not get "ID: ".
+			return acceptedID, nil
 		case e.Accepted.val, !e.Accepted.set && e.APIMessageID != "" && !e.fault().set():
 			return string(e.APIMessageID), nil
 		}
