@@ -38,6 +38,9 @@ func (c *Config) Translate(ctx context.Context, rawURL string) (string, error) {
 	if len(msg.To) > route.MaxRecipients {
 		return "", fmt.Errorf("route %q: %d recipients, max_recipients is %d", route.Name, len(msg.To), route.MaxRecipients)
 	}
+	if seg := rewrite.CountSegments(msg.Text); seg.Count > route.MaxSegments {
+		return "", fmt.Errorf("route %q: the text needs %d SMS parts, max_segments is %d", route.Name, seg.Count, route.MaxSegments)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# route %q: %s -> %s\n", route.Name, route.Inbound, route.ProviderName)
 	if route.provider == nil {
