@@ -16,18 +16,20 @@ type auditRecord struct {
 	Method   string
 	Route    string
 	Provider string
-	To       []string        // masked
-	Chars    int             // message length in characters
-	Segments int             // SMS parts the text needs (GSM-7 or UCS-2)
-	Outcome  string          // delivered, refused, unknown, partial
-	Status   int             // HTTP status answered to the client
-	Code     string          // legacy error code, when failed
-	Reason   string          // why it was refused or failed (safe, redacted)
-	IDs      []string        // upstream message ids
-	Attempts []attemptRecord // each provider tried, in order (failover)
-	TLS      string          // upstream TLS version
-	Leaf     string          // SHA-256 of the verified upstream leaf certificate
+	To       []string // masked
+	Chars    int      // message length in characters
+	Segments int      // SMS parts the text needs (GSM-7 or UCS-2)
+	Outcome  string   // delivered, refused, unknown, partial
+	Status   int      // HTTP status answered to the client
+	Code     string   // legacy error code, when failed
+	Reason   string   // why it was refused or failed (safe, redacted)
+	IDs      []string // upstream message ids
+	TLS      string   // upstream TLS version
+	Leaf     string   // SHA-256 of the verified upstream leaf certificate
 	Latency  time.Duration
+
+	// Attempts lists each provider tried, in order (failover).
+	Attempts []attemptRecord
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
