@@ -13,23 +13,26 @@ import (
 type auditRecord struct {
 	Client    string
 	ProxyUser string // authenticated proxy user, when proxy_user is set
-	Mode      string // "proxy" (absolute-form) or "direct" (origin-form)
+	Mode      string // "proxy" (absolute-form), "direct" (origin-form) or "intercept"
 	Method    string
 	Route     string
 	Provider  string
 	To        []string // masked
 	Country   []string // each recipient's ISO country, "" when unknown
 	Chars     int      // message length in characters
-	Segments  int      // SMS parts the text needs per recipient
+	Segments  int      // SMS parts the text needs (GSM-7 or UCS-2) per recipient
 	Outcome   string   // delivered, refused, unknown, partial
 	Status    int      // HTTP status answered to the client
 	Code      string   // legacy error code, when failed
 	Reason    string   // why it was refused or failed (safe, redacted)
 	IDs       []string // upstream message ids
-	Attempts  int      // provider requests made
 	TLS       string   // upstream TLS version
 	Leaf      string   // SHA-256 of the verified upstream leaf certificate
 	Latency   time.Duration
+
+	// Attempts lists each provider tried, in order (failover); its length
+	// is the attempt count.
+	Attempts []attemptRecord
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
@@ -60,8 +63,8 @@ func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	if len(a.IDs) > 0 {
 		attrs = append(attrs, slog.Any("ids", a.IDs))
 	}
-	if a.Attempts > 0 {
-		attrs = append(attrs, slog.Int("attempts", a.Attempts))
+	if len(a.Attempts) > 0 {
+		attrs = append(attrs, slog.Any("attempts", a.Attempts))
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)

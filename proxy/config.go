@@ -83,6 +83,7 @@ type routeFile struct {
 	LegacyUser     string `toml:"legacy_user"`
 	LegacyPassword Secret `toml:"legacy_password"`
 	LegacyAPIID    string `toml:"legacy_api_id"`
+	routeDeliveryKeys
 }
 
 // Duration is a TOML string such as "10s" or "1m30s". Unlike toml's native
@@ -134,6 +135,10 @@ type Route struct {
 	MaxRecipients int
 	TokenSource   string     // where the token came from, for summaries
 	Legacy        LegacyAuth // legacy credentials the request must carry
+	MaxSegments   int        // most SMS parts a text may need
+	Country       string     // default_country, "" = none
+	FallbackName  string     // fallback route name, "" = none
+	Fallback      *Route     // resolved FallbackName; its fallback is not followed
 
 	dialect  rewrite.Dialect
 	provider rewrite.Provider // nil for sandbox
@@ -141,6 +146,9 @@ type Route struct {
 
 // matches reports whether the route serves a request for host and path.
 func (r *Route) matches(host, path string) bool {
+	if r.MatchPath == "" {
+		return false // reachable only as a fallback
+	}
 	if r.MatchHost != "" && !strings.EqualFold(r.MatchHost, host) {
 		return false
 	}
@@ -328,8 +336,10 @@ func keyKnown(t reflect.Type, key []string) (bool, string) {
 		}
 		found := false
 		var near string
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for _, f := range reflect.VisibleFields(t) {
+			if f.Anonymous {
+				continue // its fields are promoted and visited themselves
+			}
 			tag := strings.Split(f.Tag.Get("toml"), ",")[0]
 			if tag == k {
 				t, found = f.Type, true
@@ -392,6 +402,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.buildGuards(fc, cfg)
 	v.buildAudit(&fc.Audit, cfg)
 
+	defer v.resolveFallbacks(fc, cfg)
 	if len(fc.Routes) == 0 {
 		v.at("", "no [[route]] defined: postern would refuse every request")
 	}
@@ -399,7 +410,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	for i := range fc.Routes {
 		if r := v.buildRoute(i, &fc.Routes[i], cfg); r != nil {
 			key := r.MatchHost + "\x00" + r.MatchPath
-			if j, dup := seen[key]; dup {
+			if j, dup := seen[key]; dup && r.MatchPath != "" {
 				v.at(fmt.Sprintf("route.%d.match_path", i), "route %q can never match: route %q before it has the same match_host and match_path", r.Name, cfg.Routes[j].Name)
 			}
 			seen[key] = len(cfg.Routes)
@@ -454,14 +465,16 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		From:          rf.From,
 		MaxRecipients: rf.MaxRecipients,
 		TokenSource:   rf.Token.Source(),
+		Country:       rf.DefaultCountry,
+		FallbackName:  rf.Fallback,
 	}
 	r.Legacy = v.buildLegacy(i, label, rf, cfg)
+	r.MaxSegments = v.checkSegments(i, rf, label)
+	v.checkKeyOwners(i, rf, label)
 	if r.MatchHost != "" && (strings.ContainsAny(r.MatchHost, "/:@ ") || strings.Contains(r.MatchHost, "//")) {
 		v.at(key("match_host"), "%s: match_host %q must be a bare host name, without scheme, port or path", label, rf.MatchHost)
 	}
-	if r.MatchPath == "" {
-		v.at(key("match_path"), "%s: match_path is required, e.g. \"/http/sendmsg\"", label)
-	} else if !strings.HasPrefix(r.MatchPath, "/") {
+	if r.MatchPath != "" && !strings.HasPrefix(r.MatchPath, "/") {
 		v.at(key("match_path"), "%s: match_path %q must start with \"/\"", label, r.MatchPath)
 	}
 	if r.MaxRecipients == 0 {
@@ -473,10 +486,12 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		v.at(key("from"), "%s: from must be a sender id or number of at most 20 printable characters", label)
 	}
 
-	if rf.Inbound == "" {
+	if rf.Inbound == "" && rf.MatchPath == "" {
+		// A fallback-only route never reads a legacy request.
+	} else if rf.Inbound == "" {
 		v.at(fmt.Sprintf("route.%d", i), "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
-	} else if d, err := rewrite.NewDialect(rf.Inbound); err != nil {
-		v.at(key("inbound"), "%s: %v", label, err)
+	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label)); err != nil {
+		v.atErrors(i, "inbound", label, err)
 	} else {
 		r.dialect = d
 	}
@@ -497,7 +512,8 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 			v.at(key("token"), "%s: token: %v", label, err)
 		} else {
 			token = t
-			cfg.secrets = append(cfg.secrets, t)
+			// Also as a form or URL would carry it, for template bodies.
+			cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
 		}
 	}
 
@@ -510,12 +526,12 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		}
 	case !slices.Contains(rewrite.ProviderNames(), rf.Provider):
 		v.at(key("provider"), "%s: unknown provider %q (known: %s)", label, rf.Provider, strings.Join(providerNames(), ", "))
-	case !rf.Token.IsSet():
+	case !rf.Token.IsSet() && !(rf.Provider == "template" && rf.Auth == "none"):
 		v.at(fmt.Sprintf("route.%d", i), "%s: token is required for provider %q", label, rf.Provider)
 	case len(v.problems) == before:
-		p, err := rewrite.NewProvider(rf.Provider, rewrite.Config{Endpoint: endpoint, Token: token, From: rf.From})
+		p, err := rewrite.NewProvider(rf.Provider, providerConfig(rf, endpoint, token))
 		if err != nil {
-			v.at(key("provider"), "%s: %v", label, err)
+			v.atErrors(i, "provider", label, err)
 			break
 		}
 		r.provider = p

@@ -29,7 +29,7 @@ func TestTLSConfigKeys(t *testing.T) {
 		{"bad pin length", "[trust.pins]\n\"api.clickatell.com\" = [\"sha256/AAAA\"]\n", "a SHA-256 digest is 32 bytes, this is 3"},
 		{"empty pin list", "[trust.pins]\n\"api.clickatell.com\" = []\n", "lists no pin"},
 		{"pin host with port", "[trust.pins]\n\"api.clickatell.com:443\" = [\"" + pin + "\"]\n", "must be a bare host name"},
-		{"aia not a bool", "[trust]\naia = \"yes\"\n", "line 2"},
+		{"aia not a bool", "[trust]\naia = \"yes\"\n", "test.toml:2:1: trust.aia: wrong type"},
 		{"unknown trust key", "[trust]\naia_timeot = \"1s\"\n", `unknown key "trust.aia_timeot" (did you mean "aia_timeout"?)`},
 		{"self-signed", "[server]\nlisten_tls = \"127.0.0.1:8443\"\ndata_dir = \"/tmp/x\"\n[tls]\nmode = \"self-signed\"\n", ""},
 		{"listen_tls without mode", "[server]\nlisten_tls = \"127.0.0.1:8443\"\ndata_dir = \"/tmp/x\"\n", "test.toml:2:1: listen_tls needs [tls] mode"},

@@ -118,9 +118,12 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		return r, fail(e)
 	}
 	a.To, a.Chars = maskAll(msg.To), utf8.RuneCountInString(msg.Text)
-	a.Segments = rewrite.Segments(msg.Text)
+	a.Segments = rewrite.CountSegments(msg.Text).Count
 	if len(msg.To) > route.MaxRecipients {
 		return r, fail(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
+	}
+	if a.Segments > route.MaxSegments {
+		return r, fail(rewrite.BadRequest(rewrite.CodeTooManyParts, "Maximum message parts exceeded"))
 	}
 	if e := s.admitMessage(rt, a, msg.To); e != nil {
 		return r, fail(e)
@@ -135,9 +138,10 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		s.stats.busy.Add(1)
 		return r, fail(upstreamBusy())
 	}
-	res, info := rt.senders[route].Send(ctx, msg)
+	d := rt.deliver(ctx, route, msg)
 	release()
-	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, info.Attempts
+	res, info := d.Result, d.Info
+	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, d.Attempts
 	// 7. answer, 8. audit
 	outcome, code, reason := summarize(res)
 	for _, rc := range res.Recipients {

@@ -38,6 +38,9 @@ func (c *Config) Translate(ctx context.Context, rawURL string) (string, error) {
 	if len(msg.To) > route.MaxRecipients {
 		return "", fmt.Errorf("route %q: %d recipients, max_recipients is %d", route.Name, len(msg.To), route.MaxRecipients)
 	}
+	if seg := rewrite.CountSegments(msg.Text); seg.Count > route.MaxSegments {
+		return "", fmt.Errorf("route %q: the text needs %d SMS parts, max_segments is %d", route.Name, seg.Count, route.MaxSegments)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# route %q: %s -> %s\n", route.Name, route.Inbound, route.ProviderName)
 	if route.provider == nil {
@@ -102,14 +105,34 @@ func (c *Config) Summary() string {
 		if host == "" {
 			host = "any host"
 		}
-		fmt.Fprintf(&b, " %d) %q takes %s requests for %s %s (up to %d recipients)", i+1, r.Name, r.Inbound, host, r.MatchPath, r.MaxRecipients)
+		if r.MatchPath == "" {
+			fmt.Fprintf(&b, " %d) %q serves only as a fallback (up to %d recipients, %d segments)", i+1, r.Name, r.MaxRecipients, r.MaxSegments)
+		} else {
+			fmt.Fprintf(&b, " %d) %q takes %s requests for %s %s (up to %d recipients, %d segments)", i+1, r.Name, r.Inbound, host, r.MatchPath, r.MaxRecipients, r.MaxSegments)
+		}
+		if d, ok := r.dialect.(interface{ Describe() string }); ok {
+			fmt.Fprintf(&b, " with %s", d.Describe())
+		}
+		if r.Country != "" {
+			fmt.Fprintf(&b, ", national numbers read in %s", r.Country)
+		}
 		if r.provider == nil {
 			b.WriteString(" and sends nothing (sandbox)")
 		} else {
-			fmt.Fprintf(&b, " and posts them to %s at %s with the token from %s", r.ProviderName, redactURL(r.Endpoint), r.TokenSource)
+			token := "the token from " + r.TokenSource
+			if r.TokenSource == "" {
+				token = "no token"
+			}
+			fmt.Fprintf(&b, " and posts them to %s at %s with %s", r.ProviderName, redactURL(r.Endpoint), token)
 			if r.From != "" {
 				fmt.Fprintf(&b, ", sender %q", r.From)
 			}
+			if d, ok := r.provider.(interface{ Describe() string }); ok {
+				fmt.Fprintf(&b, " (%s)", d.Describe())
+			}
+		}
+		if r.Fallback != nil {
+			fmt.Fprintf(&b, ", failing over to %q", r.Fallback.Name)
 		}
 		if i < len(c.Routes)-1 {
 			b.WriteString(";")

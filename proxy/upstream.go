@@ -27,7 +27,6 @@ const maxProviderReply = 1 << 20
 type sendInfo struct {
 	TLSVersion string
 	LeafSHA256 string
-	Attempts   int // provider requests made (one per batch)
 }
 
 // sender delivers a parsed message and reports one outcome per recipient.
@@ -52,7 +51,6 @@ func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Resul
 		if bi.TLSVersion != "" {
 			info = bi
 		}
-		info.Attempts++
 	}
 	return res, info
 }
@@ -115,6 +113,8 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 // the provider: a message is "not sent" only when nothing was written.
 func classifyTransportError(ctx context.Context, err error, wrote bool) *rewrite.Error {
 	e := &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal, Outcome: rewrite.Refused, Cause: err}
+	// Nothing written means nothing accepted: another provider may try.
+	e.Failover = !wrote
 	if reason, ok := trust.DescribeTLSError(err); ok && !wrote {
 		e.Description = "Upstream TLS verification failed: " + reason
 		return e

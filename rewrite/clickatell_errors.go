@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -17,11 +18,15 @@ type clickatellAPI int
 const (
 	apiREST clickatellAPI = iota + 1
 	apiOne
+	apiPlatform
 )
 
 func (a clickatellAPI) String() string {
-	if a == apiOne {
+	switch a {
+	case apiOne:
 		return "clickatell-one"
+	case apiPlatform:
+		return "clickatell-platform"
 	}
 	return "clickatell-rest"
 }
@@ -191,6 +196,7 @@ const (
 	classAuth
 	classCredit
 	classDestination
+	classSource
 	classThrottled
 )
 
@@ -202,6 +208,14 @@ var clickatellCodeClasses = map[clickatellAPI]map[string]errClass{
 		"130": classThrottled,
 	},
 	apiOne: {
+		"1": classAuth, "7": classAuth,
+		"20": classCredit,
+		"25": classDestination, "26": classDestination,
+		"43": classThrottled,
+	},
+	// The Platform API is the One API's predecessor on the same host and
+	// shares its integer numbering for these codes.
+	apiPlatform: {
 		"1": classAuth, "7": classAuth,
 		"20": classCredit,
 		"25": classDestination, "26": classDestination,
@@ -223,7 +237,7 @@ func normalizeCode(api clickatellAPI, code string) string {
 	if code == "" || strings.Trim(code, "0123456789") != "" {
 		return code
 	}
-	if api == apiOne {
+	if api == apiOne || api == apiPlatform {
 		if t := strings.TrimLeft(code, "0"); t != "" {
 			return t
 		}
@@ -249,7 +263,13 @@ func clickatellError(api clickatellAPI, status int, f clickatellFault, text stri
 	if !ok {
 		class = httpStatusClasses[status]
 	}
-	e := &Error{Status: http.StatusBadGateway, Outcome: Refused, Cause: upstreamCause(api, status, f, text)}
+	return legacyError(class, status, f.set(), upstreamCause(api, status, f, text))
+}
+
+// legacyError is an upstream refusal in the legacy vocabulary: 502 with the
+// fixed code/description of its class, and whether another provider may try.
+func legacyError(class errClass, status int, providerBody bool, cause error) *Error {
+	e := &Error{Status: http.StatusBadGateway, Outcome: Refused, Cause: cause}
 	switch class {
 	case classAuth:
 		e.Code, e.Description = CodeAuthFailed, "Authentication failed"
@@ -257,18 +277,35 @@ func clickatellError(api clickatellAPI, status int, f clickatellFault, text stri
 		e.Code, e.Description = CodeNoCredit, "No credit left"
 	case classDestination:
 		e.Code, e.Description = CodeInvalidDestination, "Invalid destination address"
+	case classSource:
+		e.Code, e.Description = CodeInvalidSource, "Invalid source address"
 	case classThrottled:
 		e.Code, e.Description = CodeThrottled, "Maximum MT limit exceeded"
 	default:
 		e.Code, e.Description = CodeInternal, "Upstream error"
 	}
+	e.Failover = failoverClass(class, status, providerBody)
 	return e
+}
+
+// failoverClass decides whether a refusal lets another provider try: the
+// account-level and provider-side failures do, a bad message does not. A 5xx
+// counts only with the provider's own error body, which proves the provider
+// itself answered and refused; a bare 5xx from something in between does not.
+func failoverClass(class errClass, status int, providerBody bool) bool {
+	switch class {
+	case classThrottled, classAuth, classCredit:
+		return true
+	case classDestination, classSource:
+		return false
+	}
+	return status >= 500 && status <= 599 && providerBody
 }
 
 // unknownError is the answer when the provider may have taken the message
 // but its reply does not say so readably: ISE must not be told it was
 // refused (it might resend a password SMS), nor that it was delivered.
-func unknownError(api clickatellAPI, status int, why string) *Error {
+func unknownError(api fmt.Stringer, status int, why string) *Error {
 	return &Error{
 		Status:      http.StatusBadGateway,
 		Code:        CodeInternal,
@@ -278,19 +315,25 @@ func unknownError(api clickatellAPI, status int, why string) *Error {
 	}
 }
 
+// numberRE finds phone-number-like digit runs in provider wording.
+var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ().-]{5,}[0-9]`)
+
 // maxCauseDetail bounds how much provider wording reaches the audit log.
 const maxCauseDetail = 200
 
 // upstreamCause keeps the provider's own code and description for the audit
 // log only, truncated and with the message text blanked out in case the
 // provider quoted it back.
-func upstreamCause(api clickatellAPI, status int, f clickatellFault, text string) error {
+func upstreamCause(api fmt.Stringer, status int, f clickatellFault, text string) error {
 	if text != "" {
 		// Before quoting: %q escapes quotes and would hide the text from
 		// the replacement.
 		f.Code = strings.ReplaceAll(f.Code, text, "[text]")
 		f.Description = strings.ReplaceAll(f.Description, text, "[text]")
 	}
+	// Providers quote the recipient back ("The 'To' number +1555... is not
+	// valid"); a guest's number must not reach the log unmasked.
+	f.Description = numberRE.ReplaceAllString(f.Description, "[number]")
 	detail := fmt.Sprintf("code %q, %q", truncateUTF8(f.Code, 20), f.Description)
 	if !f.set() {
 		detail = "no error detail"
@@ -396,6 +439,9 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 			return "", unknownError(api, r.Status, "reply has no entry for this recipient")
 		case e == nil:
 			return "", clickatellError(api, r.Status, clickatellFault{}, m.Text)
+		case e.Accepted.val && e.APIMessageID == "":
+			// Accepted without an id: sent, but ISE must not get "ID: ".
+			return acceptedID, nil
 		case e.Accepted.val, !e.Accepted.set && e.APIMessageID != "" && !e.fault().set():
 			return string(e.APIMessageID), nil
 		}

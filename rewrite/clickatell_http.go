@@ -19,7 +19,11 @@ import (
 //
 // user, password and api_id are accepted and dropped: they are ISE's copy of
 // credentials postern replaces with its own, and must never travel further.
-type ClickatellHTTP struct{}
+type ClickatellHTTP struct {
+	// DefaultCountry (ISO code) reads recipients without a country code as
+	// national numbers of that country; "" requires international numbers.
+	DefaultCountry string
+}
 
 var _ Dialect = ClickatellHTTP{}
 
@@ -45,69 +49,20 @@ func httpParseError(status int, code, desc string, cause error) *Error {
 // (form-encoded) merges query and body, the body winning. When ISE's URL ends
 // in "&text=" and the POST data is only the URL-encoded message, the whole
 // body is the text.
-func (ClickatellHTTP) Parse(in Inbound) (Message, error) {
-	var body map[string][]string
-	switch in.Method {
-	case http.MethodGet:
-	case http.MethodPost:
-		if ct := strings.ToLower(strings.TrimSpace(in.ContentType)); ct != "" && ct != formContentType {
-			return Message{}, httpParseError(http.StatusUnsupportedMediaType, CodeMissingParams, descContentType, nil)
-		}
-		if len(in.Body) > 0 {
-			var err error
-			if body, err = parseForm(string(in.Body)); err != nil {
-				return Message{}, httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
-			}
-		}
-	default:
-		return Message{}, httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
-	}
-	params, err := parseForm(in.RawQuery)
+func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
+	params, text, err := readParams(in, "text", hasLegacyKey)
 	if err != nil {
-		return Message{}, httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
+		return Message{}, err
 	}
-
-	var text string
-	if body != nil && first(params, "text") == "" && !hasLegacyKey(body) {
-		// The bare "$message$" POST. parseForm already proved the body
-		// decodes, so this cannot fail.
-		text, _ = url.QueryUnescape(string(in.Body))
-	} else {
-		for k, v := range body {
-			params[k] = v
-		}
-		text = first(params, "text")
+	to, err := parseRecipients(params["to"], text, d.DefaultCountry)
+	if err != nil {
+		return Message{}, err
 	}
-
-	var raw []string
-	for _, v := range params["to"] {
-		for n := range strings.SplitSeq(v, ",") {
-			if strings.TrimSpace(n) != "" {
-				raw = append(raw, n)
-			}
-		}
-	}
-	if len(raw) == 0 {
-		return Message{}, httpParseError(http.StatusBadRequest, CodeMissingParams, descMissingTo, nil)
-	}
-	if text == "" {
-		return Message{}, httpParseError(http.StatusBadRequest, CodeEmptyMessage, descEmpty, nil)
-	}
-	m := Message{}
-	seen := make(map[string]bool, len(raw))
-	for i, n := range raw {
-		d, err := NormalizeNumber(n)
-		if err != nil {
-			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
-		}
-		if !seen[d] {
-			seen[d] = true
-			m.To = append(m.To, d)
-		}
-	}
+	m := Message{To: to}
 	if first(params, "unicode") == "1" {
-		if text, err = decodeUCS2Hex(text); err != nil {
-			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
+		var uerr error
+		if text, uerr = decodeUCS2Hex(text); uerr != nil {
+			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, uerr)
 		}
 	}
 	if !utf8.ValidString(text) {
@@ -117,6 +72,78 @@ func (ClickatellHTTP) Parse(in Inbound) (Message, error) {
 	m.From, _ = normalizeSender(first(params, "from"))
 	m.Options = parseOptions(params)
 	return m, nil
+}
+
+// readParams reads the parameters of a GET or form POST and the text under
+// textKey. isForm tells a form body from ISE's bare "$message$" POST data:
+// a body holding a parameter the dialect knows is a form.
+func readParams(in Inbound, textKey string, isForm func(map[string][]string) bool) (map[string][]string, string, *Error) {
+	var body map[string][]string
+	switch in.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		if ct := strings.ToLower(strings.TrimSpace(in.ContentType)); ct != "" && ct != formContentType {
+			return nil, "", httpParseError(http.StatusUnsupportedMediaType, CodeMissingParams, descContentType, nil)
+		}
+		if len(in.Body) > 0 {
+			var err error
+			if body, err = parseForm(string(in.Body)); err != nil {
+				return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
+			}
+		}
+	default:
+		return nil, "", httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
+	}
+	params, err := parseForm(in.RawQuery)
+	if err != nil {
+		return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
+	}
+	var text string
+	if body != nil && first(params, textKey) == "" && !isForm(body) {
+		// The bare "$message$" POST. parseForm already proved the body
+		// decodes, so this cannot fail.
+		text, _ = url.QueryUnescape(string(in.Body))
+	} else {
+		for k, v := range body {
+			params[k] = v
+		}
+		text = first(params, textKey)
+	}
+	return params, text, nil
+}
+
+// parseRecipients splits comma-separated recipient values, normalises each
+// (in defaultCountry when it has no country code) and drops duplicates. It
+// checks in the legacy API's order: no recipient, then no text, then a bad
+// number.
+func parseRecipients(values []string, text, defaultCountry string) ([]string, *Error) {
+	var raw []string
+	for _, v := range values {
+		for n := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(n) != "" {
+				raw = append(raw, n)
+			}
+		}
+	}
+	if len(raw) == 0 {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMissingTo, nil)
+	}
+	if text == "" {
+		return nil, httpParseError(http.StatusBadRequest, CodeEmptyMessage, descEmpty, nil)
+	}
+	var to []string
+	seen := make(map[string]bool, len(raw))
+	for i, n := range raw {
+		num, err := ParseNumber(n, defaultCountry)
+		if err != nil {
+			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
+		}
+		if !seen[num.Digits] {
+			seen[num.Digits] = true
+			to = append(to, num.Digits)
+		}
+	}
+	return to, nil
 }
 
 // legacyKeys are the sendmsg parameter names. A POST body holding any of them
@@ -258,13 +285,24 @@ func (d ClickatellHTTP) Reply(r Result) Reply {
 		return Reply{Status: http.StatusOK, ContentType: replyContentType, Body: "ID: " + oneLine(r.Recipients[0].ID) + "\n"}
 	}
 	var b strings.Builder
-	var firstErr, unknown *Error
-	delivered := false
 	for _, rc := range r.Recipients {
 		if rc.Err == nil {
-			delivered = true
 			fmt.Fprintf(&b, "ID: %s To: %s\n", oneLine(rc.ID), oneLine(rc.To))
 			continue
+		}
+		fmt.Fprintf(&b, "ERR: %s, %s To: %s\n", oneLine(rc.Err.Code), oneLine(rc.Err.Description), oneLine(rc.To))
+	}
+	return Reply{Status: resultStatus(r), ContentType: replyContentType, Body: b.String()}
+}
+
+// resultStatus is 200 if anything was delivered. Otherwise it is the first
+// error's, unless an outcome is Unknown: then ISE must see that status, since
+// "maybe sent" must not read as a plain refusal that invites a resend.
+func resultStatus(r Result) int {
+	var firstErr, unknown *Error
+	for _, rc := range r.Recipients {
+		if rc.Err == nil {
+			return http.StatusOK
 		}
 		if firstErr == nil {
 			firstErr = rc.Err
@@ -272,16 +310,14 @@ func (d ClickatellHTTP) Reply(r Result) Reply {
 		if unknown == nil && rc.Err.Outcome == Unknown {
 			unknown = rc.Err
 		}
-		fmt.Fprintf(&b, "ERR: %s, %s To: %s\n", oneLine(rc.Err.Code), oneLine(rc.Err.Description), oneLine(rc.To))
 	}
-	status := http.StatusOK
-	if !delivered {
-		status = errorStatus(firstErr)
-		if unknown != nil {
-			status = errorStatus(unknown)
-		}
+	if unknown != nil {
+		return errorStatus(unknown)
 	}
-	return Reply{Status: status, ContentType: replyContentType, Body: b.String()}
+	if firstErr == nil {
+		return http.StatusInternalServerError
+	}
+	return errorStatus(firstErr)
 }
 
 // ReplyError writes "ERR: <code>, <description>" with the error's status.

@@ -10,22 +10,28 @@ import (
 // dialectTable and providerTable map config names to constructors. They are
 // explicit and never written after init, so what a config name means is
 // visible in one place and no package can register behind our back.
-var dialectTable = map[string]func() Dialect{
-	"clickatell-http": func() Dialect { return ClickatellHTTP{} },
+var dialectTable = map[string]func(DialectConfig) (Dialect, error){
+	"clickatell-http": func(c DialectConfig) (Dialect, error) {
+		return ClickatellHTTP{DefaultCountry: c.DefaultCountry}, nil
+	},
+	"query": func(c DialectConfig) (Dialect, error) { return NewQuery(c) },
 }
 
 var providerTable = map[string]func(Config) (Provider, error){
-	"clickatell-rest": func(c Config) (Provider, error) { return NewClickatellREST(c) },
-	"clickatell-one":  func(c Config) (Provider, error) { return NewClickatellOne(c) },
+	"clickatell-rest":     func(c Config) (Provider, error) { return NewClickatellREST(c) },
+	"clickatell-one":      func(c Config) (Provider, error) { return NewClickatellOne(c) },
+	"clickatell-platform": func(c Config) (Provider, error) { return NewClickatellPlatform(c) },
+	"twilio":              func(c Config) (Provider, error) { return NewTwilio(c) },
+	"template":            func(c Config) (Provider, error) { return NewTemplate(c) },
 }
 
 // NewDialect returns the inbound dialect configured as name.
-func NewDialect(name string) (Dialect, error) {
+func NewDialect(name string, cfg DialectConfig) (Dialect, error) {
 	f, ok := dialectTable[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown dialect %q (known: %s)", name, strings.Join(DialectNames(), ", "))
 	}
-	return f(), nil
+	return f(cfg)
 }
 
 // NewProvider returns the provider configured as name, with cfg validated.

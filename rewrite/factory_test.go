@@ -8,37 +8,38 @@ import (
 )
 
 func TestFactory_Names(t *testing.T) {
-	if got, want := DialectNames(), []string{"clickatell-http"}; !reflect.DeepEqual(got, want) {
+	if got, want := DialectNames(), []string{"clickatell-http", "query"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("DialectNames(): got %q, want %q", got, want)
 	}
-	if got, want := ProviderNames(), []string{"clickatell-one", "clickatell-rest"}; !reflect.DeepEqual(got, want) {
+	if got, want := ProviderNames(), []string{"clickatell-one", "clickatell-platform", "clickatell-rest", "template", "twilio"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("ProviderNames(): got %q, want %q", got, want)
 	}
 	// Callers append "sandbox"; that must not leak into the next call.
 	_ = append(ProviderNames(), "sandbox")
-	if got := ProviderNames(); len(got) != 2 {
+	if got := ProviderNames(); len(got) != 5 {
 		t.Errorf("ProviderNames() after append: got %q", got)
 	}
 }
 
 func TestFactory_Unknown(t *testing.T) {
-	_, err := NewProvider("twilio", Config{Token: "k"})
-	if want := `unknown provider "twilio" (known: clickatell-one, clickatell-rest)`; err == nil || err.Error() != want {
-		t.Errorf("NewProvider(%q): got %v, want %q", "twilio", err, want)
+	_, err := NewProvider("nexmo", Config{Token: "k"})
+	if want := `unknown provider "nexmo" (known: clickatell-one, clickatell-platform, clickatell-rest, template, twilio)`; err == nil || err.Error() != want {
+		t.Errorf("NewProvider(%q): got %v, want %q", "nexmo", err, want)
 	}
-	_, err = NewDialect("twilio")
-	if want := `unknown dialect "twilio" (known: clickatell-http)`; err == nil || err.Error() != want {
+	_, err = NewDialect("twilio", DialectConfig{})
+	if want := `unknown dialect "twilio" (known: clickatell-http, query)`; err == nil || err.Error() != want {
 		t.Errorf("NewDialect(%q): got %v, want %q", "twilio", err, want)
 	}
-	if d, err := NewDialect("clickatell-http"); err != nil || d == nil {
+	if d, err := NewDialect("clickatell-http", DialectConfig{}); err != nil || d == nil {
 		t.Errorf("NewDialect(%q): got %v, %v", "clickatell-http", d, err)
 	}
 }
 
 func TestFactory_ProviderDefaults(t *testing.T) {
 	for name, want := range map[string]string{
-		"clickatell-rest": "https://api.clickatell.com/rest/message",
-		"clickatell-one":  "https://platform.clickatell.com/v1/message",
+		"clickatell-rest":     "https://api.clickatell.com/rest/message",
+		"clickatell-one":      "https://platform.clickatell.com/v1/message",
+		"clickatell-platform": "https://platform.clickatell.com/messages",
 	} {
 		p, err := NewProvider(name, Config{Token: "k"})
 		if err != nil {
@@ -70,7 +71,7 @@ func TestFactory_ProviderConfigErrors(t *testing.T) {
 		{"bad from", Config{Token: secret, From: "Far Too Long Sender"}, []string{"from must be"}},
 		{"all at once", Config{From: "x!"}, []string{"token is required", "from must be"}},
 	} {
-		for _, name := range ProviderNames() {
+		for _, name := range []string{"clickatell-one", "clickatell-platform", "clickatell-rest"} {
 			p, err := NewProvider(name, tc.cfg)
 			if err == nil || p != nil {
 				t.Errorf("%s: NewProvider(%q): got %v, %v, want error", tc.name, name, p, err)

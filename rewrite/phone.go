@@ -3,26 +3,90 @@ package rewrite
 import (
 	"errors"
 	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Number errors name the rule that failed, never the number: callers may log
 // them, and a guest's phone number is personal data.
 var (
-	errNumberChars  = errors.New("number contains characters other than digits, \"+\", spaces, dashes, dots and parentheses")
-	errNumberPlus   = errors.New("number has a \"+\" that is not at the start")
-	errNumberLength = errors.New("number must have 7 to 15 digits")
-	errNumberZero   = errors.New("number is not in international format (starts with 0 after the country prefix)")
+	errNumberChars    = errors.New("number contains characters other than digits, \"+\", spaces, dashes, dots and parentheses")
+	errNumberPlus     = errors.New("number has a \"+\" that is not at the start")
+	errNumberLength   = errors.New("number must have 7 to 15 digits")
+	errNumberZero     = errors.New("number is not in international format (starts with 0 after the country prefix)")
+	errNumberNational = errors.New("national number cannot be read in the configured default_country")
 )
 
-// NormalizeNumber turns a phone number as a sponsor typed it into the
-// international digits-only form every Clickatell API wants ("+1 (555)
-// 123-4567" → "15551234567"). ISE substitutes $mobilenumber$ verbatim, so the
-// number can arrive with "+", a leading "00", spaces, dashes, dots and
-// parentheses; those are stripped. The result must be 7 to 15 ASCII digits
-// (the E.164 range) and must not start with 0, because no country code does:
-// a leading 0 means a national number that no provider can route reliably.
-// Anything else (letters, other punctuation, non-ASCII digits) is an error.
+// Number is a normalised recipient: the international digits every provider
+// starts from, and the country they belong to. Issue-5 guardrails (country
+// allowlists) use Country; providers use Digits or E164.
+type Number struct {
+	// Digits is the international number, digits only, no "+" or "00"
+	// ("15551234567"), 7 to 15 digits. This is Message.To's form.
+	Digits string
+	// Country is the ISO 3166-1 alpha-2 region the number belongs to
+	// ("US", "GB"), or "" when the calling code names none (e.g. "+800").
+	// For a number the metadata calls invalid it is the main region of its
+	// calling code, so a new number range still gets a country.
+	Country string
+}
+
+// E164 is the number with a leading "+", as Twilio and most REST gateways
+// want it.
+func (n Number) E164() string { return "+" + n.Digits }
+
+// NormalizeNumber is ParseNumber without a default country: the number must
+// already be international. It returns Number.Digits.
 func NormalizeNumber(s string) (string, error) {
+	n, err := ParseNumber(s, "")
+	return n.Digits, err
+}
+
+// ParseNumber turns a phone number as a sponsor typed it into a Number. ISE
+// substitutes $mobilenumber$ verbatim, so the number can arrive with "+", a
+// leading "00", spaces, dashes, dots and parentheses; those are stripped.
+// Anything else (letters, other punctuation, non-ASCII digits) is an error.
+//
+// A number with "+" or "00" is international. Without them:
+//   - with no defaultCountry the digits are taken as international (the
+//     legacy Clickatell convention ISE templates follow), and a leading 0,
+//     which no country code has, is refused as a national number;
+//   - with a defaultCountry (ISO code, e.g. "GB") the digits are read as that
+//     country's national number by libphonenumber, which also recognises the
+//     country's own calling code typed without "+" ("44 7700 900123" in GB).
+//     When that reading is not even a possible length for the country and
+//     the digits do not start with 0, they are taken as international, so
+//     "33612345678" still reaches France from a "GB" route.
+//
+// The result must be 7 to 15 digits. It is never refused because the
+// library's metadata calls it invalid: metadata lags new number ranges, and a
+// guest who gets no password is an outage. Country rules belong to
+// guardrails, not here.
+func ParseNumber(s, defaultCountry string) (Number, error) {
+	d, international, err := stripNumber(s)
+	if err != nil {
+		return Number{}, err
+	}
+	if !international && defaultCountry != "" {
+		if n, ok := nationalNumber(d, defaultCountry); ok {
+			return n, nil
+		}
+		if d[0] == '0' {
+			return Number{}, errNumberNational
+		}
+	}
+	if len(d) < 7 || len(d) > 15 {
+		return Number{}, errNumberLength
+	}
+	if d[0] == '0' {
+		return Number{}, errNumberZero
+	}
+	return Number{Digits: d, Country: countryOf(d)}, nil
+}
+
+// stripNumber removes the punctuation sponsors type and an international
+// prefix, reporting whether the number was marked international.
+func stripNumber(s string) (digits string, international bool, err error) {
 	var b strings.Builder
 	plus := false
 	for i := 0; i < len(s); i++ {
@@ -31,30 +95,64 @@ func NormalizeNumber(s string) (string, error) {
 			if b.Len() == 17 {
 				// Stop early so a hostile megabyte of digits costs nothing:
 				// 18 digits fail the length rule even after a "00" prefix.
-				return "", errNumberLength
+				return "", false, errNumberLength
 			}
 			b.WriteByte(c)
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
 		case c == '+':
 			if plus || b.Len() > 0 {
-				return "", errNumberPlus
+				return "", false, errNumberPlus
 			}
 			plus = true
 		default:
-			return "", errNumberChars
+			return "", false, errNumberChars
 		}
 	}
 	d := b.String()
 	if !plus && strings.HasPrefix(d, "00") {
-		d = d[2:]
+		d, plus = d[2:], true
 	}
 	if len(d) < 7 || len(d) > 15 {
-		return "", errNumberLength
+		return "", false, errNumberLength
 	}
-	if d[0] == '0' {
-		return "", errNumberZero
+	return d, plus, nil
+}
+
+// nationalNumber reads d as a national number of region. It reports false
+// when libphonenumber cannot read it or the reading is not a possible length
+// there; validity (known ranges) is deliberately not required.
+func nationalNumber(d, region string) (Number, bool) {
+	pn, err := phonenumbers.Parse(d, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(pn) {
+		return Number{}, false
 	}
-	return d, nil
+	e164 := strings.TrimPrefix(phonenumbers.Format(pn, phonenumbers.E164), "+")
+	if len(e164) < 7 || len(e164) > 15 || e164[0] == '0' {
+		return Number{}, false
+	}
+	return Number{Digits: e164, Country: countryOf(e164)}, true
+}
+
+// countryOf names the region of international digits: the one the metadata
+// assigns, else the main region of the calling code.
+func countryOf(digits string) string {
+	pn, err := phonenumbers.Parse("+"+digits, "")
+	if err != nil {
+		return ""
+	}
+	if r := phonenumbers.GetRegionCodeForNumber(pn); r != "" && r != "001" {
+		return r
+	}
+	if r := phonenumbers.GetRegionCodeForCountryCode(int(pn.GetCountryCode())); r != "ZZ" && r != "001" {
+		return r
+	}
+	return ""
+}
+
+// ValidCountry reports whether code is a region libphonenumber knows, for
+// validating default_country (and guardrails' country lists).
+func ValidCountry(code string) bool {
+	return phonenumbers.GetSupportedRegions()[code]
 }
 
 // normalizeSender accepts a sender as the legacy "from" parameter or

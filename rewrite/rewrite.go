@@ -100,7 +100,15 @@ type Error struct {
 	Code        string  // legacy code, e.g. "105"
 	Description string  // legacy description, safe to show
 	Outcome     Outcome // Refused or Unknown
-	Cause       error   // internal detail, never shown to ISE
+	// Failover is set when the provider certainly did not accept the
+	// message and the fault lies with the provider or the account there,
+	// not with the message: unreachable (refused, DNS, TLS, before anything
+	// was written), throttled (429, One API code 43), failing (5xx with a
+	// provider error body), authentication failed or out of credit. Another
+	// provider may then take the same message. Never set with Unknown, nor
+	// for an invalid number or text, which another provider would refuse too.
+	Failover bool
+	Cause    error // internal detail, never shown to ISE
 }
 
 func (e *Error) Error() string {
@@ -169,8 +177,28 @@ type Provider interface {
 }
 
 // Config is what a provider needs from its route, secrets already resolved.
+// Providers reject keys they do not use only through the proxy's config
+// validation; here unused fields are ignored.
 type Config struct {
 	Endpoint *url.URL // full URL of the send call; nil = provider default
 	Token    string   // API key or token (secret)
 	From     string   // configured sender, overrides Message.From when set
+
+	// Twilio.
+	AccountSID          string // AC..., in the URL path and the default Basic user
+	APIKeySID           string // SK..., the Basic user instead of AccountSID
+	MessagingServiceSID string // MG..., sent instead of From
+
+	// Template is the gateway description for the "template" provider.
+	Template *TemplateConfig
 }
+
+// KeyError is a provider config problem that belongs to one route key (e.g.
+// "body.text"), so the proxy can point at its line.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }

@@ -1,0 +1,252 @@
+package rewrite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// twilioAPIBase is Twilio's REST host; the send call is
+// /2010-04-01/Accounts/{AccountSid}/Messages.json under it.
+const twilioAPIBase = "https://api.twilio.com/2010-04-01/Accounts/"
+
+// Twilio SIDs: two letters and 32 hex digits (Twilio's OpenAPI patterns).
+var (
+	accountSIDRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	apiKeySIDRE  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
+	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+)
+
+// providerName labels a non-Clickatell provider in causes.
+type providerName string
+
+func (p providerName) String() string { return string(p) }
+
+const twilioName providerName = "twilio"
+
+// Twilio is the "twilio" provider: Programmable Messaging's Create Message
+// call, one request per recipient, form-encoded, HTTP Basic auth with the
+// account SID (or an API key SID) and the token. Build it with NewTwilio.
+type Twilio struct {
+	endpoint *url.URL
+	user     string // account SID or API key SID
+	token    string
+	from     string // normalised sender; "" when a Messaging Service sends
+	service  string // MG... Messaging Service SID
+}
+
+var _ Provider = (*Twilio)(nil)
+
+// NewTwilio validates cfg: token and account_sid are required, and exactly
+// one of from and messaging_service_sid (Twilio's own rule). Problems are
+// reported all at once and never quote the token.
+func NewTwilio(cfg Config) (*Twilio, error) {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("twilio: "+format, args...)})
+	}
+	if msg := checkToken(cfg.Token); msg != "" {
+		add("token", "%s", msg)
+	}
+	t := &Twilio{user: cfg.AccountSID, token: cfg.Token, service: cfg.MessagingServiceSID}
+	switch {
+	case cfg.AccountSID == "":
+		add("account_sid", "account_sid is required (AC followed by 32 hex digits)")
+	case !accountSIDRE.MatchString(cfg.AccountSID):
+		add("account_sid", "account_sid must be AC followed by 32 hex digits")
+	}
+	if cfg.APIKeySID != "" {
+		if !apiKeySIDRE.MatchString(cfg.APIKeySID) {
+			add("api_key_sid", "api_key_sid must be SK followed by 32 hex digits")
+		}
+		t.user = cfg.APIKeySID
+	}
+	switch {
+	case cfg.MessagingServiceSID != "" && cfg.From != "":
+		add("messaging_service_sid", "set from or messaging_service_sid, not both")
+	case cfg.MessagingServiceSID != "":
+		if !serviceSIDRE.MatchString(cfg.MessagingServiceSID) {
+			add("messaging_service_sid", "messaging_service_sid must be MG followed by 32 hex digits")
+		}
+	case cfg.From == "":
+		add("from", "from (a Twilio number or sender id) or messaging_service_sid is required")
+	default:
+		from, ok := normalizeSender(cfg.From)
+		if !ok {
+			add("from", "from must be a phone number or an alphanumeric sender id of at most 11 characters")
+		}
+		if n, err := NormalizeNumber(from); err == nil {
+			from = "+" + n // a number goes in E.164; a sender id as it is
+		}
+		t.from = from
+	}
+	if cfg.Endpoint != nil {
+		if msg := checkEndpoint(cfg.Endpoint); msg != "" {
+			add("endpoint", "%s", msg)
+		}
+		u := *cfg.Endpoint
+		t.endpoint = &u
+	} else if accountSIDRE.MatchString(cfg.AccountSID) {
+		u, err := url.Parse(twilioAPIBase + cfg.AccountSID + "/Messages.json")
+		if err != nil {
+			panic(err) // a constant and a checked SID; cannot fail
+		}
+		t.endpoint = u
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkToken says what is wrong with a token, or "".
+func checkToken(token string) string {
+	switch {
+	case token == "":
+		return "token is required"
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		// A space means a pasted "Bearer ..." or a stray newline; either
+		// would break or inject the Authorization header.
+		return "token must not contain spaces or control characters"
+	}
+	return ""
+}
+
+// checkEndpoint says what is wrong with a configured endpoint, or "".
+func checkEndpoint(u *url.URL) string {
+	switch {
+	case u.Scheme != "https" || u.Host == "":
+		return "endpoint must be an absolute https:// URL"
+	case u.User != nil:
+		return "endpoint must not carry credentials; use token"
+	}
+	return ""
+}
+
+// Build returns the Create Message POST for m's one recipient.
+func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
+	if err := checkMessage(m, t.MaxRecipients()); err != nil {
+		return nil, buildErrorFor(twilioName, err)
+	}
+	form := url.Values{}
+	form.Set("To", "+"+m.To[0])
+	if t.service != "" {
+		form.Set("MessagingServiceSid", t.service)
+	} else {
+		form.Set("From", t.from)
+	}
+	form.Set("Body", m.Text)
+	req, err := newFormRequest(ctx, http.MethodPost, t.endpoint, form)
+	if err != nil {
+		return nil, buildErrorFor(twilioName, err)
+	}
+	req.SetBasicAuth(t.user, t.token)
+	return req, nil
+}
+
+// newFormRequest encodes form with net/url (never by concatenation).
+func newFormRequest(ctx context.Context, method string, endpoint *url.URL, form url.Values) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, endpoint.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", formContentType)
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// twilioReply is the union of a created message and Twilio's error body.
+type twilioReply struct {
+	SID          flexString `json:"sid"`
+	Status       flexString `json:"status"` // message status, or HTTP status in an error
+	ErrorCode    flexString `json:"error_code"`
+	ErrorMessage flexString `json:"error_message"`
+	Code         flexString `json:"code"`
+	Message      flexString `json:"message"`
+}
+
+// twilioCodeClasses maps Twilio error codes to legacy classes. Twilio warns
+// that codes get refined, so an unknown code falls back to the HTTP status.
+var twilioCodeClasses = map[string]errClass{
+	"20003": classAuth, "20005": classAuth, "20404": classAuth,
+	"20429": classThrottled,
+	"21211": classDestination, "21214": classDestination, "21217": classDestination, "21401": classDestination,
+	"21407": classDestination, "21408": classDestination, "21421": classDestination, "21610": classDestination,
+	"21612": classDestination, "21614": classDestination, "30003": classDestination, "30005": classDestination, "30006": classDestination,
+	"21212": classSource, "21603": classSource, "21606": classSource, "21659": classSource, "21660": classSource,
+}
+
+// Read interprets the reply: 201 with a message sid (queued or accepted) is
+// delivered; Twilio's error JSON (code, message, status) is a refusal; a 2xx
+// without a readable sid may have been sent.
+func (t *Twilio) Read(m Message, r Response) Result {
+	res := Result{Recipients: make([]Recipient, len(m.To))}
+	for i, to := range m.To {
+		res.Recipients[i].To = to
+	}
+	set := func(id string, e *Error) {
+		for i := range res.Recipients {
+			res.Recipients[i].ID, res.Recipients[i].Err = id, e
+		}
+	}
+	var body twilioReply
+	jsonErr := json.Unmarshal(r.Body, &body)
+	ok := r.Status >= 200 && r.Status <= 299
+	switch {
+	case ok && jsonErr != nil:
+		set("", unknownError(twilioName, r.Status, "reply is not readable JSON"))
+	case ok && (body.Status == "failed" || body.Status == "undelivered" || body.ErrorCode != "" && body.ErrorCode != "0"):
+		set("", t.refusal(r.Status, string(body.ErrorCode), string(body.ErrorMessage), true, m.Text))
+	case ok && body.SID == "":
+		set("", unknownError(twilioName, r.Status, "reply has no message sid"))
+	case ok:
+		set(string(body.SID), nil)
+	default:
+		set("", t.refusal(r.Status, string(body.Code), string(body.Message), jsonErr == nil && body.Code != "", m.Text))
+	}
+	return res
+}
+
+func (t *Twilio) refusal(status int, code, message string, providerBody bool, text string) *Error {
+	class, known := twilioCodeClasses[code]
+	if !known {
+		class = httpStatusClasses[status]
+	}
+	if _, err := strconv.Atoi(code); err != nil {
+		code = ""
+	}
+	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, clickatellFault{Code: code, Description: message}, text))
+}
+
+// MaxRecipients is 1: Twilio's Create Message takes one To.
+func (t *Twilio) MaxRecipients() int { return 1 }
+
+// DefaultEndpoint is the URL requests go to, for the startup report.
+func (t *Twilio) DefaultEndpoint() *url.URL { u := *t.endpoint; return &u }
+
+// buildErrorFor is a Build failure: nothing was sent, and the fault is ours.
+func buildErrorFor(name fmt.Stringer, cause error) *Error {
+	return &Error{
+		Status:      http.StatusInternalServerError,
+		Code:        CodeInternal,
+		Description: "Internal error",
+		Outcome:     Refused,
+		Cause:       fmt.Errorf("building %s request: %w", name, cause),
+	}
+}
+
+// Describe summarises the settings for `postern check`; SIDs are account
+// identifiers, not secrets.
+func (t *Twilio) Describe() string {
+	s := "one request per recipient, Basic auth as " + t.user
+	if t.service != "" {
+		return s + ", Messaging Service " + t.service
+	}
+	return s + ", From " + t.from
+}
