@@ -26,9 +26,12 @@ type auditRecord struct {
 	TLS      string   // upstream TLS version
 	Leaf     string   // SHA-256 of the verified upstream leaf certificate
 	Latency  time.Duration
+
+	refusal string // Refusal* reason when postern itself refused; metrics only
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
+	s.metrics.record(a)
 	attrs := []slog.Attr{
 		slog.String("client", a.Client),
 		slog.String("mode", a.Mode),

@@ -25,6 +25,8 @@ const (
 	DefaultListen         = "127.0.0.1:8080"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultMaxRecipients  = 10
+	DefaultAdminListen    = "127.0.0.1:9090"
+	DefaultShutdownGrace  = 15 * time.Second
 )
 
 // DefaultAllowClients admits only the local machine until an operator says
@@ -46,6 +48,8 @@ type serverFile struct {
 	Listen         string   `toml:"listen"`
 	AllowClients   []string `toml:"allow_clients"`
 	RequestTimeout Duration `toml:"request_timeout"`
+	AdminListen    string   `toml:"admin_listen"`
+	ShutdownGrace  Duration `toml:"shutdown_grace"`
 }
 
 type trustFile struct {
@@ -88,6 +92,8 @@ type Config struct {
 	Listen         string
 	AllowClients   []netip.Prefix
 	RequestTimeout time.Duration
+	AdminListen    string        // "" when the admin listener is off
+	ShutdownGrace  time.Duration // how long in-flight messages may finish on shutdown
 	CAFiles        []string
 	Routes         []*Route
 	Roots          *trust.Roots
@@ -339,6 +345,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	v.buildAdmin(fc.Server, cfg)
 	clients := fc.Server.AllowClients
 	if clients == nil {
 		clients = defaultAllowClients

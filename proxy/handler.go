@@ -41,7 +41,7 @@ func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 	r := ctx.Req
 	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
-		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed"}
+		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", refusal: RefusalConnect}
 	s.writeAudit(r.Context(), a)
 	ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern does not tunnel CONNECT\n")
 	return goproxy.RejectConnect, host
@@ -51,6 +51,7 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 // response of its own, so goproxy never contacts an upstream itself.
 func (s *Server) handle(r *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	start := time.Now()
+	defer s.track()()
 	rt := s.rt.Load()
 	cfg := rt.cfg
 	mode, _ := r.Context().Value(modeKey{}).(string)
@@ -58,20 +59,20 @@ func (s *Server) handle(r *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *h
 		mode = "proxy"
 	}
 	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
-	refuse := func(status int, reason, body string) *http.Response {
-		a.Outcome, a.Status, a.Reason, a.Latency = "refused", status, reason, time.Since(start)
+	refuse := func(status int, refusal, reason, body string) *http.Response {
+		a.Outcome, a.Status, a.Reason, a.Latency, a.refusal = "refused", status, reason, time.Since(start), refusal
 		s.writeAudit(r.Context(), a)
 		return textResponse(r, status, body)
 	}
 
 	// 1. admit
 	if !cfg.ClientAllowed(clientIP(r)) {
-		return r, refuse(http.StatusForbidden, "client not in allow_clients", "Forbidden: client not allowed\n")
+		return r, refuse(http.StatusForbidden, RefusalClientNotAllowed, "client not in allow_clients", "Forbidden: client not allowed\n")
 	}
 	// 2. route
 	route := cfg.Match(r.URL.Host, r.URL.Path)
 	if route == nil {
-		return r, refuse(http.StatusForbidden, "no route matches", "Forbidden: no route matches this request\n")
+		return r, refuse(http.StatusForbidden, RefusalNoRoute, "no route matches", "Forbidden: no route matches this request\n")
 	}
 	a.Route, a.Provider = route.Name, route.ProviderName
 	answer := func(rep rewrite.Reply, outcome, code, reason string) *http.Response {
@@ -106,8 +107,10 @@ func (s *Server) handle(r *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *h
 	// 4-6. build, send, read. The message is finished even if ISE hangs up:
 	// once accepted it must end delivered, refused or unknown — never
 	// abandoned half-sent — so the client's cancellation is not inherited.
+	// Only the end of the shutdown grace period cuts it short.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.stopSends, cancel)()
 	res, info := rt.senders[route].Send(ctx, msg)
 	a.TLS, a.Leaf = info.TLSVersion, info.LeafSHA256
 	// 7. answer, 8. audit
