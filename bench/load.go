@@ -28,7 +28,6 @@ type config struct {
 // result is one measured run at one connection count.
 type result struct {
 	requests int
-	errors   int
 	elapsed  time.Duration
 	p50, p99 time.Duration
 }
