@@ -21,5 +21,10 @@ COPY config.toml /etc/postern/config.toml
 # An unprivileged, non-root user (the "nonroot" uid of distroless images).
 USER 65532:65532
 EXPOSE 8080
+# The admin listener (/metrics, /healthz, /readyz) is on 127.0.0.1:9090 by
+# default; set [server] admin_listen = "0.0.0.0:9090" to scrape it from outside.
+EXPOSE 9090
+# No shell or curl in a scratch image: postern checks itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 CMD ["/postern", "health"]
 ENTRYPOINT ["/postern"]
 CMD ["serve", "-config", "/etc/postern/config.toml"]

@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -55,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	case "reload":
+		return reloadCmd(args, stdout, stderr)
+	case "health":
+		return healthCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -66,19 +71,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  postern [serve] [-config FILE] [-sandbox] [-listen ADDR] [-grace DURATION]
+  postern [serve] [-config FILE] [-sandbox] [-listen ADDR] [-admin-listen ADDR] [-grace DURATION]
                                               run the server (default command)
   postern check -config FILE                  validate a config and summarise its routes
   postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
   postern trust [-config FILE] HOST[:PORT]    check a provider's certificate exactly as postern would
   postern report [-since DATE] [-json] AUDIT_FILE...
                                               summarise audit logs for an auditor
-  postern version                             print version information
+  postern reload [-url URL]                   make a running postern re-read its config (POST URL, default
+                                              http://127.0.0.1:9090/-/reload); or send it SIGHUP
+  postern health [-url URL]                   exit 0 if a running postern is alive (GET URL, default
+                                              http://127.0.0.1:9090/healthz); for container health checks
+  postern version                             print version, commit and Go version
 `)
 }
 
 func versionString() string {
-	v, commit, goVersion := version, "unknown", "unknown"
+	bi := buildInfo()
+	return fmt.Sprintf("postern %s (commit %s, %s)", bi.Version, bi.Commit, bi.GoVersion)
+}
+
+// buildInfo is the version set by -ldflags, else the module version, with
+// the VCS commit and Go version recorded in the binary.
+func buildInfo() proxy.BuildInfo {
+	v, commit, goVersion := version, "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -90,7 +106,7 @@ func versionString() string {
 			}
 		}
 	}
-	return fmt.Sprintf("postern %s (commit %s, %s)", v, commit, goVersion)
+	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -248,7 +264,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "config file (default ./config.toml, else the embedded sandbox)")
 	sandbox := fs.Bool("sandbox", false, "run the embedded sandbox configuration, which sends nothing")
 	listen := fs.String("listen", "", "listen address, overriding [server] listen (e.g. 127.0.0.1:0 for any free port)")
-	grace := fs.Duration("grace", 15*time.Second, "how long in-flight messages may finish after SIGTERM")
+	adminListen := fs.String("admin-listen", "", "admin listen address, overriding [server] admin_listen (\"off\" to disable)")
+	grace := fs.Duration("grace", 0, "how long in-flight messages may finish after SIGTERM, overriding [server] shutdown_grace (default 15s)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -257,7 +274,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	// secrets.
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	cfg, err := loadServeConfig(*configPath, *sandbox, log)
+	load, err := serveConfigLoader(*configPath, *sandbox, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -269,8 +291,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	defer sinks.Close()
 	audit := slog.New(slog.NewJSONHandler(sinks, nil))
-	stopReopen := reopenOnSIGHUP(sinks)
-	defer stopReopen()
 	addr := cfg.Listen
 	if *listen != "" {
 		addr = *listen
@@ -280,7 +300,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "listen", addr, "err", err)
 		return 1
 	}
-	opts := proxy.Options{Log: log, Audit: audit}
+	adminAddr := cfg.AdminListen
+	if *adminListen != "" {
+		adminAddr = *adminListen
+	}
+	var adminLn net.Listener
+	if adminAddr != "" && adminAddr != proxy.AdminOff {
+		if adminLn, err = net.Listen("tcp", adminAddr); err != nil {
+			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
+			return 1
+		}
+	}
+	if *grace <= 0 {
+		*grace = cfg.ShutdownGrace
+	}
+	bi := buildInfo()
+	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi)}
 	if len(cfg.InterceptHosts) > 0 {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
 		if err != nil {
@@ -308,12 +343,28 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Info("postern listening with TLS", "listen_tls", tlsLn.Addr().String(), "tls", cfg.TLS.String())
 	}
 	srv := proxy.New(cfg, opts)
-	log.Info("postern listening", "listen", ln.Addr().String(), "config", cfg.Source,
-		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", version)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := srv.ServeBoth(ctx, ln, tlsLn, inbound, *grace); err != nil {
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	adminDone := make(chan error, 1)
+	adminAt := "off"
+	if adminLn != nil {
+		adminAt = adminLn.Addr().String()
+		go func() { adminDone <- srv.ServeAdmin(adminCtx, adminLn, load) }()
+	} else {
+		adminDone <- nil
+	}
+	onSIGHUP(ctx, srv, load, sinks)
+	log.Info("postern listening", "listen", ln.Addr().String(), "admin", adminAt, "config", cfg.Source,
+		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", bi.Version, "commit", bi.Commit)
+
+	err = srv.ServeBoth(ctx, ln, tlsLn, inbound, *grace)
+	stopAdmin()
+	if aerr := <-adminDone; aerr != nil {
+		log.Error("admin listener stopped", "err", aerr)
+	}
+	if err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}
@@ -321,28 +372,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// reopenOnSIGHUP reopens the audit file when logrotate (or an operator)
-// sends SIGHUP. It returns a function that stops listening.
-func reopenOnSIGHUP(sinks *proxy.AuditSinks) func() {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-hup:
-				sinks.Reopen()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(hup); close(done) }
-}
-
-// loadServeConfig picks the configuration: -sandbox, else -config, else
-// ./config.toml, else the embedded sandbox, saying which.
-func loadServeConfig(path string, sandbox bool, log *slog.Logger) (*proxy.Config, error) {
+// serveConfigLoader picks the configuration: -sandbox, else -config, else
+// ./config.toml, else the embedded sandbox, saying which. The loader it
+// returns is called again on every reload.
+func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*proxy.Config, error), error) {
 	if sandbox && path != "" {
 		return nil, errors.New("postern: -sandbox and -config are mutually exclusive")
 	}
@@ -356,7 +389,7 @@ func loadServeConfig(path string, sandbox bool, log *slog.Logger) (*proxy.Config
 	}
 	if sandbox {
 		log.Warn("sandbox mode: requests are answered \"ID: sandbox-<n>\" and nothing is sent to any provider")
-		return proxy.LoadSandbox()
+		return proxy.LoadSandbox, nil
 	}
-	return proxy.LoadFile(path, proxy.LoadOptions{})
+	return func() (*proxy.Config, error) { return proxy.LoadFile(path, proxy.LoadOptions{}) }, nil
 }

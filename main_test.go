@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,8 +227,11 @@ func buildDockerBinary(t *testing.T) string {
 type daemon struct {
 	cmd    *exec.Cmd
 	addr   string
+	admin  string // admin listener host:port
 	stdout *lockedBuffer
 	stderr *lockedBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's result, once exited
 }
 
 type lockedBuffer struct {
@@ -248,40 +252,57 @@ func (l *lockedBuffer) String() string {
 }
 
 // startDaemon runs the binary in dir with args and env and waits for its
-// "postern listening" line.
+// "postern listening" line. Unless args set -listen and -admin-listen, both
+// listeners take any free loopback port, so parallel tests never collide on
+// the defaults 127.0.0.1:8080 and 127.0.0.1:9090.
 func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *daemon {
 	t.Helper()
+	if !slices.Contains(args, "-listen") {
+		args = append(args, "-listen", "127.0.0.1:0")
+	}
+	if !slices.Contains(args, "-admin-listen") {
+		args = append(args, "-admin-listen", "127.0.0.1:0")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = env
-	d := &daemon{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	d := &daemon{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout = d.stdout
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(d.stderr, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		d.err = cmd.Wait()
+		pw.Close()
+		close(d.exited)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
-		pw.Close()
+		<-d.exited
 	})
-	found := make(chan string, 1)
+	type listening struct{ addr, admin string }
+	found := make(chan listening, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var line struct {
 				Msg    string `json:"msg"`
 				Listen string `json:"listen"`
+				Admin  string `json:"admin"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "postern listening" {
-				found <- line.Listen
+				found <- listening{line.Listen, line.Admin}
 			}
 		}
 	}()
 	select {
-	case d.addr = <-found:
+	case l := <-found:
+		d.addr, d.admin = l.addr, l.admin
+	case <-d.exited:
+		t.Fatalf("postern exited at start-up (%v); stderr:\n%s", d.err, d.stderr)
 	case <-time.After(20 * time.Second):
 		t.Fatalf("postern did not start; stderr:\n%s", d.stderr)
 	}

@@ -33,9 +33,12 @@ type auditRecord struct {
 	// Attempts lists each provider tried, in order (failover); its length
 	// is the attempt count.
 	Attempts []attemptRecord
+
+	refusal string // Refusal* reason when postern itself refused; metrics only
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
+	s.metrics.record(a)
 	attrs := []slog.Attr{
 		slog.String("client", a.Client),
 	}

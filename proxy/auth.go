@@ -56,14 +56,14 @@ func (s *Server) authorizeConnect(ctx *goproxy.ProxyCtx) *http.Response {
 	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
 		Outcome: "refused", Status: http.StatusForbidden}
 	if !cfg.ClientAllowed(clientIP(r)) {
-		a.Reason = "client not in allow_clients"
+		a.Reason, a.refusal = "client not in allow_clients", RefusalClientNotAllowed
 		s.writeAudit(r.Context(), a)
 		return textResponse(r, http.StatusForbidden, "Forbidden: client not allowed\n")
 	}
 	_, reason := checkProxyAuth(&cfg.Guards, r)
 	if reason != "" {
 		s.stats.authFailures.Add(1)
-		a.Status, a.Reason = http.StatusProxyAuthRequired, reason
+		a.Status, a.Reason, a.refusal = http.StatusProxyAuthRequired, reason, RefusalAuthFailed
 		s.writeAudit(r.Context(), a)
 		return proxyAuthRequired(r)
 	}

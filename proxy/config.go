@@ -25,6 +25,8 @@ const (
 	DefaultListen         = "127.0.0.1:8080"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultMaxRecipients  = 10
+	DefaultAdminListen    = "127.0.0.1:9090"
+	DefaultShutdownGrace  = 15 * time.Second
 )
 
 // DefaultAllowClients admits only the local machine until an operator says
@@ -60,6 +62,8 @@ type serverFile struct {
 	MaxBodyBytes          int      `toml:"max_body_bytes"`
 	MaxConcurrentUpstream int      `toml:"max_concurrent_upstream"`
 	UpstreamQueueWait     Duration `toml:"upstream_queue_wait"`
+	AdminListen           string   `toml:"admin_listen"`
+	ShutdownGrace         Duration `toml:"shutdown_grace"`
 }
 
 type trustFile struct {
@@ -110,6 +114,8 @@ type Config struct {
 	Listen         string
 	AllowClients   []netip.Prefix
 	RequestTimeout time.Duration
+	AdminListen    string        // "" when the admin listener is off
+	ShutdownGrace  time.Duration // how long in-flight messages may finish on shutdown
 	CAFiles        []string
 	Routes         []*Route
 	Roots          *trust.Roots // with the [trust] policy: AIA, pins
@@ -377,6 +383,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	v.buildAdmin(fc.Server, cfg)
 	clients := fc.Server.AllowClients
 	if clients == nil {
 		clients = defaultAllowClients

@@ -35,6 +35,23 @@ func newGuardState(g *Guards, now func() time.Time) *guardState {
 	}
 }
 
+// inherit keeps prev's counters where the settings behind them did not
+// change, so a reload neither resets budgets nor the upstream slots in use.
+func (gs *guardState) inherit(prev *guardState) {
+	if prev.g.PerClient == gs.g.PerClient {
+		gs.perClient = prev.perClient
+	}
+	if prev.g.PerNumber == gs.g.PerNumber {
+		gs.perNumber = prev.perNumber
+	}
+	if prev.g.DailyMax == gs.g.DailyMax {
+		gs.daily = prev.daily
+	}
+	if prev.g.MaxConcurrentUpstream == gs.g.MaxConcurrentUpstream {
+		gs.upstream = prev.upstream
+	}
+}
+
 // allowClient takes one request from client's per_client budget.
 func (gs *guardState) allowClient(client string) bool {
 	return gs.perClient.allowAll(gs.now(), []string{client})
@@ -65,15 +82,16 @@ func (gs *guardState) checkDestinations(to []string) (countries []string, reason
 }
 
 // admitMessage counts a message against daily_max and per_number, all or
-// nothing, and returns a refusal reason or "".
+// nothing, and returns the limit that refused it (LimitDailyMax,
+// LimitPerNumber) or "".
 func (gs *guardState) admitMessage(to []string) string {
 	now := gs.now()
 	if !gs.daily.take(now, len(to)) {
-		return "daily_max reached"
+		return LimitDailyMax
 	}
 	if !gs.perNumber.allowAll(now, to) {
 		gs.daily.giveBack(now, len(to))
-		return "per_number limit reached"
+		return LimitPerNumber
 	}
 	return ""
 }
@@ -108,13 +126,16 @@ func (s *Server) admitMessage(rt *runtime, a *auditRecord, to []string) *rewrite
 	a.Country = countries
 	if reason != "" {
 		s.stats.blocked.Add(1)
+		a.refusal = RefusalDestination
 		return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeCannotRoute,
 			Description: "Cannot route message", Outcome: rewrite.Refused, Cause: errors.New(reason)}
 	}
-	if reason := rt.guards.admitMessage(to); reason != "" {
+	if limit := rt.guards.admitMessage(to); limit != "" {
 		s.stats.throttled.Add(1)
+		s.metrics.rateLimitHit(limit)
+		a.refusal = RefusalRateLimited
 		return &rewrite.Error{Status: http.StatusTooManyRequests, Code: rewrite.CodeThrottled,
-			Description: "Maximum MT limit exceeded", Outcome: rewrite.Refused, Cause: errors.New(reason)}
+			Description: "Maximum MT limit exceeded", Outcome: rewrite.Refused, Cause: errors.New(limit + " limit reached")}
 	}
 	return nil
 }

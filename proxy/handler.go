@@ -42,7 +42,7 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 		return goproxy.RejectConnect, host
 	}
 	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
-		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed"}
+		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", refusal: RefusalConnect}
 	s.writeAudit(r.Context(), a)
 	ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern does not tunnel CONNECT\n")
 	return goproxy.RejectConnect, host
@@ -52,19 +52,20 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 // response of its own, so goproxy never contacts an upstream itself.
 func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	start := time.Now()
+	defer s.track()()
 	rt := s.rt.Load()
 	cfg := rt.cfg
 	mode := requestMode(r, pctx)
 	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
-	refuse := func(status int, reason, body string) *http.Response {
-		a.Outcome, a.Status, a.Reason, a.Latency = "refused", status, reason, time.Since(start)
+	refuse := func(status int, refusal, reason, body string) *http.Response {
+		a.Outcome, a.Status, a.Reason, a.Latency, a.refusal = "refused", status, reason, time.Since(start), refusal
 		s.writeAudit(r.Context(), a)
 		return textResponse(r, status, body)
 	}
 
 	// 1. admit
 	if !cfg.ClientAllowed(clientIP(r)) {
-		return r, refuse(http.StatusForbidden, "client not in allow_clients", "Forbidden: client not allowed\n")
+		return r, refuse(http.StatusForbidden, RefusalClientNotAllowed, "client not in allow_clients", "Forbidden: client not allowed\n")
 	}
 	user, reason := checkProxyAuth(&cfg.Guards, r)
 	if sess := tunnelSession(pctx); sess != nil {
@@ -73,19 +74,20 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	}
 	if reason != "" {
 		s.stats.authFailures.Add(1)
-		resp := refuse(http.StatusProxyAuthRequired, reason, "Proxy authentication required\n")
+		resp := refuse(http.StatusProxyAuthRequired, RefusalAuthFailed, reason, "Proxy authentication required\n")
 		resp.Header.Set("Proxy-Authenticate", proxyAuthRealm)
 		return r, resp
 	}
 	a.ProxyUser = user
 	if !rt.guards.allowClient(a.Client) {
 		s.stats.throttled.Add(1)
-		return r, refuse(http.StatusTooManyRequests, "per_client limit reached", throttledBody)
+		s.metrics.rateLimitHit(LimitPerClient)
+		return r, refuse(http.StatusTooManyRequests, RefusalRateLimited, "per_client limit reached", throttledBody)
 	}
 	// 2. route
 	route := cfg.Match(r.URL.Host, r.URL.Path)
 	if route == nil {
-		return r, refuse(http.StatusForbidden, "no route matches", "Forbidden: no route matches this request\n")
+		return r, refuse(http.StatusForbidden, RefusalNoRoute, "no route matches", "Forbidden: no route matches this request\n")
 	}
 	a.Route, a.Provider = route.Name, route.ProviderName
 	answer := func(rep rewrite.Reply, outcome, code, reason string) *http.Response {
@@ -107,6 +109,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	}
 	if !checkLegacyAuth(route, in) {
 		s.stats.authFailures.Add(1)
+		a.refusal = RefusalAuthFailed
 		return r, fail(legacyAuthFailed())
 	}
 	msg, err := route.dialect.Parse(in)
@@ -131,11 +134,14 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	// 4-6. build, send, read. The message is finished even if ISE hangs up:
 	// once accepted it must end delivered, refused or unknown — never
 	// abandoned half-sent — so the client's cancellation is not inherited.
+	// Only the end of the shutdown grace period cuts it short.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.stopSends, cancel)()
 	release, ok := rt.guards.acquireUpstream(ctx)
 	if !ok {
 		s.stats.busy.Add(1)
+		a.refusal = RefusalBusy
 		return r, fail(upstreamBusy())
 	}
 	d := rt.deliver(ctx, route, msg)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,8 @@ type Options struct {
 	// Now is the clock rate limits run on; nil means time.Now. Tests pass
 	// their own to hit limits exactly without sleeping.
 	Now func() time.Time
+	// Metrics receives the server's counters; nil makes a fresh set.
+	Metrics *Metrics
 }
 
 // Server is a running postern configuration.
@@ -50,10 +53,17 @@ type Server struct {
 	gp    *goproxy.ProxyHttpServer
 	rt    atomic.Pointer[runtime]
 	stats serverStats
+
+	metrics   *Metrics
+	reloadMu  sync.Mutex      // one reload at a time (SIGHUP and the admin call)
+	ready     atomic.Bool     // serving and not shutting down: /readyz
+	flights   atomic.Int64    // requests in the pipeline, for shutdown
+	stopSends context.Context // cancelled when the shutdown grace period is over
+	cutOff    context.CancelFunc
 }
 
-// runtime is everything derived from one Config; a reload would build a new
-// one and swap it whole.
+// runtime is everything derived from one Config; a reload builds a new
+// one and swaps it whole, so a request sees one config from start to end.
 type runtime struct {
 	cfg       *Config
 	transport *http.Transport
@@ -61,7 +71,7 @@ type runtime struct {
 	guards    *guardState
 }
 
-func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
+func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
@@ -77,7 +87,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
 		if r.provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
 		} else {
-			rt.senders[r] = &httpSender{provider: r.provider, client: client}
+			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.upstreamObserver(r.Name, r.ProviderName)}
 		}
 	}
 	return rt
@@ -85,7 +95,11 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger) *runtime {
 
 // New builds a server for cfg. Nothing listens until Serve.
 func New(cfg *Config, opts Options) *Server {
-	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit}
+	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(BuildInfo{})
+	}
+	s.stopSends, s.cutOff = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,7 +109,7 @@ func New(cfg *Config, opts Options) *Server {
 	if s.opts.Expiry == nil {
 		s.opts.Expiry = trust.NewExpiryTracker(s.log, nil)
 	}
-	s.rt.Store(newRuntime(cfg, s.opts, s.log))
+	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics))
 
 	gp := goproxy.NewProxyHttpServer()
 	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.
@@ -143,25 +157,44 @@ func (s *Server) NewHTTPServer() *http.Server {
 	}
 }
 
-// Serve accepts connections on ln until ctx is cancelled, then shuts down,
-// letting requests in flight finish for up to grace.
+// Serve accepts connections on ln until ctx is cancelled, then shuts down:
+// it stops accepting, lets requests in flight finish for up to grace, and
+// then cuts off what is left. A message cut off is answered and audited with
+// its outcome (usually "unknown": it may have reached the provider). Being
+// cut off is part of a normal shutdown, not an error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	hs := s.NewHTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	s.ready.Store(true)
 	select {
 	case err := <-errc:
+		s.ready.Store(false)
 		return fmt.Errorf("serving %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	s.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+		n := s.flights.Load()
+		s.log.Warn("shutdown grace period over: cutting off messages still in flight; each is audited with its outcome",
+			"grace", grace.String(), "in_flight", n)
+		s.cutOff()
+		// The cut-off messages now finish at once; give them a moment to
+		// answer ISE and write their audit lines before closing everything.
+		fctx, fcancel := context.WithTimeout(context.Background(), cutOffWait)
+		defer fcancel()
+		if err := hs.Shutdown(fctx); err != nil {
+			hs.Close()
+		}
 	}
 	s.rt.Load().transport.CloseIdleConnections()
 	return nil
 }
+
+// cutOffWait bounds how long cut-off messages get to be answered and audited.
+const cutOffWait = 5 * time.Second
 
 // printfLogger adapts goproxy's Printf logging to slog at warning level.
 type printfLogger struct{ log *slog.Logger }

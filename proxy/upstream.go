@@ -14,6 +14,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
@@ -40,6 +41,7 @@ type sender interface {
 type httpSender struct {
 	provider rewrite.Provider
 	client   *http.Client
+	observe  upstreamObserver
 }
 
 func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
@@ -83,8 +85,10 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 
+	sent := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
+		h.observe.observe(time.Since(sent), "", nil)
 		return failAll(m, classifyTransportError(ctx, err, wrote.Load())), info
 	}
 	defer resp.Body.Close()
@@ -96,6 +100,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
+	h.observe.observe(time.Since(sent), hostOnly(req.URL.Host), resp.TLS)
 	if err == nil && len(body) > maxProviderReply {
 		err = errors.New("reply larger than 1 MiB")
 	}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs the load benchmark for a moment at 1 and 2
+// connections: the whole harness works and reports every figure. It says
+// nothing about speed (see docs/benchmarks.md for that).
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs postern")
+	}
+	rep, err := benchmark(config{levels: []int{1, 2}, duration: 200 * time.Millisecond, rounds: 1, log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.levels) != 2 || rep.startup <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, l := range rep.levels {
+		if l.direct.requests == 0 || l.postern.requests == 0 || l.peakRSS <= 0 || l.postern.p99 < l.postern.p50 {
+			t.Errorf("%d conns: incomplete figures %+v", l.conns, l)
+		}
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, want := range []string{"direct req/s", "postern req/s", "ratio", "postern peak RSS", "postern start-up"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

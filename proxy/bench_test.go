@@ -1,0 +1,99 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/proxy"
+)
+
+// BenchmarkPipeline is the whole in-process pipeline for one message: an
+// ISE-style legacy GET over a keep-alive loopback connection to a real
+// postern listener, the provider request over pooled TLS to a fake One API,
+// its reply, the legacy answer and the audit line (to io.Discard). Every
+// iteration is a different message.
+//
+//	go test -run='^$' -bench=Pipeline -benchmem ./proxy/
+func BenchmarkPipeline(b *testing.B) {
+	var ids atomic.Int64
+	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"b%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, ids.Add(1))
+	}))
+	provider.EnableHTTP2 = true
+	provider.StartTLS()
+	defer provider.Close()
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := proxy.Load("bench.toml", []byte(fmt.Sprintf(`
+[trust]
+ca_files = [%q]
+[[route]]
+name = "bench"
+match_path = "/http/sendmsg"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "%s/v1/message"
+token = "tok-bench"
+`, ca, provider.URL)), proxy.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv := proxy.New(cfg, proxy.Options{Log: discard, Audit: discard})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + ln.Addr().String() + "/http/sendmsg?user=ise&password=legacy&api_id=1&to=15551234567&text=Your+password+is+"
+
+	send := func(client *http.Client, i int64) {
+		resp, err := client.Get(base + strconv.FormatInt(i, 10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.Run("1conn", func(b *testing.B) {
+		client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
+		b.ReportAllocs()
+		var i int64
+		for b.Loop() {
+			i++
+			send(client, i)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		var n atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
+			for pb.Next() {
+				send(client, n.Add(1))
+			}
+		})
+	})
+}

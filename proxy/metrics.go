@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Refusal reasons: the fixed, low-cardinality values of the reason label of
+// postern_refusals_total. A refusal is a request postern itself turned down
+// before anything was sent.
+const (
+	RefusalClientNotAllowed = "client_not_allowed"
+	RefusalNoRoute          = "no_route"
+	RefusalConnect          = "connect"
+	RefusalBadRequest       = "bad_request"
+	RefusalRateLimited      = "rate_limited"
+	RefusalAuthFailed       = "auth_failed"         // proxy or legacy credentials
+	RefusalDestination      = "destination_blocked" // country, premium-rate or unknown number
+	RefusalBusy             = "upstream_busy"       // max_concurrent_upstream full
+)
+
+// refusalReasons lists every refusal label value, so all series exist at 0.
+var refusalReasons = []string{RefusalClientNotAllowed, RefusalNoRoute, RefusalConnect, RefusalBadRequest,
+	RefusalRateLimited, RefusalAuthFailed, RefusalDestination, RefusalBusy}
+
+// Rate limits, the values of postern_rate_limit_hits_total's limit label.
+const (
+	LimitPerClient = "per_client"
+	LimitPerNumber = "per_number"
+	LimitDailyMax  = "daily_max"
+)
+
+// BuildInfo identifies the running binary in postern_build_info.
+type BuildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+// Metrics holds one server's Prometheus collectors in its own registry, so
+// that several servers in one process (tests) never share counters.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	messages        *prometheus.CounterVec   // route, provider, outcome
+	upstreamLatency *prometheus.HistogramVec // route, provider
+	refusals        *prometheus.CounterVec   // reason
+	rateLimitHits   *prometheus.CounterVec   // route
+	inFlight        prometheus.Gauge
+	certExpiry      *prometheus.GaugeVec   // host
+	reloads         *prometheus.CounterVec // result
+	lastReloadOK    prometheus.Gauge
+	lastReloadTime  prometheus.Gauge
+}
+
+// NewMetrics registers postern's metrics, the Go runtime's and the process's
+// in a fresh registry.
+func NewMetrics(bi BuildInfo) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postern_messages_total",
+			Help: "Messages that matched a route, by route, provider and outcome (delivered, refused, unknown, partial).",
+		}, []string{"route", "provider", "outcome"}),
+		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "postern_upstream_request_duration_seconds",
+			Help:    "Time from sending a provider request to having read its reply (or failing), by route and provider.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "provider"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postern_refusals_total",
+			Help: "Requests postern refused itself, by reason (client_not_allowed, no_route, connect, bad_request, rate_limited, auth_failed, destination_blocked, upstream_busy).",
+		}, []string{"reason"}),
+		rateLimitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postern_rate_limit_hits_total",
+			Help: "Requests refused by a rate limit, by limit (per_client, per_number, daily_max).",
+		}, []string{"limit"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "postern_in_flight_requests",
+			Help: "Requests being handled right now.",
+		}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "postern_upstream_certificate_expiry_timestamp_seconds",
+			Help: "NotAfter of the leaf certificate last verified for each provider host, as a Unix time.",
+		}, []string{"host"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postern_config_reloads_total",
+			Help: "Configuration reloads by result (success, failure).",
+		}, []string{"result"}),
+		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "postern_config_last_reload_successful",
+			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it failed.",
+		}),
+		lastReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "postern_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration now served was loaded, as a Unix time.",
+		}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "postern_build_info",
+		Help:        "Always 1; the labels identify the running binary.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	m.lastReloadOK.Set(1)
+	m.lastReloadTime.SetToCurrentTime()
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	for _, r := range refusalReasons {
+		m.refusals.WithLabelValues(r)
+	}
+	for _, l := range []string{LimitPerClient, LimitPerNumber, LimitDailyMax} {
+		m.rateLimitHits.WithLabelValues(l)
+	}
+	m.reg.MustRegister(m.messages, m.upstreamLatency, m.refusals, m.rateLimitHits, m.inFlight,
+		m.certExpiry, m.reloads, m.lastReloadOK, m.lastReloadTime, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is the registry every postern metric is in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// record counts one audit record: a message that matched a route, and/or a
+// refusal by postern itself.
+func (m *Metrics) record(a *auditRecord) {
+	if a.Route != "" {
+		m.messages.WithLabelValues(a.Route, a.Provider, a.Outcome).Inc()
+	}
+	reason := a.refusal
+	if reason == "" && a.Route != "" && a.Status >= 400 && a.Status < 500 {
+		reason = RefusalBadRequest // the legacy request itself was unacceptable
+	}
+	if reason != "" {
+		m.refusals.WithLabelValues(reason).Inc()
+	}
+}
+
+// rateLimitHit counts a request refused by one of the [limits] (LimitPer*).
+func (m *Metrics) rateLimitHit(limit string) {
+	m.rateLimitHits.WithLabelValues(limit).Inc()
+}
+
+// upstreamObserver returns what a sender reports one provider exchange to.
+func (m *Metrics) upstreamObserver(route, provider string) upstreamObserver {
+	return upstreamObserver{latency: m.upstreamLatency.WithLabelValues(route, provider), expiry: m.certExpiry}
+}
+
+// reloaded records the result of a configuration reload.
+func (m *Metrics) reloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.lastReloadOK.Set(1)
+		m.lastReloadTime.SetToCurrentTime()
+		return
+	}
+	m.reloads.WithLabelValues("failure").Inc()
+	m.lastReloadOK.Set(0)
+}
+
+// upstreamObserver is a sender's view of the metrics: latency of each
+// provider exchange and the expiry of the certificate it verified.
+type upstreamObserver struct {
+	latency prometheus.Observer
+	expiry  *prometheus.GaugeVec
+}
+
+func (o upstreamObserver) observe(d time.Duration, host string, cs *tls.ConnectionState) {
+	if o.latency == nil {
+		return
+	}
+	o.latency.Observe(d.Seconds())
+	if cs != nil && len(cs.PeerCertificates) > 0 {
+		o.expiry.WithLabelValues(host).Set(float64(cs.PeerCertificates[0].NotAfter.Unix()))
+	}
+}

@@ -1,0 +1,166 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/proxy"
+)
+
+// fileLoader loads the config at path with env as the environment, as the
+// CLI's loader does on SIGHUP and POST /-/reload.
+func fileLoader(path string, env map[string]string) func() (*proxy.Config, error) {
+	return func() (*proxy.Config, error) {
+		return proxy.LoadFile(path, proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	}
+}
+
+func postReload(t *testing.T, admin string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(admin+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReloadValidChangeTakesEffect: after a reload the next message is built
+// from the new config, and the reload is counted.
+func TestReloadValidChangeTakesEffect(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	before := routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), "")
+	p := startPostern(t, before, env())
+	path := filepath.Join(t.TempDir(), "postern.toml")
+	admin := startAdmin(t, p, fileLoader(path, env()))
+
+	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "first"))
+	writeConfig(t, path, routeConfig(fp.caFile(t), "renamed", "clickatell-one", fp.url("/v2/message"), `from = "HOSPITAL"`))
+	if status, body := postReload(t, admin); status != http.StatusOK || body != "reloaded "+path+": 1 routes\n" {
+		t.Fatalf("reload: %d %q", status, body)
+	}
+	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "second")); status != http.StatusOK {
+		t.Fatalf("after reload: %d %q", status, body)
+	}
+	got := fp.requests()
+	if len(got) != 2 || got[0].Path != "/v1/message" || got[1].Path != "/v2/message" {
+		t.Fatalf("provider paths %v, want /v1/message then /v2/message", paths(got))
+	}
+	if !strings.Contains(string(got[1].Body), `"from":"HOSPITAL"`) || strings.Contains(string(got[0].Body), "HOSPITAL") {
+		t.Errorf("from should apply from the reload on: %q / %q", got[0].Body, got[1].Body)
+	}
+	if !strings.Contains(p.audit.String(), `"route":"renamed"`) {
+		t.Errorf("audit should name the new route:\n%s", p.audit)
+	}
+	m := scrape(t, admin)
+	if v, _ := metricValue(m, "postern_config_reloads_total", map[string]string{"result": "success"}); v != 1 {
+		t.Errorf("reloads{success} = %v, want 1", v)
+	}
+}
+
+// TestReloadInvalidConfigKeepsOldServing: a broken file is rejected with its
+// error (file:line:col) and the old config goes on serving.
+func TestReloadInvalidConfigKeepsOldServing(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	cfg := routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), "")
+	p := startPostern(t, cfg, env())
+	path := filepath.Join(t.TempDir(), "postern.toml")
+	admin := startAdmin(t, p, fileLoader(path, env()))
+
+	writeConfig(t, path, strings.Replace(cfg, "token =", "tokne =", 1))
+	status, body := postReload(t, admin)
+	if status != http.StatusUnprocessableEntity || !regexp.MustCompile(regexp.QuoteMeta(path)+`:\d+:1: unknown key "route.tokne"`).MatchString(body) ||
+		!strings.Contains(body, "previous configuration still serving") {
+		t.Fatalf("invalid reload: %d %q", status, body)
+	}
+	if !strings.Contains(p.log.String(), "config reload rejected") {
+		t.Errorf("rejection not logged:\n%s", p.log)
+	}
+	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "still works")); status != http.StatusOK {
+		t.Fatalf("old config should still serve: %d %q", status, body)
+	}
+	if got := fp.requests(); len(got) != 1 || got[0].Header.Get("Authorization") != testToken {
+		t.Errorf("provider got %v", paths(got))
+	}
+	m := scrape(t, admin)
+	if v, _ := metricValue(m, "postern_config_reloads_total", map[string]string{"result": "failure"}); v != 1 {
+		t.Errorf("reloads{failure} = %v, want 1", v)
+	}
+	if v, _ := metricValue(m, "postern_config_last_reload_successful", nil); v != 0 {
+		t.Errorf("last_reload_successful = %v, want 0", v)
+	}
+}
+
+// TestReloadDuringInFlightRequest: a message in flight when the config is
+// swapped finishes on the config it started with and is answered; the next
+// request sees the new config.
+func TestReloadDuringInFlightRequest(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	reply := oneAPIReply()
+	fp := newFakeProvider(t, func(w http.ResponseWriter, r received) {
+		if strings.Contains(string(r.Body), "slow") {
+			arrived <- struct{}{}
+			<-release
+		}
+		reply(w, r)
+	})
+	p := startPostern(t, routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), ""), env())
+
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, b := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "slow one"))
+		done <- result{s, b}
+	}()
+	<-arrived
+	// The new config serves another path only: the in-flight message's
+	// route no longer exists in it.
+	next := strings.Replace(routeConfig(fp.caFile(t), "two", "clickatell-one", fp.url("/v1/message"), ""), `"/http/sendmsg"`, `"/http/v2/sendmsg"`, 1)
+	p.srv.Reload(mustLoad(t, next))
+	close(release)
+	if r := <-done; r.status != http.StatusOK || !strings.HasPrefix(r.body, "ID: one") {
+		t.Fatalf("in-flight message: %d %q, want 200 ID", r.status, r.body)
+	}
+	if status, _ := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "old path")); status != http.StatusForbidden {
+		t.Errorf("old path after reload: %d, want 403", status)
+	}
+	if status, body := p.get(t, "proxy", clickatellIn, "/http/v2/sendmsg?"+legacyQuery("15551234567", "new path")); status != http.StatusOK {
+		t.Errorf("new path after reload: %d %q", status, body)
+	}
+	if !regexp.MustCompile(`"outcome":"delivered","status":200,"route":"one",.*"chars":8,`).MatchString(p.audit.String()) {
+		t.Errorf("in-flight message should be audited under its old route:\n%s", p.audit)
+	}
+}
+
+func mustLoad(t *testing.T, src string) *proxy.Config {
+	t.Helper()
+	cfg, err := proxy.Load("reloaded.toml", []byte(src), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func writeConfig(t *testing.T, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func paths(rs []received) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
