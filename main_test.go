@@ -434,3 +434,14 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("bad -since: exit %d, want 2", code)
 	}
 }
+
+// TestReferenceConfigIsValid: the annotated config.toml users copy from
+// passes `postern check` (with its env: secret set), so every key it shows
+// is a real key in the right table.
+func TestReferenceConfigIsValid(t *testing.T) {
+	t.Setenv("CLICKATELL_API_KEY", "ref-key")
+	code, stdout, stderr := runCLI(t, "check", "-config", "config.toml")
+	if code != 0 || !strings.Contains(stdout, "config.toml: OK.") {
+		t.Fatalf("check config.toml: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
