@@ -99,6 +99,25 @@ func (c *Config) Summary() string {
 	}
 	fmt.Fprintf(&b, "%s: OK. postern listens on %s for clients in %s, answers within %s, and verifies providers against %s. ",
 		c.Source, c.Listen, strings.Join(clients, ", "), c.RequestTimeout, c.Roots.Report())
+	if c.ListenTLS != "" {
+		fmt.Fprintf(&b, "It also serves HTTPS on %s (certificate: %s). ", c.ListenTLS, c.TLS)
+	}
+	if len(c.InterceptHosts) > 0 {
+		fmt.Fprintf(&b, "CONNECT to %s is intercepted with postern's own CA, and any other CONNECT is refused. ", strings.Join(c.InterceptHosts, ", "))
+	}
+	if pol := c.Roots.Policy(); len(pol.Pins) > 0 || !pol.AIA {
+		hosts := make([]string, 0, len(pol.Pins))
+		for h := range pol.Pins {
+			hosts = append(hosts, h)
+		}
+		slices.Sort(hosts)
+		if len(hosts) > 0 {
+			fmt.Fprintf(&b, "Provider keys are pinned for %s. ", strings.Join(hosts, ", "))
+		}
+		if !pol.AIA {
+			b.WriteString("Missing intermediates are not fetched (aia = false). ")
+		}
+	}
 	fmt.Fprintf(&b, "%d route(s), first match wins, anything else refused with 403:", len(c.Routes))
 	for i, r := range c.Routes {
 		host := r.MatchHost
