@@ -107,8 +107,7 @@ func TestProviderFaults(t *testing.T) {
 			status: 502, body: "ERR: 105, Invalid destination address\n", outcome: "refused", ledger: []fault{faultRejected}, retries: []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fp := newFaultProvider(t, tc.script)
-			fp.conn = tc.conn
+			fp := newFaultProvider(t, tc.script, func(f *faultProvider) { f.conn = tc.conn })
 			var sleeps sleepLog
 			// The injected backoff: 200 ms first step halved (jitter 0).
 			p := startPosternWith(t, faultConfig(fp, fp.caFile(t), tc.server), env(), faultOptions(newRefusingDialer(t, tc.refuse), &sleeps))

@@ -71,6 +71,11 @@ type faultProvider struct {
 	script func(text string, n int) fault
 	// conn decides connection i (0-based); nil means connServe.
 	conn func(i int) connFault
+	// decide and record, when set, replace script and the ledger: decide
+	// picks each request's fault, record keeps the entry (the soak keeps its
+	// own fixed-size ledger so the heap it measures is postern's).
+	decide func(text string) fault
+	record func(e ledgerEntry)
 	// limit, when > 0, is how many requests the provider serves at once;
 	// one more is answered 429 and counted in overLimit.
 	limit int
@@ -89,10 +94,15 @@ type faultProvider struct {
 	stalled   sync.WaitGroup
 }
 
-func newFaultProvider(t testing.TB, script func(text string, n int) fault) *faultProvider {
+// newFaultProvider starts a provider running script; setup, if any, sets
+// its other fields before it serves.
+func newFaultProvider(t testing.TB, script func(text string, n int) fault, setup ...func(*faultProvider)) *faultProvider {
 	t.Helper()
 	f := &faultProvider{script: script, seen: map[string]int{}, gate: make(chan struct{}),
 		gated: make(chan string, 10000), stop: make(chan struct{})}
+	for _, s := range setup {
+		s(f)
+	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // resets and stalls are the point
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,10 +149,13 @@ func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	f.inFlight++
 	f.peak = max(f.peak, f.inFlight)
 	over := f.limit > 0 && f.inFlight > f.limit
-	n := f.seen[e.Text]
-	f.seen[e.Text] = n + 1
 	e.Fault = faultNone
-	if f.script != nil {
+	switch {
+	case f.decide != nil:
+		e.Fault = f.decide(e.Text)
+	case f.script != nil:
+		n := f.seen[e.Text]
+		f.seen[e.Text] = n + 1
 		e.Fault = f.script(e.Text, n)
 	}
 	if over {
@@ -152,7 +165,11 @@ func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	if e.Fault.acceptedBy() {
 		e.ID = fmt.Sprintf("fault%027d", f.ids.Add(1))
 	}
-	f.ledger = append(f.ledger, e)
+	if f.record != nil {
+		f.record(e)
+	} else {
+		f.ledger = append(f.ledger, e)
+	}
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()

@@ -155,8 +155,7 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 // and its ledger holds each message exactly once with the id ISE got.
 func TestThousandConcurrentRequests(t *testing.T) {
 	const n = 1000
-	fp := newFaultProvider(t, nil)
-	fp.limit = 10
+	fp := newFaultProvider(t, nil, func(f *faultProvider) { f.limit = 10 })
 	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 10\nupstream_queue_wait = \"60s\""), env(), faultOptions(nil, &sleepLog{}))
 	heapBefore := heapInUse()
 	replies := concurrently(t, p, n, "burst")
