@@ -33,6 +33,12 @@ type auditRecord struct {
 	// Attempts lists each provider tried, in order (failover); its length
 	// is the attempt count.
 	Attempts []attemptRecord
+	// ClientMsgID is the client message id passed to the provider (ISE's
+	// climsgid, else derived from the request: see singleflight.go).
+	ClientMsgID string
+	// Joined: an identical request was in flight; this one was answered
+	// with its outcome and sent nothing itself.
+	Joined bool
 
 	refusal string // Refusal* reason when postern itself refused; metrics only
 }
@@ -68,6 +74,10 @@ func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	}
 	if len(a.Attempts) > 0 {
 		attrs = append(attrs, slog.Any("attempts", a.Attempts))
+	}
+	add("client_msg_id", a.ClientMsgID)
+	if a.Joined {
+		attrs = append(attrs, slog.Bool("joined", true))
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)

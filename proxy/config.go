@@ -64,6 +64,7 @@ type serverFile struct {
 	UpstreamQueueWait     Duration `toml:"upstream_queue_wait"`
 	AdminListen           string   `toml:"admin_listen"`
 	ShutdownGrace         Duration `toml:"shutdown_grace"`
+	UpstreamRetries       *int     `toml:"upstream_retries"`
 }
 
 type trustFile struct {
@@ -116,6 +117,7 @@ type Config struct {
 	RequestTimeout time.Duration
 	AdminListen    string        // "" when the admin listener is off
 	ShutdownGrace  time.Duration // how long in-flight messages may finish on shutdown
+	Retries        int           // upstream_retries: repeats of a request the provider certainly did not get
 	CAFiles        []string
 	Routes         []*Route
 	Roots          *trust.Roots // with the [trust] policy: AIA, pins
@@ -384,6 +386,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	v.buildAdmin(fc.Server, cfg)
+	v.buildRetries(fc.Server, cfg)
 	clients := fc.Server.AllowClients
 	if clients == nil {
 		clients = defaultAllowClients

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"slices"
 
 	"github.com/postern/postern/rewrite"
 )
@@ -13,6 +12,10 @@ type attemptRecord struct {
 	Provider string `json:"provider"`
 	Outcome  string `json:"outcome"`        // delivered, refused, unknown, partial
 	Code     string `json:"code,omitempty"` // legacy code of the first failure
+	// Retry says why this attempt was repeated ("not sent", "HTTP 429
+	// Retry-After"), RetryInMS after how long; empty when it was not.
+	Retry     string `json:"retry,omitempty"`
+	RetryInMS int64  `json:"retry_in_ms,omitempty"`
 }
 
 // delivery is everything that happened to one message: the final outcome
@@ -30,8 +33,8 @@ type delivery struct {
 // unknown never go to the fallback: a guest must not get the same password
 // from two providers. The fallback's own fallback is not followed.
 //
-// This is the seam for retries (issue 7): a retry policy wraps the single
-// send in attempt, and failover stays one hop on top of it.
+// Retries (retry.go) wrap each route's attempt; failover stays one hop on
+// top of them.
 func (rt *runtime) deliver(ctx context.Context, route *Route, m rewrite.Message) delivery {
 	var d delivery
 	d.Result = d.attempt(ctx, rt, route, m)
@@ -50,22 +53,6 @@ func (rt *runtime) deliver(ctx context.Context, route *Route, m rewrite.Message)
 	}
 	second := m
 	second.To = retry
-	res := d.attempt(ctx, rt, fb, second)
-	for i, rc := range d.Result.Recipients {
-		if j := slices.IndexFunc(res.Recipients, func(r rewrite.Recipient) bool { return r.To == rc.To }); j >= 0 {
-			d.Result.Recipients[i] = res.Recipients[j]
-		}
-	}
+	mergeRecipients(&d.Result, d.attempt(ctx, rt, fb, second))
 	return d
-}
-
-// attempt is one send through one route's provider, recorded.
-func (d *delivery) attempt(ctx context.Context, rt *runtime, route *Route, m rewrite.Message) rewrite.Result {
-	res, info := rt.senders[route].Send(ctx, m)
-	if info.TLSVersion != "" {
-		d.Info = info
-	}
-	outcome, code, _ := summarize(res)
-	d.Attempts = append(d.Attempts, attemptRecord{Route: route.Name, Provider: route.ProviderName, Outcome: outcome, Code: code})
-	return res
 }

@@ -51,7 +51,8 @@ func TestFailover(t *testing.T) {
 		wantAuditBits []string // more audit substrings
 	}{
 		{
-			name: "primary refuses connections", backup: twilioOK,
+			// Retries of the refused connection are retry_test.go's subject.
+			name: "primary refuses connections", backup: twilioOK, server: "[server]\nupstream_retries = 0\n",
 			wantStatus: 200, wantBody: "ID: " + testMessageSID + "\n", wantBackup: 1,
 			wantAttempts: `"attempts":[{"route":"primary","provider":"clickatell-one","outcome":"refused","code":"901"},{"route":"backup","provider":"twilio","outcome":"delivered"}]`,
 		},

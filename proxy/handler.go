@@ -138,14 +138,12 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
 	defer cancel()
 	defer context.AfterFunc(s.stopSends, cancel)()
-	release, ok := rt.guards.acquireUpstream(ctx)
-	if !ok {
+	d, busy := s.sendOnce(ctx, rt, route, &msg, a)
+	if busy {
 		s.stats.busy.Add(1)
 		a.refusal = RefusalBusy
 		return r, fail(upstreamBusy())
 	}
-	d := rt.deliver(ctx, route, msg)
-	release()
 	res, info := d.Result, d.Info
 	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, d.Attempts
 	// 7. answer, 8. audit

@@ -63,7 +63,9 @@ func providerCases() []providerCase {
 			checkRequest: func(t *testing.T, r received) {
 				wantHeader(t, r, "Authorization", testToken)
 				wantHeader(t, r, "Content-Type", "application/json")
-				if want := `{"content":"Your password is abc123","to":["15551234567"],"from":"15550001111"}`; string(r.Body) != want {
+				// clientMessageId is derived from the request (see fault_test.go).
+				body := clientMsgIDRE.ReplaceAllString(string(r.Body), `"clientMessageId":"pst…"`)
+				if want := `{"content":"Your password is abc123","to":["15551234567"],"from":"15550001111","clientMessageId":"pst…"}`; body != want {
 					t.Errorf("provider body: got %s, want %s", r.Body, want)
 				}
 			},

@@ -43,6 +43,11 @@ type Options struct {
 	Now func() time.Time
 	// Metrics receives the server's counters; nil makes a fresh set.
 	Metrics *Metrics
+	// RetryJitter returns a uniform random number in [0, 1) for retry
+	// backoff; nil uses math/rand. RetrySleep waits between retries; nil
+	// sleeps for real. Tests pass their own so retries never wait.
+	RetryJitter func() float64
+	RetrySleep  func(ctx context.Context, d time.Duration) error
 }
 
 // Server is a running postern configuration.
@@ -60,6 +65,7 @@ type Server struct {
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
 	stopSends context.Context // cancelled when the shutdown grace period is over
 	cutOff    context.CancelFunc
+	joins     singleFlight // identical requests in flight (singleflight.go)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
@@ -69,6 +75,8 @@ type runtime struct {
 	transport *http.Transport
 	senders   map[*Route]sender
 	guards    *guardState
+	retry     retryPolicy
+	idKey     []byte // HMAC key for message keys and client message ids
 }
 
 func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtime {
@@ -82,7 +90,8 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtim
 		// (and our credentials) somewhere we did not configure.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now)}
+	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now),
+		retry: newRetryPolicy(cfg.Retries, opts), idKey: newIDKey(cfg.secrets)}
 	for _, r := range cfg.Routes {
 		if r.provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}

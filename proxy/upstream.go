@@ -89,7 +89,9 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	resp, err := h.client.Do(req)
 	if err != nil {
 		h.observe.observe(time.Since(sent), "", nil)
-		return failAll(m, classifyTransportError(ctx, err, wrote.Load())), info
+		reason, tlsErr := trust.DescribeTLSError(err)
+		badCert := tlsErr && reason != trust.ReasonHandshake
+		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, wrote.Load()), wrote.Load(), badCert)), info
 	}
 	defer resp.Body.Close()
 	if resp.TLS != nil {
@@ -110,7 +112,8 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 			Description: "Provider reply unreadable, outcome unknown", Outcome: rewrite.Unknown,
 			Cause: fmt.Errorf("reading %d reply: %w", resp.StatusCode, err)}), info
 	}
-	return h.provider.Read(m, rewrite.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}), info
+	res := h.provider.Read(m, rewrite.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
+	return markThrottled(resp.StatusCode, resp.Header, res), info
 }
 
 // classifyTransportError decides what ISE is told when no HTTP reply came

@@ -1,0 +1,18 @@
+package proxy
+
+// maxUpstreamRetries bounds upstream_retries: each retry waits, and all of
+// them must fit in request_timeout anyway.
+const maxUpstreamRetries = 5
+
+// buildRetries reads upstream_retries (default DefaultUpstreamRetries; 0
+// turns retries off).
+func (v *validator) buildRetries(sf serverFile, cfg *Config) {
+	cfg.Retries = DefaultUpstreamRetries
+	if sf.UpstreamRetries == nil {
+		return
+	}
+	cfg.Retries = *sf.UpstreamRetries
+	if cfg.Retries < 0 || cfg.Retries > maxUpstreamRetries {
+		v.at("server.upstream_retries", "upstream_retries must be between 0 and %d", maxUpstreamRetries)
+	}
+}
