@@ -134,13 +134,13 @@ func parseRecipients(values []string, text, defaultCountry string) ([]string, *E
 	var to []string
 	seen := make(map[string]bool, len(raw))
 	for i, n := range raw {
-		num, err := ParseNumber(n, defaultCountry)
+		d, err := numberDigits(n, defaultCountry)
 		if err != nil {
 			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
 		}
-		if !seen[num.Digits] {
-			seen[num.Digits] = true
-			to = append(to, num.Digits)
+		if !seen[d] {
+			seen[d] = true
+			to = append(to, d)
 		}
 	}
 	return to, nil
