@@ -47,14 +47,24 @@ func LookupNumber(digits string) NumberInfo {
 		return unknown
 	}
 	num, err := phonenumbers.Parse("+"+digits, "")
-	if err != nil || !phonenumbers.IsValidNumber(num) {
+	if err != nil {
+		return unknown
+	}
+	// Each libphonenumber call below searches the calling code's regions
+	// with regular expressions, the costliest step on the request path, so
+	// they are made once each. GetNumberType is UNKNOWN exactly when
+	// IsValidNumber is false for a number of a geographic region: both
+	// match the national number against the same region's metadata
+	// (TestLookupNumber_SameAsFullValidation holds it to the longer form).
+	typ := phonenumbers.GetNumberType(num)
+	if typ == phonenumbers.UNKNOWN {
 		return unknown
 	}
 	region := phonenumbers.GetRegionCodeForNumber(num)
 	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}
-	t, ok := numberTypeNames[phonenumbers.GetNumberType(num)]
+	t, ok := numberTypeNames[typ]
 	if !ok {
 		t = "unknown"
 	}
