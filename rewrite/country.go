@@ -50,18 +50,19 @@ func LookupNumber(digits string) NumberInfo {
 	if err != nil {
 		return unknown
 	}
-	// Each libphonenumber call below searches the calling code's regions
-	// with regular expressions, the costliest step on the request path, so
-	// they are made once each. GetNumberType is UNKNOWN exactly when
-	// IsValidNumber is false for a number of a geographic region: both
-	// match the national number against the same region's metadata
-	// (TestLookupNumber_SameAsFullValidation holds it to the longer form).
-	typ := phonenumbers.GetNumberType(num)
-	if typ == phonenumbers.UNKNOWN {
+	// libphonenumber's IsValidNumber, GetRegionCodeForNumber and
+	// GetNumberType, answered once each from precompiled patterns (see
+	// numberTyper): the costliest step of a message otherwise.
+	// TestLookupNumber_SameAsFullValidation holds this to the library.
+	nsn := phonenumbers.GetNationalSignificantNumber(num)
+	typer := sharedNumberTyper()
+	region := typer.region(int(num.GetCountryCode()), nsn)
+	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
-	if region == "" || region == "ZZ" || region == "001" {
+	// For a geographic region, valid means a type other than UNKNOWN.
+	typ, ok := typer.numberType(region, nsn)
+	if !ok || typ == phonenumbers.UNKNOWN {
 		return unknown
 	}
 	t, ok := numberTypeNames[typ]
