@@ -46,17 +46,20 @@ func LookupNumber(digits string) NumberInfo {
 	if len(digits) < 7 || len(digits) > 15 {
 		return unknown
 	}
-	num, err := phonenumbers.Parse("+"+digits, "")
-	if err != nil {
-		return unknown
-	}
-	// libphonenumber's IsValidNumber, GetRegionCodeForNumber and
+	// libphonenumber's Parse, IsValidNumber, GetRegionCodeForNumber and
 	// GetNumberType, answered once each from precompiled patterns (see
 	// numberTyper): the costliest step of a message otherwise.
 	// TestLookupNumber_SameAsFullValidation holds this to the library.
-	nsn := phonenumbers.GetNationalSignificantNumber(num)
 	typer := sharedNumberTyper()
-	region := typer.region(int(num.GetCountryCode()), nsn)
+	cc, nsn, ok := typer.parseInternational(digits)
+	if !ok {
+		num, err := phonenumbers.Parse("+"+digits, "")
+		if err != nil {
+			return unknown
+		}
+		cc, nsn = int(num.GetCountryCode()), phonenumbers.GetNationalSignificantNumber(num)
+	}
+	region := typer.region(cc, nsn)
 	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}

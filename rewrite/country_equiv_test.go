@@ -51,16 +51,28 @@ func TestLookupNumber_SameAsFullValidation(t *testing.T) {
 	for cc := range phonenumbers.GetSupportedGlobalNetworkCallingCodes() {
 		add(phonenumbers.GetExampleNumberForNonGeoEntity(cc))
 	}
+	// Random digits behind every calling code, some starting with what
+	// national prefixes look like (0, 1, 8), which the library may strip
+	// even after a "+".
 	rng := rand.New(rand.NewPCG(6, 6))
 	for cc := range phonenumbers.GetSupportedCallingCodes() {
-		for range 4 {
-			d := strconv.Itoa(cc)
-			for len(d) < 7+rng.IntN(8) {
+		for _, start := range []string{"", "", "", "", "0", "00", "1", "8"} {
+			d := strconv.Itoa(cc) + start
+			for len(d) < 7+rng.IntN(9) {
 				d += strconv.Itoa(rng.IntN(10))
 			}
 			inputs = append(inputs, d)
 		}
 	}
+	// The same for national numbers written after the calling code with
+	// their trunk prefix, e.g. +44 (0)20 7946 0958.
+	for region := range phonenumbers.GetSupportedRegions() {
+		pn := phonenumbers.GetExampleNumber(region)
+		if ndd := phonenumbers.GetNddPrefixForRegion(region, true); pn != nil && ndd != "" {
+			inputs = append(inputs, strconv.Itoa(int(pn.GetCountryCode()))+ndd+phonenumbers.GetNationalSignificantNumber(pn))
+		}
+	}
+	inputs = append(inputs, "1234567", "999999999", "80012345678", "8823456789", "00441234567", "44 2079460958", "4477009abc")
 	valid := 0
 	for _, d := range inputs {
 		want := lookupNumberFullValidation(d)
@@ -71,7 +83,7 @@ func TestLookupNumber_SameAsFullValidation(t *testing.T) {
 			valid++
 		}
 	}
-	if valid < 1000 {
+	if valid < 1000 || len(inputs) < 3000 {
 		t.Fatalf("only %d of %d inputs are valid numbers: the comparison would not cover validation", valid, len(inputs))
 	}
 }

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -28,7 +29,8 @@ type regionPatterns struct {
 }
 
 type compiledRegion struct {
-	leadingDigits *regexp.Regexp // nil when the region has none
+	leadingDigits  *regexp.Regexp // nil when the region has none
+	nationalPrefix *regexp.Regexp // national_prefix_for_parsing; nil when none
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
 	fixedLine, mobile descMatcher
 	sameMobileAndFixed bool
@@ -97,7 +99,48 @@ func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
 	if ld := md.GetLeadingDigits(); ld != "" {
 		c.leadingDigits = regexp.MustCompile("^(?:" + ld + ")")
 	}
+	if np := md.GetNationalPrefixForParsing(); np != "" {
+		c.nationalPrefix = regexp.MustCompile("^(?:" + np + ")")
+	}
 	return c
+}
+
+// parseInternational is phonenumbers.Parse("+"+digits, "") reduced to what
+// LookupNumber uses — the calling code and the national significant number —
+// for the common case, where it is plain string slicing: the digits after
+// the first calling code the metadata knows (1 to 3 digits, as the library
+// tries them). Whenever the library might do more — the national number
+// starts with what the region's national_prefix_for_parsing matches (it may
+// strip it), or anything is unusual — it reports ok false and the caller
+// asks the library. TestLookupNumber_SameAsFullValidation covers both.
+func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok bool) {
+	if len(digits) < 7 || len(digits) > 15 || digits[0] == '0' {
+		return 0, "", false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, "", false
+		}
+	}
+	var regions []string
+	for i := 1; i <= 3; i++ {
+		code, _ := strconv.Atoi(digits[:i])
+		if regions = phonenumbers.GetRegionCodesForCountryCode(code); len(regions) > 0 {
+			cc, nsn = code, digits[i:]
+			break
+		}
+	}
+	if cc == 0 || len(nsn) < 2 {
+		return 0, "", false
+	}
+	main, ok := t.regions[regions[0]]
+	if !ok {
+		return 0, "", false // non-geographic ("001") or unknown: the library decides
+	}
+	if np := main.compiled().nationalPrefix; np != nil && np.MatchString(nsn) {
+		return 0, "", false
+	}
+	return cc, nsn, true
 }
 
 // region is GetRegionCodeForNumber for a number of calling code cc with
