@@ -87,3 +87,26 @@ func TestLookupNumber_SameAsFullValidation(t *testing.T) {
 		t.Fatalf("only %d of %d inputs are valid numbers: the comparison would not cover validation", valid, len(inputs))
 	}
 }
+
+// BenchmarkLookupNumber compares LookupNumber with libphonenumber's own
+// validation calls for a few kinds of number: valid ones in single- and
+// multi-region calling codes, and an invalid NANPA one (555), the worst case,
+// which every region sharing +1 is asked about.
+//
+//	go test -run='^$' -bench=LookupNumber -benchmem ./rewrite/
+func BenchmarkLookupNumber(b *testing.B) {
+	for _, digits := range []string{"15551234567", "12015550123", "447400123456", "4915123456789"} {
+		b.Run(digits, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				LookupNumber(digits)
+			}
+		})
+		b.Run(digits+"/libphonenumber", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				lookupNumberFullValidation(digits)
+			}
+		})
+	}
+}
