@@ -17,7 +17,7 @@ import (
 // lost throughput months later.
 const (
 	// maxRewriteAllocs bounds parse + build + reply read + legacy answer
-	// for one message with one recipient, per provider (47-64 today, 233
+	// for one message with one recipient, per provider (41-61 today, 233
 	// when every recipient was also looked up in libphonenumber).
 	maxRewriteAllocs = 80
 	// maxLookupAllocs bounds LookupNumber for an ordinary international
