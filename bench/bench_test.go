@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs postern")
 	}
-	rep, err := benchmark(config{levels: []int{1, 2}, duration: 200 * time.Millisecond, rounds: 1, log: io.Discard})
+	rep, err := benchmark(config{levels: []int{1, 2}, duration: 200 * time.Millisecond, rounds: 1, maxUpstream: 1000, log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,15 +24,22 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, l := range rep.levels {
-		if l.direct.requests == 0 || l.postern.requests == 0 || l.peakRSS <= 0 || l.postern.p99 < l.postern.p50 {
+		if l.direct.requests == 0 || l.relay.requests == 0 || l.postern.requests == 0 || l.peakRSS <= 0 ||
+			l.postern.p99 < l.postern.p50 || l.postern.total < l.postern.requests {
 			t.Errorf("%d conns: incomplete figures %+v", l.conns, l)
 		}
 	}
 	var out bytes.Buffer
 	rep.print(&out)
-	for _, want := range []string{"direct req/s", "postern req/s", "ratio", "postern peak RSS", "postern start-up"} {
+	for _, want := range []string{"direct req/s", "relay req/s", "postern req/s", "postern/direct", "postern/relay", "postern CPU/msg", "postern peak RSS", "postern start-up"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// TestMain lets the test binary serve as the relay child (see relay.go).
+func TestMain(m *testing.M) {
+	runRelayIfAsked()
+	os.Exit(m.Run())
 }

@@ -17,19 +17,30 @@ import (
 )
 
 type config struct {
-	levels   []int
-	duration time.Duration
-	rounds   int
-	bin      string
-	h2       bool
-	log      io.Writer
+	levels      []int
+	duration    time.Duration
+	rounds      int
+	bin         string
+	h2          bool
+	maxUpstream int // postern's max_concurrent_upstream
+	log         io.Writer
 }
 
 // result is one measured run at one connection count.
 type result struct {
-	requests int
+	requests int // in the measured window
+	total    int // including the warm-up, for CPU per message
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	cpu      time.Duration // CPU the server process used over the whole run (relay, postern)
+}
+
+// cpuPerMessage is the server process's CPU time per message handled.
+func (r result) cpuPerMessage() time.Duration {
+	if r.total == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.total)
 }
 
 func (r result) rps() float64 {
@@ -40,9 +51,9 @@ func (r result) rps() float64 {
 }
 
 type level struct {
-	conns           int
-	direct, postern result
-	peakRSS         int64
+	conns                  int
+	direct, relay, postern result
+	peakRSS                int64
 }
 
 type report struct {
@@ -78,9 +89,10 @@ ca_files = [%q]
 
 # The load is one client sending to few numbers, far beyond any sane
 # guardrail: measure the pipeline, not the limits. max_concurrent_upstream
-# is raised so the semaphore does not cap the connection count under test.
+# is raised so the semaphore does not cap the connection count under test
+# (-max-upstream 16 measures the default).
 [server]
-max_concurrent_upstream = 1000
+max_concurrent_upstream = %d
 [limits]
 per_number = "off"
 per_client = "off"
@@ -94,7 +106,7 @@ provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "tok-bench"
 max_recipients = 1
-`, ca, prov.srv.URL)
+`, ca, c.maxUpstream, prov.srv.URL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -125,6 +137,26 @@ max_recipients = 1
 			if d.rps() > lv.direct.rps() {
 				lv.direct = d
 			}
+			fmt.Fprintf(c.log, "%d connections, round %d: relay...\n", n, round+1)
+			rl, err := startRelay(prov.srv.URL, ca)
+			if err != nil {
+				return nil, err
+			}
+			relayReq := legacyRequest(rl.addr)
+			cpu0, _ := processCPU(rl.cmd.Process.Pid)
+			r, err := drive(n, c.duration, nil, relayReq)
+			cpu1, cerr := processCPU(rl.cmd.Process.Pid)
+			rl.stop()
+			if err != nil {
+				return nil, fmt.Errorf("relay: %w", err)
+			}
+			if cerr != nil {
+				return nil, cerr
+			}
+			r.cpu = cpu1 - cpu0
+			if r.rps() > lv.relay.rps() {
+				lv.relay = r
+			}
 			fmt.Fprintf(c.log, "%d connections, round %d: postern...\n", n, round+1)
 			// A fresh postern per run: its peak RSS belongs to this level.
 			p, err := startPostern(c.bin, cfgPath)
@@ -134,11 +166,9 @@ max_recipients = 1
 			if rep.startup == 0 || p.startup < rep.startup {
 				rep.startup = p.startup
 			}
-			posternReq := func(worker, i int) (*http.Request, error) {
-				return http.NewRequest(http.MethodGet, "http://"+p.addr+"/http/sendmsg?user=ise&password=legacy&api_id=1&to=1555"+
-					fmt.Sprintf("%07d", worker)+"&text=Your+password+is+"+strconv.Itoa(worker)+"-"+strconv.Itoa(i), nil)
-			}
-			r, err := drive(n, c.duration, nil, posternReq)
+			cpu0, _ = processCPU(p.cmd.Process.Pid)
+			r, err = drive(n, c.duration, nil, legacyRequest(p.addr))
+			cpu1, cerr = processCPU(p.cmd.Process.Pid)
 			rss, rerr := p.peakRSS()
 			p.stop()
 			if err != nil {
@@ -147,6 +177,10 @@ max_recipients = 1
 			if rerr != nil {
 				return nil, rerr
 			}
+			if cerr != nil {
+				return nil, cerr
+			}
+			r.cpu = cpu1 - cpu0
 			if r.rps() > lv.postern.rps() {
 				lv.postern, lv.peakRSS = r, rss
 			}
@@ -154,6 +188,15 @@ max_recipients = 1
 		rep.levels = append(rep.levels, lv)
 	}
 	return rep, nil
+}
+
+// legacyRequest is ISE's GET to addr (postern or the relay): every call a
+// new message, each worker its own recipient.
+func legacyRequest(addr string) request {
+	return func(worker, i int) (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, "http://"+addr+"/http/sendmsg?user=ise&password=legacy&api_id=1&to=1555"+
+			fmt.Sprintf("%07d", worker)+"&text=Your+password+is+"+strconv.Itoa(worker)+"-"+strconv.Itoa(i), nil)
+	}
 }
 
 // drive runs conns workers, each on its own keep-alive connection, for a
@@ -166,7 +209,7 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
-	var errs int
+	var errs, total int
 	var firstErr error
 	var wg sync.WaitGroup
 	for w := range conns {
@@ -176,7 +219,7 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr}
 			lat := make([]time.Duration, 0, 4096)
-			n := 0
+			n, done := 0, 0
 			for i := 0; ; i++ {
 				t0 := time.Now()
 				if t0.After(stopAt) {
@@ -193,6 +236,9 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 							err = fmt.Errorf("status %d", resp.StatusCode)
 						}
 					}
+				}
+				if err == nil {
+					done++
 				}
 				if t0.Before(measureFrom) {
 					continue
@@ -211,6 +257,7 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 			mu.Lock()
 			all = append(all, lat...)
 			errs += n
+			total += done
 			mu.Unlock()
 		})
 	}
@@ -222,19 +269,25 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 		return result{}, fmt.Errorf("%d of %d requests failed, first: %v", errs, errs+len(all), firstErr)
 	}
 	slices.Sort(all)
-	return result{requests: len(all), elapsed: duration, p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
+	return result{requests: len(all), total: total, elapsed: duration, p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
 }
 
 func (r *report) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "conns\tdirect req/s\tpostern req/s\tratio\tdirect p50\tpostern p50\tadded p50\tdirect p99\tpostern p99\tpostern peak RSS\t")
+	fmt.Fprintln(tw, "conns\tdirect req/s\trelay req/s\tpostern req/s\tpostern/direct\tpostern/relay\t"+
+		"direct p50\trelay p50\tpostern p50\tadded p50\tdirect p99\trelay p99\tpostern p99\t"+
+		"relay CPU/msg\tpostern CPU/msg\tpostern peak RSS\t")
 	for _, l := range r.levels {
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f%%\t%s\t%s\t%s\t%s\t%s\t%.1f MiB\t\n", l.conns, l.direct.rps(), l.postern.rps(),
-			100*l.postern.rps()/l.direct.rps(), ms(l.direct.p50), ms(l.postern.p50), ms(l.postern.p50-l.direct.p50),
-			ms(l.direct.p99), ms(l.postern.p99), float64(l.peakRSS)/(1<<20))
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f MiB\t\n",
+			l.conns, l.direct.rps(), l.relay.rps(), l.postern.rps(),
+			100*l.postern.rps()/l.direct.rps(), 100*l.postern.rps()/l.relay.rps(),
+			ms(l.direct.p50), ms(l.relay.p50), ms(l.postern.p50), ms(l.postern.p50-l.direct.p50),
+			ms(l.direct.p99), ms(l.relay.p99), ms(l.postern.p99),
+			us(l.relay.cpuPerMessage()), us(l.postern.cpuPerMessage()), float64(l.peakRSS)/(1<<20))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "postern start-up (exec to listening): %s\n", ms(r.startup))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0f us", float64(d.Nanoseconds())/1000) }

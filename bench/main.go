@@ -25,6 +25,7 @@ import (
 )
 
 func main() {
+	runRelayIfAsked()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -36,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 1, "direct/postern run pairs per connection count; the best of each is reported")
 	h2 := fs.Bool("h2", true, "the fake provider offers HTTP/2 (postern then uses it); false: HTTP/1.1 only")
 	bin := fs.String("postern", "", "postern binary to run (default: go build the module in a temp dir)")
+	maxUpstream := fs.Int("max-upstream", 1000, "postern's max_concurrent_upstream (16 is the default in production)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		levels = append(levels, n)
 	}
-	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, h2: *h2, log: stderr})
+	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, h2: *h2, maxUpstream: *maxUpstream, log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1

@@ -45,9 +45,9 @@ type auditRecord struct {
 
 func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	s.metrics.record(a)
-	attrs := []slog.Attr{
-		slog.String("client", a.Client),
-	}
+	// Sized for the longest line, so building it never regrows the slice.
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs, slog.String("client", a.Client))
 	if a.ProxyUser != "" {
 		attrs = append(attrs, slog.String("proxy_user", a.ProxyUser))
 	}

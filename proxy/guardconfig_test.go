@@ -25,7 +25,7 @@ func TestGuardrailDefaults(t *testing.T) {
 	}
 	g := cfg.Guards
 	if g.ProxyUser != "" || g.HeaderReadTimeout != 10*time.Second || g.MaxURLBytes != 8192 || g.MaxBodyBytes != 65536 ||
-		g.MaxConcurrentUpstream != 16 || g.UpstreamQueueWait != 2*time.Second || g.PerNumber.String() != "5/10m0s" ||
+		g.MaxConcurrentUpstream != 64 || g.UpstreamQueueWait != 2*time.Second || g.PerNumber.String() != "5/10m0s" ||
 		g.PerClient.String() != "600/1m0s" || g.DailyMax != 1000 || len(g.AllowCountries) != 0 {
 		t.Errorf("defaults: %+v", g)
 	}

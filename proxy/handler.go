@@ -24,13 +24,13 @@ type modeKey struct{}
 
 // direct serves origin-form requests ("GET /http/sendmsg?..."), sent when
 // ISE's SMS URL names postern or when DNS points the provider's name at
-// postern. The URL is made absolute from the Host header and the request
-// re-enters goproxy, so all three ways in share one pipeline.
+// postern. The URL is made absolute from the Host header, so all three ways
+// in share one pipeline.
 func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), modeKey{}, "direct"))
 	r.URL.Scheme = "http"
 	r.URL.Host = r.Host
-	s.gp.ServeHTTP(w, r)
+	s.servePipeline(w, r)
 }
 
 // refuseConnect answers every CONNECT with 403: postern cannot rewrite what

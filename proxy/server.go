@@ -149,14 +149,14 @@ func (s *Server) Config() *Config { return s.rt.Load().cfg }
 func (s *Server) UpstreamExpiry() *trust.ExpiryTracker { return s.opts.Expiry }
 
 // Handler is the HTTP handler serving all three ways in.
-func (s *Server) Handler() http.Handler { return s.gp }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // NewHTTPServer returns an *http.Server for the handler with limits suited to
 // ISE's small requests: slow or oversized clients cannot hold connections.
 func (s *Server) NewHTTPServer() *http.Server {
 	cfg := s.Config()
 	return &http.Server{
-		Handler:           s.gp,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: cfg.Guards.HeaderReadTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,

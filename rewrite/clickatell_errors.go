@@ -44,8 +44,8 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	}
 	switch c := b[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := jsonString(b)
+		if err != nil {
 			return err
 		}
 		*f = flexString(s)
@@ -53,6 +53,30 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		*f = flexString(b)
 	}
 	return nil
+}
+
+// jsonString decodes the JSON string literal b. Provider replies are mostly
+// plain strings (ids, numbers, codes), which need no decoder at all: a
+// literal without escapes, quotes or control characters and in valid UTF-8
+// means exactly its bytes. Anything else goes to encoding/json, which
+// decides errors and replacement characters as before.
+func jsonString(b []byte) (string, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		inner := b[1 : len(b)-1]
+		plain := utf8.Valid(inner)
+		for _, c := range inner {
+			if c < 0x20 || c == '"' || c == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // flexBool decodes true/false, "true"/"false" and 1/0; set reports whether
@@ -120,8 +144,8 @@ func (f *clickatellFault) UnmarshalJSON(b []byte) error {
 			}
 		}
 	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := jsonString(b)
+		if err != nil {
 			return err
 		}
 		f.Description = s

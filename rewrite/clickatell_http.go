@@ -134,13 +134,13 @@ func parseRecipients(values []string, text, defaultCountry string) ([]string, *E
 	var to []string
 	seen := make(map[string]bool, len(raw))
 	for i, n := range raw {
-		num, err := ParseNumber(n, defaultCountry)
+		d, err := numberDigits(n, defaultCountry)
 		if err != nil {
 			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
 		}
-		if !seen[num.Digits] {
-			seen[num.Digits] = true
-			to = append(to, num.Digits)
+		if !seen[d] {
+			seen[d] = true
+			to = append(to, d)
 		}
 	}
 	return to, nil
@@ -185,6 +185,16 @@ func parseForm(s string) (map[string][]string, error) {
 		form[k] = append(form[k], v)
 	}
 	return form, nil
+}
+
+// optionalInt reads an optional numeric parameter. Absent is the usual case
+// and costs nothing (strconv.Atoi would allocate an error for "").
+func optionalInt(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }
 
 // first returns the first non-empty value of key, so an ISE template with a
@@ -241,10 +251,10 @@ func parseOptions(p map[string][]string) Options {
 		MO:          first(p, "mo") == "1",
 		DeliveryAck: first(p, "deliv_ack") == "1",
 	}
-	if n, err := strconv.Atoi(first(p, "concat")); err == nil && n >= 1 && n <= 255 {
+	if n, ok := optionalInt(first(p, "concat")); ok && n >= 1 && n <= 255 {
 		o.Concat = n // 255 is the most parts a concatenation header can count
 	}
-	if n, err := strconv.Atoi(first(p, "callback")); err == nil && n >= 0 && n <= 7 {
+	if n, ok := optionalInt(first(p, "callback")); ok && n >= 0 && n <= 7 {
 		o.Callback = n // a 3-bit mask: intermediate, final, error
 	}
 	id := first(p, "climsgid")

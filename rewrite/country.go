@@ -46,15 +46,29 @@ func LookupNumber(digits string) NumberInfo {
 	if len(digits) < 7 || len(digits) > 15 {
 		return unknown
 	}
-	num, err := phonenumbers.Parse("+"+digits, "")
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return unknown
+	// libphonenumber's Parse, IsValidNumber, GetRegionCodeForNumber and
+	// GetNumberType, answered once each from precompiled patterns (see
+	// numberTyper): the costliest step of a message otherwise.
+	// TestLookupNumber_SameAsFullValidation holds this to the library.
+	typer := sharedNumberTyper()
+	cc, nsn, ok := typer.parseInternational(digits)
+	if !ok {
+		num, err := phonenumbers.Parse("+"+digits, "")
+		if err != nil {
+			return unknown
+		}
+		cc, nsn = int(num.GetCountryCode()), phonenumbers.GetNationalSignificantNumber(num)
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
+	region := typer.region(cc, nsn)
 	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}
-	t, ok := numberTypeNames[phonenumbers.GetNumberType(num)]
+	// For a geographic region, valid means a type other than UNKNOWN.
+	typ, ok := typer.numberType(region, nsn)
+	if !ok || typ == phonenumbers.UNKNOWN {
+		return unknown
+	}
+	t, ok := numberTypeNames[typ]
 	if !ok {
 		t = "unknown"
 	}

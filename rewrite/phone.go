@@ -38,8 +38,7 @@ func (n Number) E164() string { return "+" + n.Digits }
 // NormalizeNumber is ParseNumber without a default country: the number must
 // already be international. It returns Number.Digits.
 func NormalizeNumber(s string) (string, error) {
-	n, err := ParseNumber(s, "")
-	return n.Digits, err
+	return numberDigits(s, "")
 }
 
 // ParseNumber turns a phone number as a sponsor typed it into a Number. ISE
@@ -63,44 +62,59 @@ func NormalizeNumber(s string) (string, error) {
 // guest who gets no password is an outage. Country rules belong to
 // guardrails, not here.
 func ParseNumber(s, defaultCountry string) (Number, error) {
-	d, international, err := stripNumber(s)
+	d, err := numberDigits(s, defaultCountry)
 	if err != nil {
 		return Number{}, err
+	}
+	return Number{Digits: d, Country: countryOf(d)}, nil
+}
+
+// numberDigits is ParseNumber without the country lookup: Number.Digits.
+// The lookup is the expensive part of libphonenumber (a regexp search
+// through every region of the calling code) and the request path only
+// needs the digits, so parsing and re-checking a message skip it; the
+// guardrails look each recipient up once (LookupNumber).
+func numberDigits(s, defaultCountry string) (string, error) {
+	d, international, err := stripNumber(s)
+	if err != nil {
+		return "", err
 	}
 	if !international && defaultCountry != "" {
 		if n, ok := nationalNumber(d, defaultCountry); ok {
 			return n, nil
 		}
 		if d[0] == '0' {
-			return Number{}, errNumberNational
+			return "", errNumberNational
 		}
 	}
 	if len(d) < 7 || len(d) > 15 {
-		return Number{}, errNumberLength
+		return "", errNumberLength
 	}
 	if d[0] == '0' {
-		return Number{}, errNumberZero
+		return "", errNumberZero
 	}
-	return Number{Digits: d, Country: countryOf(d)}, nil
+	return d, nil
 }
 
 // stripNumber removes the punctuation sponsors type and an international
 // prefix, reporting whether the number was marked international.
 func stripNumber(s string) (digits string, international bool, err error) {
-	var b strings.Builder
+	var buf [17]byte
+	n := 0
 	plus := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
-			if b.Len() == 17 {
+			if n == len(buf) {
 				// Stop early so a hostile megabyte of digits costs nothing:
 				// 18 digits fail the length rule even after a "00" prefix.
 				return "", false, errNumberLength
 			}
-			b.WriteByte(c)
+			buf[n] = c
+			n++
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
 		case c == '+':
-			if plus || b.Len() > 0 {
+			if plus || n > 0 {
 				return "", false, errNumberPlus
 			}
 			plus = true
@@ -108,7 +122,10 @@ func stripNumber(s string) (digits string, international bool, err error) {
 			return "", false, errNumberChars
 		}
 	}
-	d := b.String()
+	d := s // already bare digits, the usual case: no copy
+	if n != len(s) {
+		d = string(buf[:n])
+	}
 	if !plus && strings.HasPrefix(d, "00") {
 		d, plus = d[2:], true
 	}
@@ -118,19 +135,20 @@ func stripNumber(s string) (digits string, international bool, err error) {
 	return d, plus, nil
 }
 
-// nationalNumber reads d as a national number of region. It reports false
-// when libphonenumber cannot read it or the reading is not a possible length
-// there; validity (known ranges) is deliberately not required.
-func nationalNumber(d, region string) (Number, bool) {
+// nationalNumber reads d as a national number of region and returns its
+// international digits. It reports false when libphonenumber cannot read it
+// or the reading is not a possible length there; validity (known ranges) is
+// deliberately not required.
+func nationalNumber(d, region string) (string, bool) {
 	pn, err := phonenumbers.Parse(d, region)
 	if err != nil || !phonenumbers.IsPossibleNumber(pn) {
-		return Number{}, false
+		return "", false
 	}
 	e164 := strings.TrimPrefix(phonenumbers.Format(pn, phonenumbers.E164), "+")
 	if len(e164) < 7 || len(e164) > 15 || e164[0] == '0' {
-		return Number{}, false
+		return "", false
 	}
-	return Number{Digits: e164, Country: countryOf(e164)}, true
+	return e164, true
 }
 
 // countryOf names the region of international digits: the one the metadata

@@ -46,35 +46,51 @@ func makeSet(s string) map[rune]bool {
 	return m
 }
 
+// gsmASCII is gsmWidth for ASCII, where almost every text stays: a table
+// instead of two map lookups per character.
+var gsmASCII = func() (t [128]uint8) {
+	for r := range rune(len(t)) {
+		switch {
+		case gsmBasic[r]:
+			t[r] = 1
+		case gsmExtension[r]:
+			t[r] = 2
+		}
+	}
+	return t
+}()
+
+// gsmWidth is r's length in GSM-7 septets: 1 in the default alphabet, 2 in
+// the extension table, 0 when GSM-7 cannot carry it.
+func gsmWidth(r rune) int {
+	switch {
+	case r >= 0 && r < rune(len(gsmASCII)):
+		return int(gsmASCII[r])
+	case gsmBasic[r]:
+		return 1
+	case gsmExtension[r]:
+		return 2
+	}
+	return 0
+}
+
 // CountSegments works out the encoding and part count of text. A single
 // character outside GSM-7 makes the whole message UCS-2.
 func CountSegments(text string) Segments {
 	gsm := true
 	for _, r := range text {
-		if !gsmBasic[r] && !gsmExtension[r] {
+		if gsmWidth(r) == 0 {
 			gsm = false
 			break
 		}
 	}
-	var widths []int
 	s := Segments{Encoding: GSM7}
-	single, part := gsmSingle, gsmPart
-	if gsm {
-		for _, r := range text {
-			w := 1
-			if gsmExtension[r] {
-				w = 2
-			}
-			widths = append(widths, w)
-		}
-	} else {
-		s.Encoding, single, part = UCS2, ucs2Single, ucs2Part
-		for _, r := range text {
-			widths = append(widths, utf16.RuneLen(r))
-		}
+	single, part, width := gsmSingle, gsmPart, gsmWidth
+	if !gsm {
+		s.Encoding, single, part, width = UCS2, ucs2Single, ucs2Part, utf16.RuneLen
 	}
-	for _, w := range widths {
-		s.Units += w
+	for _, r := range text {
+		s.Units += width(r)
 	}
 	switch {
 	case s.Units == 0:
@@ -87,7 +103,8 @@ func CountSegments(text string) Segments {
 	// next part, as handsets and SMSCs split.
 	used := 0
 	s.Count = 1
-	for _, w := range widths {
+	for _, r := range text {
+		w := width(r)
 		if used+w > part {
 			s.Count++
 			used = 0

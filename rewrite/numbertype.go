@@ -1,0 +1,215 @@
+package rewrite
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// numberTyper answers libphonenumber's GetRegionCodeForNumber and
+// GetNumberType questions from the same embedded metadata, with each pattern
+// compiled once. The library rebuilds every pattern string and looks it up
+// in a locked cache on each call, and matches it twice; that was the largest
+// cost of a message on the request path. The logic is the library's
+// (getRegionCodeForNumberFromRegionList, getNumberTypeHelper), kept line for
+// line; TestLookupNumber_SameAsFullValidation compares the answers with the
+// library's own for every example number in the metadata.
+type numberTyper struct {
+	regions map[string]*regionPatterns // geographic regions by ISO code
+}
+
+// regionPatterns is one region's metadata with its patterns compiled on
+// first use, so start-up pays nothing for the ~250 regions never texted.
+type regionPatterns struct {
+	md       *phonenumbers.PhoneMetadata
+	compiled func() *compiledRegion
+}
+
+type compiledRegion struct {
+	leadingDigits  *regexp.Regexp // nil when the region has none
+	nationalPrefix *regexp.Regexp // national_prefix_for_parsing; nil when none
+	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
+	fixedLine, mobile descMatcher
+	sameMobileAndFixed bool
+}
+
+// descMatcher is a PhoneNumberDesc: its possible lengths and its pattern.
+type descMatcher struct {
+	lengths []int32
+	pattern *regexp.Regexp // nil: the description is absent and matches nothing
+}
+
+// matches is the library's isNumberMatchingDesc: a possible length (when
+// lengths are listed) and a full match of the national number pattern.
+func (d descMatcher) matches(nsn string) bool {
+	if d.pattern == nil {
+		return false
+	}
+	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
+		return false
+	}
+	return d.pattern.MatchString(nsn)
+}
+
+func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
+	if d == nil {
+		return descMatcher{}
+	}
+	// The same anchored form the library compiles.
+	return descMatcher{lengths: d.PossibleLength, pattern: regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")}
+}
+
+var sharedNumberTyper = sync.OnceValue(newNumberTyper)
+
+func newNumberTyper() *numberTyper {
+	t := &numberTyper{regions: map[string]*regionPatterns{}}
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		// The library itself panics at init on unreadable metadata, so
+		// this cannot happen; an empty typer would answer "unknown".
+		return t
+	}
+	for _, md := range coll.GetMetadata() {
+		if md.GetId() == "001" {
+			continue // non-geographic entities: LookupNumber gives them no country
+		}
+		t.regions[md.GetId()] = &regionPatterns{md: md, compiled: sync.OnceValue(func() *compiledRegion { return compileRegion(md) })}
+	}
+	return t
+}
+
+func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
+	c := &compiledRegion{
+		general:            newDescMatcher(md.GetGeneralDesc()),
+		premium:            newDescMatcher(md.GetPremiumRate()),
+		tollFree:           newDescMatcher(md.GetTollFree()),
+		sharedCost:         newDescMatcher(md.GetSharedCost()),
+		voip:               newDescMatcher(md.GetVoip()),
+		personal:           newDescMatcher(md.GetPersonalNumber()),
+		pager:              newDescMatcher(md.GetPager()),
+		uan:                newDescMatcher(md.GetUan()),
+		voicemail:          newDescMatcher(md.GetVoicemail()),
+		fixedLine:          newDescMatcher(md.GetFixedLine()),
+		mobile:             newDescMatcher(md.GetMobile()),
+		sameMobileAndFixed: md.GetSameMobileAndFixedLinePattern(),
+	}
+	if ld := md.GetLeadingDigits(); ld != "" {
+		c.leadingDigits = regexp.MustCompile("^(?:" + ld + ")")
+	}
+	if np := md.GetNationalPrefixForParsing(); np != "" {
+		c.nationalPrefix = regexp.MustCompile("^(?:" + np + ")")
+	}
+	return c
+}
+
+// parseInternational is phonenumbers.Parse("+"+digits, "") reduced to what
+// LookupNumber uses — the calling code and the national significant number —
+// for the common case, where it is plain string slicing: the digits after
+// the first calling code the metadata knows (1 to 3 digits, as the library
+// tries them). Whenever the library might do more — the national number
+// starts with what the region's national_prefix_for_parsing matches (it may
+// strip it), or anything is unusual — it reports ok false and the caller
+// asks the library. TestLookupNumber_SameAsFullValidation covers both.
+func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok bool) {
+	if len(digits) < 7 || len(digits) > 15 || digits[0] == '0' {
+		return 0, "", false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, "", false
+		}
+	}
+	var regions []string
+	for i := 1; i <= 3; i++ {
+		code, _ := strconv.Atoi(digits[:i])
+		if regions = phonenumbers.GetRegionCodesForCountryCode(code); len(regions) > 0 {
+			cc, nsn = code, digits[i:]
+			break
+		}
+	}
+	if cc == 0 || len(nsn) < 2 {
+		return 0, "", false
+	}
+	main, ok := t.regions[regions[0]]
+	if !ok {
+		return 0, "", false // non-geographic ("001") or unknown: the library decides
+	}
+	if np := main.compiled().nationalPrefix; np != nil && np.MatchString(nsn) {
+		return 0, "", false
+	}
+	return cc, nsn, true
+}
+
+// region is GetRegionCodeForNumber for a number of calling code cc with
+// national significant number nsn; "" when no region claims it.
+func (t *numberTyper) region(cc int, nsn string) string {
+	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+	switch len(regions) {
+	case 0:
+		return ""
+	case 1:
+		return regions[0]
+	}
+	for _, r := range regions {
+		rp, ok := t.regions[r]
+		if !ok {
+			continue
+		}
+		c := rp.compiled()
+		if c.leadingDigits != nil {
+			if c.leadingDigits.MatchString(nsn) {
+				return r
+			}
+		} else if c.numberType(nsn) != phonenumbers.UNKNOWN {
+			return r
+		}
+	}
+	return ""
+}
+
+// numberType is getNumberTypeHelper for a geographic region; ok is false
+// for a region without metadata.
+func (t *numberTyper) numberType(region, nsn string) (typ phonenumbers.PhoneNumberType, ok bool) {
+	rp, ok := t.regions[region]
+	if !ok {
+		return phonenumbers.UNKNOWN, false
+	}
+	return rp.compiled().numberType(nsn), true
+}
+
+func (c *compiledRegion) numberType(nsn string) phonenumbers.PhoneNumberType {
+	if !c.general.matches(nsn) {
+		return phonenumbers.UNKNOWN
+	}
+	switch {
+	case c.premium.matches(nsn):
+		return phonenumbers.PREMIUM_RATE
+	case c.tollFree.matches(nsn):
+		return phonenumbers.TOLL_FREE
+	case c.sharedCost.matches(nsn):
+		return phonenumbers.SHARED_COST
+	case c.voip.matches(nsn):
+		return phonenumbers.VOIP
+	case c.personal.matches(nsn):
+		return phonenumbers.PERSONAL_NUMBER
+	case c.pager.matches(nsn):
+		return phonenumbers.PAGER
+	case c.uan.matches(nsn):
+		return phonenumbers.UAN
+	case c.voicemail.matches(nsn):
+		return phonenumbers.VOICEMAIL
+	}
+	if c.fixedLine.matches(nsn) {
+		if c.sameMobileAndFixed || c.mobile.matches(nsn) {
+			return phonenumbers.FIXED_LINE_OR_MOBILE
+		}
+		return phonenumbers.FIXED_LINE
+	}
+	if !c.sameMobileAndFixed && c.mobile.matches(nsn) {
+		return phonenumbers.MOBILE
+	}
+	return phonenumbers.UNKNOWN
+}
