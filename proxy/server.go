@@ -149,7 +149,7 @@ func (s *Server) Config() *Config { return s.rt.Load().cfg }
 func (s *Server) UpstreamExpiry() *trust.ExpiryTracker { return s.opts.Expiry }
 
 // Handler is the HTTP handler serving all three ways in.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+func (s *Server) Handler() http.Handler { return s.gp }
 
 // NewHTTPServer returns an *http.Server for the handler with limits suited to
 // ISE's small requests: slow or oversized clients cannot hold connections.
