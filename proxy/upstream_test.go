@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestBadLegacyRequestsGetLegacyErrors: malformed ISE requests are answered
@@ -162,5 +161,4 @@ provider = "sandbox"
 		t.Errorf("log should carry a loud not-sent marker and masked numbers:\n%s", log)
 	}
 	mustNotContain(t, "log+audit", log+p.audit.String(), "sandbox secret text", "15551234567")
-	_ = time.Second
 }
