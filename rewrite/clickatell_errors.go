@@ -417,10 +417,7 @@ func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
 // readClickatell reads a REST or One API reply into a Result with one
 // Recipient per m.To, in order.
 func readClickatell(api clickatellAPI, m Message, r Response) Result {
-	res := Result{Recipients: make([]Recipient, len(m.To))}
-	for i, to := range m.To {
-		res.Recipients[i].To = to
-	}
+	res := resultFor(m)
 	ok := r.Status >= 200 && r.Status <= 299
 	set := func(f func(i int) (string, *Error)) {
 		for i := range res.Recipients {

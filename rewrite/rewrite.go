@@ -138,6 +138,23 @@ type Result struct {
 	Recipients []Recipient
 }
 
+// resultFor returns a Result with one Recipient per m.To, in order, for a
+// provider's Read to fill in.
+func resultFor(m Message) Result {
+	res := Result{Recipients: make([]Recipient, len(m.To))}
+	for i, to := range m.To {
+		res.Recipients[i].To = to
+	}
+	return res
+}
+
+// setAll gives every recipient the same outcome.
+func (r Result) setAll(id string, e *Error) {
+	for i := range r.Recipients {
+		r.Recipients[i].ID, r.Recipients[i].Err = id, e
+	}
+}
+
 // Response is a provider's HTTP reply, already read (size-limited) by the
 // proxy.
 type Response struct {

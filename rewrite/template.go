@@ -355,15 +355,10 @@ func (t *Template) Build(ctx context.Context, m Message) (*http.Request, error) 
 // at id_pointer, and a 2xx without it may have been sent (outcome unknown).
 // Anything else is refused, classified by HTTP status.
 func (t *Template) Read(m Message, r Response) Result {
-	res := Result{Recipients: make([]Recipient, len(m.To))}
-	for i, to := range m.To {
-		res.Recipients[i].To = to
-	}
-	set := func(id string, e *Error) {
-		for i := range res.Recipients {
-			res.Recipients[i].ID, res.Recipients[i].Err = id, e
-		}
-	}
+	// One request carries every recipient here (Twilio: one each), so
+	// they all share the reply's outcome.
+	res := resultFor(m)
+	set := res.setAll
 	var doc any
 	jsonErr := json.Unmarshal(r.Body, &doc)
 	errText := ""

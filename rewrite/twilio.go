@@ -186,15 +186,10 @@ var twilioCodeClasses = map[string]errClass{
 // delivered; Twilio's error JSON (code, message, status) is a refusal; a 2xx
 // without a readable sid may have been sent.
 func (t *Twilio) Read(m Message, r Response) Result {
-	res := Result{Recipients: make([]Recipient, len(m.To))}
-	for i, to := range m.To {
-		res.Recipients[i].To = to
-	}
-	set := func(id string, e *Error) {
-		for i := range res.Recipients {
-			res.Recipients[i].ID, res.Recipients[i].Err = id, e
-		}
-	}
+	// One request carries every recipient here (Twilio: one each), so
+	// they all share the reply's outcome.
+	res := resultFor(m)
+	set := res.setAll
 	var body twilioReply
 	jsonErr := json.Unmarshal(r.Body, &body)
 	ok := r.Status >= 200 && r.Status <= 299
