@@ -445,3 +445,28 @@ func TestReferenceConfigIsValid(t *testing.T) {
 		t.Fatalf("check config.toml: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// TestEveryCommandIsDocumented: each command run accepts has a row in
+// README.md's Commands table and a line in the usage text.
+func TestEveryCommandIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usageText bytes.Buffer
+	usage(&usageText)
+	for _, cmd := range []string{"check", "translate", "trust", "report", "reload", "health", "version"} {
+		if code, _, stderr := runCLI(t, cmd, "-h"); strings.Contains(stderr, "unknown command") {
+			t.Errorf("%s: not a command (exit %d)", cmd, code)
+		}
+		if !strings.Contains(string(readme), "| `postern "+cmd) {
+			t.Errorf("README.md's Commands table has no row for postern %s", cmd)
+		}
+		if !strings.Contains(usageText.String(), "postern "+cmd) {
+			t.Errorf("usage text does not mention postern %s", cmd)
+		}
+	}
+	if !strings.Contains(string(readme), "| `postern [serve]") {
+		t.Error("README.md's Commands table has no row for postern [serve]")
+	}
+}
