@@ -275,3 +275,49 @@ func TestHealthCommand(t *testing.T) {
 		t.Errorf("health with nothing listening: exit %d %q, want 1", code, stderr)
 	}
 }
+
+// TestSIGHUPReopensRotatedAuditFile: logrotate moves the audit file away and
+// sends SIGHUP (postern would also notice the move by itself before the next
+// line); the next audit line goes to a new file at the configured path, and
+// the moved file keeps what was written before — through the real binary.
+func TestSIGHUPReopensRotatedAuditFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	g := newGatedProvider(t)
+	g.open()
+	dir := t.TempDir()
+	auditPath := dir + "/audit.log"
+	cfg := opsConfig(t, dir, g, "/v1/message", "")
+	src, _ := os.ReadFile(cfg)
+	writeFile(t, dir, "postern.toml", string(src)+fmt.Sprintf("\n[audit]\nconsole = \"off\"\nfile = %q\n", auditPath))
+	d := startDaemon(t, buildDockerBinary(t), dir, opsEnv, "serve", "-config", cfg)
+	lines := func(path string) string {
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+	if r := <-sendAsync(d, "before-rotation"); r.status != 200 {
+		t.Fatalf("first message: %+v", r)
+	}
+	waitFor(t, "the first audit line", func() bool { return strings.Contains(lines(auditPath), `"ids":["gated1"]`) })
+	if err := os.Rename(auditPath, auditPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the SIGHUP reload", func() bool { return strings.Contains(d.stderr.String(), `"msg":"config reloaded"`) })
+	if r := <-sendAsync(d, "after-rotation"); r.status != 200 {
+		t.Fatalf("second message: %+v", r)
+	}
+	waitFor(t, "the audit line in the new file", func() bool { return strings.Contains(lines(auditPath), `"ids":["gated2"]`) })
+	if old := lines(auditPath + ".1"); !strings.Contains(old, `"ids":["gated1"]`) || strings.Contains(old, "gated2") {
+		t.Errorf("rotated file: %q, want only the first message", old)
+	}
+	if cur := lines(auditPath); strings.Contains(cur, "gated1") {
+		t.Errorf("new file repeats the first message: %q", cur)
+	}
+	if d.stdout.String() != "" {
+		t.Errorf("console = \"off\", yet stdout got: %q", d.stdout.String())
+	}
+}
