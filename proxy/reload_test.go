@@ -164,3 +164,31 @@ func paths(rs []received) []string {
 	}
 	return out
 }
+
+// TestReloadKeepsRateLimitBudgets: a reload (or a SIGHUP meant only to
+// rotate the audit file) must not hand out a fresh budget; a changed limit
+// starts a new one.
+func TestReloadKeepsRateLimitBudgets(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	cfg := strings.Replace(routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), ""),
+		`per_number = "off"`, `per_number = "1/1h"`, 1)
+	p := startPostern(t, cfg, env())
+	send := func() int {
+		status, _ := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "budget"))
+		return status
+	}
+	if got := send(); got != http.StatusOK {
+		t.Fatalf("first message: %d, want 200", got)
+	}
+	p.srv.Reload(mustLoad(t, cfg))
+	if got := send(); got != http.StatusTooManyRequests {
+		t.Errorf("same limit after reload: %d, want 429 (budget kept)", got)
+	}
+	p.srv.Reload(mustLoad(t, strings.Replace(cfg, `per_number = "1/1h"`, `per_number = "2/1h"`, 1)))
+	if got := send(); got != http.StatusOK {
+		t.Errorf("changed limit after reload: %d, want 200 (new budget)", got)
+	}
+	if n := len(fp.requests()); n != 2 {
+		t.Errorf("provider got %d messages, want 2", n)
+	}
+}
