@@ -500,7 +500,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		// A fallback-only route never reads a legacy request.
 	} else if rf.Inbound == "" {
 		v.at(fmt.Sprintf("route.%d", i), "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
-	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label)); err != nil {
+	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label, r.MaxRecipients)); err != nil {
 		v.atErrors(i, "inbound", label, err)
 	} else {
 		r.dialect = d

@@ -93,13 +93,15 @@ func mapsKeys(m map[string]bool) func(func(string) bool) {
 	}
 }
 
-// dialectConfig validates the route's dialect keys.
-func (v *validator) dialectConfig(i int, rf *routeFile, label string) rewrite.DialectConfig {
+// dialectConfig validates the route's dialect keys. The dialect counts
+// recipients against maxRecipients before it parses any number.
+func (v *validator) dialectConfig(i int, rf *routeFile, label string, maxRecipients int) rewrite.DialectConfig {
 	if c := rf.DefaultCountry; c != "" && !rewrite.ValidCountry(c) {
 		v.at(fmt.Sprintf("route.%d.default_country", i), "%s: default_country %q is not an ISO 3166 country code libphonenumber knows (e.g. \"GB\", \"US\")", label, c)
 	}
 	return rewrite.DialectConfig{
 		DefaultCountry: rf.DefaultCountry,
+		MaxRecipients:  maxRecipients,
 		ToParam:        rf.ToParam, TextParam: rf.TextParam, FromParam: rf.FromParam,
 		ReplySuccess: rf.ReplySuccess, ReplyFailure: rf.ReplyFailure,
 	}

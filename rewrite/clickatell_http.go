@@ -23,6 +23,9 @@ type ClickatellHTTP struct {
 	// DefaultCountry (ISO code) reads recipients without a country code as
 	// national numbers of that country; "" requires international numbers.
 	DefaultCountry string
+	// MaxRecipients refuses a request naming more recipients, counted as
+	// written (duplicates included) before any is normalised; 0 = no limit.
+	MaxRecipients int
 }
 
 var _ Dialect = ClickatellHTTP{}
@@ -34,6 +37,7 @@ const formContentType = "application/x-www-form-urlencoded"
 const (
 	descMalformed   = "Invalid or missing parameters: malformed URL encoding"
 	descMissingTo   = "Invalid or missing parameters: to"
+	descTooMany     = "Too many recipients"
 	descMethod      = "Invalid or missing parameters: method must be GET or POST"
 	descContentType = "Invalid or missing parameters: POST body must be " + formContentType
 	descEmpty       = "Empty message"
@@ -50,11 +54,11 @@ func httpParseError(status int, code, desc string, cause error) *Error {
 // in "&text=" and the POST data is only the URL-encoded message, the whole
 // body is the text.
 func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
-	params, text, err := readParams(in, "text", hasLegacyKey)
+	params, text, err := readParams(in, "text", "to", hasLegacyKey)
 	if err != nil {
 		return Message{}, err
 	}
-	to, err := parseRecipients(params["to"], text, d.DefaultCountry)
+	to, err := parseRecipients(params["to"], text, d.DefaultCountry, d.MaxRecipients)
 	if err != nil {
 		return Message{}, err
 	}
@@ -65,8 +69,8 @@ func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
 			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, uerr)
 		}
 	}
-	if !utf8.ValidString(text) {
-		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, errors.New("text is not valid UTF-8"))
+	if err := checkText(text); err != nil {
+		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
 	}
 	m.Text = text
 	m.From, _ = normalizeSender(first(params, "from"))
@@ -76,8 +80,10 @@ func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
 
 // readParams reads the parameters of a GET or form POST and the text under
 // textKey. isForm tells a form body from ISE's bare "$message$" POST data:
-// a body holding a parameter the dialect knows is a form.
-func readParams(in Inbound, textKey string, isForm func(map[string][]string) bool) (map[string][]string, string, *Error) {
+// a body holding a parameter the dialect knows is a form. The values of
+// toKey stay undecoded, for parseRecipients: decoding loses whether a space
+// was a literal "+".
+func readParams(in Inbound, textKey, toKey string, isForm func(map[string][]string) bool) (map[string][]string, string, *Error) {
 	var body map[string][]string
 	switch in.Method {
 	case http.MethodGet:
@@ -87,14 +93,14 @@ func readParams(in Inbound, textKey string, isForm func(map[string][]string) boo
 		}
 		if len(in.Body) > 0 {
 			var err error
-			if body, err = parseForm(string(in.Body)); err != nil {
+			if body, err = parseFormKeeping(string(in.Body), toKey); err != nil {
 				return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
 			}
 		}
 	default:
 		return nil, "", httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
 	}
-	params, err := parseForm(in.RawQuery)
+	params, err := parseFormKeeping(in.RawQuery, toKey)
 	if err != nil {
 		return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
 	}
@@ -112,18 +118,16 @@ func readParams(in Inbound, textKey string, isForm func(map[string][]string) boo
 	return params, text, nil
 }
 
-// parseRecipients splits comma-separated recipient values, normalises each
-// (in defaultCountry when it has no country code) and drops duplicates. It
-// checks in the legacy API's order: no recipient, then no text, then a bad
-// number.
-func parseRecipients(values []string, text, defaultCountry string) ([]string, *Error) {
-	var raw []string
-	for _, v := range values {
-		for n := range strings.SplitSeq(v, ",") {
-			if strings.TrimSpace(n) != "" {
-				raw = append(raw, n)
-			}
-		}
+// parseRecipients splits comma-separated recipient values, still URL-encoded
+// as received, normalises each (in defaultCountry when it has no country
+// code) and drops duplicates. It checks in the legacy API's order: no
+// recipient, then no text, then too many (more than max, when max > 0,
+// counted as written before any number is parsed, so a flood of numbers
+// costs no libphonenumber work), then a bad number.
+func parseRecipients(values []string, text, defaultCountry string, max int) ([]string, *Error) {
+	raw, err := splitRecipients(values, max)
+	if err != nil {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, err)
 	}
 	if len(raw) == 0 {
 		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMissingTo, nil)
@@ -131,10 +135,13 @@ func parseRecipients(values []string, text, defaultCountry string) ([]string, *E
 	if text == "" {
 		return nil, httpParseError(http.StatusBadRequest, CodeEmptyMessage, descEmpty, nil)
 	}
+	if max > 0 && len(raw) > max {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descTooMany, fmt.Errorf("more than %d", max))
+	}
 	var to []string
 	seen := make(map[string]bool, len(raw))
 	for i, n := range raw {
-		d, err := numberDigits(n, defaultCountry)
+		d, err := recipientDigits(n.number, defaultCountry, n.plus)
 		if err != nil {
 			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
 		}
@@ -144,6 +151,97 @@ func parseRecipients(values []string, text, defaultCountry string) ([]string, *E
 		}
 	}
 	return to, nil
+}
+
+// rawRecipient is one entry of a recipient parameter: its decoded text and
+// whether its raw form had a literal "+" before its first digit.
+type rawRecipient struct {
+	number string
+	plus   bool
+}
+
+// splitRecipients splits URL-encoded recipient values at "," (also when
+// sent as %2C) and decodes each entry, skipping blank ones. With max > 0 it
+// stops after max+1 entries: enough to know there are too many.
+//
+// In form encoding "+" is a space, but template engines often put a number
+// like "+4915112345678" into the URL unencoded; decoded, it would become
+// " 4915112345678" and, with a default_country, a national number of that
+// country: somebody else's phone. So a literal "+" before an entry's first
+// digit marks it international, exactly as "%2B" would. After the first
+// digit a "+" stays a space ("07700+900123").
+func splitRecipients(values []string, max int) ([]rawRecipient, error) {
+	var out []rawRecipient
+	for _, v := range values {
+		start := 0
+		for i := 0; i <= len(v); {
+			sep := 0 // length of the separator at i, 0 = none
+			switch {
+			case i == len(v):
+				sep = 1
+			case v[i] == ',':
+				sep = 1
+			case v[i] == '%' && i+2 < len(v) && v[i+1] == '2' && (v[i+2] == 'C' || v[i+2] == 'c'):
+				sep = 3
+			case v[i] == '%':
+				i = min(i+3, len(v)) // an escape; readParams proved it complete
+				continue
+			default:
+				i++
+				continue
+			}
+			piece := v[start:i]
+			i += sep
+			start = i
+			n, err := url.QueryUnescape(piece)
+			if err != nil {
+				return nil, errors.New("in recipients")
+			}
+			if strings.TrimSpace(n) == "" {
+				continue
+			}
+			out = append(out, rawRecipient{number: n, plus: literalPlusFirst(piece)})
+			if max > 0 && len(out) > max {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// literalPlusFirst reports whether the URL-encoded entry has a literal "+"
+// before its first digit (a digit may itself be escaped, "%34").
+func literalPlusFirst(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' && i+2 < len(raw) {
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			i += 2
+			if c >= '0' && c <= '9' {
+				return false
+			}
+			continue
+		}
+		switch {
+		case c == '+':
+			return true
+		case c >= '0' && c <= '9':
+			return false
+		}
+	}
+	return false
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
 }
 
 // legacyKeys are the sendmsg parameter names. A POST body holding any of them
@@ -167,6 +265,12 @@ func hasLegacyKey(form map[string][]string) bool {
 // url.ParseQuery it treats ";" as data, since ISE leaves it unescaped in
 // text, and it fails on the first bad escape instead of dropping the pair.
 func parseForm(s string) (map[string][]string, error) {
+	return parseFormKeeping(s, "")
+}
+
+// parseFormKeeping is parseForm that keeps the values of rawKey (when not
+// "") as they were received, only proving that they decode.
+func parseFormKeeping(s, rawKey string) (map[string][]string, error) {
 	form := make(map[string][]string)
 	for s != "" {
 		var pair string
@@ -179,6 +283,13 @@ func parseForm(s string) (map[string][]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		if rawKey != "" && k == rawKey {
+			if !validEscapes(v) {
+				return nil, errors.New("invalid URL escape")
+			}
+			form[k] = append(form[k], v)
+			continue
+		}
 		if v, err = url.QueryUnescape(v); err != nil {
 			return nil, err
 		}
@@ -186,6 +297,60 @@ func parseForm(s string) (map[string][]string, error) {
 	}
 	return form, nil
 }
+
+// validEscapes reports whether url.QueryUnescape would accept s: every "%"
+// starts a two-digit hex escape.
+func validEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// checkText refuses text no handset should receive and no provider handles
+// alike: invalid UTF-8, NUL and the other control characters except tab,
+// line feed and carriage return (C0, DEL, C1), and Unicode noncharacters
+// (U+FFFE, U+FFFF and the rest, U+FDD0-U+FDEF and the last two code
+// points of every plane). The errors name the rule, never the text.
+func checkText(s string) error {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return errTextControl
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return errTextUTF8
+		case r >= 0x80 && r <= 0x9f:
+			return errTextControl
+		case r >= 0xfdd0 && r <= 0xfdef, r&0xfffe == 0xfffe:
+			return errTextNonchar
+		}
+		i += size
+	}
+	return nil
+}
+
+var (
+	errTextUTF8    = errors.New("text is not valid UTF-8")
+	errTextControl = errors.New("text contains a control character")
+	errTextNonchar = errors.New("text contains a Unicode noncharacter")
+)
 
 // optionalInt reads an optional numeric parameter. Absent is the usual case
 // and costs nothing (strconv.Atoi would allocate an error for "").

@@ -12,7 +12,7 @@ import (
 // visible in one place and no package can register behind our back.
 var dialectTable = map[string]func(DialectConfig) (Dialect, error){
 	"clickatell-http": func(c DialectConfig) (Dialect, error) {
-		return ClickatellHTTP{DefaultCountry: c.DefaultCountry}, nil
+		return ClickatellHTTP{DefaultCountry: c.DefaultCountry, MaxRecipients: c.MaxRecipients}, nil
 	},
 	"query": func(c DialectConfig) (Dialect, error) { return NewQuery(c) },
 }

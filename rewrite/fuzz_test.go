@@ -13,8 +13,9 @@ import (
 // fixedVocabulary is every description Parse can produce; a text that is a
 // substring of it cannot be told apart from it, so the echo check skips it.
 var fixedVocabulary = strings.Join([]string{
-	descMalformed, descMissingTo, descMethod, descContentType, descEmpty, descDestination, descUnicode,
-	"in request body", "in query", "recipient", "number", "unicode text", "text is not valid UTF-8",
+	descMalformed, descMissingTo, descTooMany, descMethod, descContentType, descEmpty, descDestination, descUnicode,
+	"in request body", "in query", "in recipients", "recipient", "number", "unicode text", "text is not valid UTF-8",
+	"text contains a control character", "text contains a Unicode noncharacter", "more than",
 }, "\n")
 
 // textValues returns every form the text may take in the input: raw and
@@ -47,19 +48,14 @@ func FuzzParseClickatellHTTP(f *testing.F) {
 		if method == http.MethodPost {
 			in.ContentType = formContentType
 		}
+		// Without and with a default country (the one that read a literal
+		// "+4915..." as a German national number, issue 10) and a limit.
 		m, err := ClickatellHTTP{}.Parse(in)
 		if err == nil {
-			if len(m.To) == 0 {
-				t.Fatalf("Parse(%q, %q, %q): no recipients", rawQuery, body, method)
+			if mDE, errDE := (ClickatellHTTP{DefaultCountry: "DE", MaxRecipients: 10}).Parse(in); errDE == nil {
+				checkParsed(t, rawQuery, body, method, mDE)
 			}
-			for _, to := range m.To {
-				if len(to) < 7 || len(to) > 15 || strings.Trim(to, "0123456789") != "" {
-					t.Fatalf("Parse(%q, %q, %q): recipient %q, want 7-15 digits", rawQuery, body, method, to)
-				}
-			}
-			if m.Text == "" || !utf8.ValidString(m.Text) {
-				t.Fatalf("Parse(%q, %q, %q): text %q, want non-empty valid UTF-8", rawQuery, body, method, m.Text)
-			}
+			checkParsed(t, rawQuery, body, method, m)
 			return
 		}
 		var e *Error
@@ -78,6 +74,33 @@ func FuzzParseClickatellHTTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkParsed holds a parsed message to what the rest of postern relies
+// on: 7-15 digit recipients in their canonical E.164 form (one rate-limit
+// key per handset; providers re-check it), no duplicates, and a non-empty
+// text a handset can show.
+func checkParsed(t *testing.T, rawQuery string, body []byte, method string, m Message) {
+	t.Helper()
+	if len(m.To) == 0 {
+		t.Fatalf("Parse(%q, %q, %q): no recipients", rawQuery, body, method)
+	}
+	seen := map[string]bool{}
+	for _, to := range m.To {
+		if len(to) < 7 || len(to) > 15 || strings.Trim(to, "0123456789") != "" || to[0] == '0' {
+			t.Fatalf("Parse(%q, %q, %q): recipient %q, want 7-15 digits", rawQuery, body, method, to)
+		}
+		if n, err := NormalizeNumber(to); err != nil || n != to {
+			t.Fatalf("Parse(%q, %q, %q): recipient %q is not canonical (%q, %v)", rawQuery, body, method, to, n, err)
+		}
+		if seen[to] {
+			t.Fatalf("Parse(%q, %q, %q): recipient %q twice", rawQuery, body, method, to)
+		}
+		seen[to] = true
+	}
+	if m.Text == "" || !utf8.ValidString(m.Text) || checkText(m.Text) != nil {
+		t.Fatalf("Parse(%q, %q, %q): text %q, want non-empty valid UTF-8 without control characters", rawQuery, body, method, m.Text)
+	}
 }
 
 func FuzzClickatellRead(f *testing.F) {

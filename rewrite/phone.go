@@ -57,7 +57,9 @@ func NormalizeNumber(s string) (string, error) {
 //     the digits do not start with 0, they are taken as international, so
 //     "33612345678" still reaches France from a "GB" route.
 //
-// The result must be 7 to 15 digits. It is never refused because the
+// The result is the E.164 digits libphonenumber gives for the number, so
+// "+44 (0)7700 900555" and "447700900555" are one number (canonicalDigits).
+// It must be 7 to 15 digits. It is never refused because the
 // library's metadata calls it invalid: metadata lags new number ranges, and a
 // guest who gets no password is an outage. Country rules belong to
 // guardrails, not here.
@@ -75,13 +77,21 @@ func ParseNumber(s, defaultCountry string) (Number, error) {
 // needs the digits, so parsing and re-checking a message skip it; the
 // guardrails look each recipient up once (LookupNumber).
 func numberDigits(s, defaultCountry string) (string, error) {
+	return recipientDigits(s, defaultCountry, false)
+}
+
+// recipientDigits is numberDigits for a recipient whose raw form carried a
+// "+" that form decoding turned into a space (plus): such a number is
+// international, exactly as if the "+" had survived, so a default_country
+// never reads it as national.
+func recipientDigits(s, defaultCountry string, plus bool) (string, error) {
 	d, international, err := stripNumber(s)
 	if err != nil {
 		return "", err
 	}
-	if !international && defaultCountry != "" {
+	if !international && !plus && defaultCountry != "" {
 		if n, ok := nationalNumber(d, defaultCountry); ok {
-			return n, nil
+			return canonicalDigits(n), nil
 		}
 		if d[0] == '0' {
 			return "", errNumberNational
@@ -93,7 +103,41 @@ func numberDigits(s, defaultCountry string) (string, error) {
 	if d[0] == '0' {
 		return "", errNumberZero
 	}
-	return d, nil
+	return canonicalDigits(d), nil
+}
+
+// canonicalDigits turns international digits into the E.164 digits
+// libphonenumber gives for them, so every way of writing one handset is one
+// rate-limit key, one single-flight key and one provider recipient: above
+// all it drops a national trunk prefix written after the calling code
+// ("+44 (0)7700 900555" is 447700900555) where the region's rules drop it
+// (Italy's leading 0 is part of the number and stays). Digits the library
+// cannot parse, or whose reading would break the 7-15 digit rule, are kept
+// as they are: well-formed digits are never refused for the metadata.
+//
+// The usual number costs no libphonenumber parse: when the digits after the
+// calling code do not start with what the region's
+// national_prefix_for_parsing matches, the library would return them
+// unchanged (numberTyper.parseInternational; TestCanonicalDigits_SameAsLibrary
+// holds the two together).
+func canonicalDigits(d string) string {
+	if _, _, ok := sharedNumberTyper().parseInternational(d); ok {
+		return d
+	}
+	// Each step strips something, so this settles within a few rounds;
+	// the bound only guards against a metadata surprise.
+	for range 8 {
+		pn, err := phonenumbers.Parse("+"+d, "")
+		if err != nil {
+			return d
+		}
+		e := strings.TrimPrefix(phonenumbers.Format(pn, phonenumbers.E164), "+")
+		if e == d || len(e) < 7 || len(e) > 15 || e[0] == '0' || strings.Trim(e, "0123456789") != "" {
+			return d
+		}
+		d = e
+	}
+	return d
 }
 
 // stripNumber removes the punctuation sponsors type and an international
@@ -129,7 +173,9 @@ func stripNumber(s string) (digits string, international bool, err error) {
 	if !plus && strings.HasPrefix(d, "00") {
 		d, plus = d[2:], true
 	}
-	if len(d) < 7 || len(d) > 15 {
+	// The 7-15 digit rule is the caller's, on the international result:
+	// a national number of a small country has as few as 4 digits.
+	if len(d) == 0 || len(d) > 15 {
 		return "", false, errNumberLength
 	}
 	return d, plus, nil

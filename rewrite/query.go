@@ -14,6 +14,9 @@ type DialectConfig struct {
 	// DefaultCountry (ISO code, e.g. "GB") reads recipients without a
 	// country code as national numbers of that country.
 	DefaultCountry string
+	// MaxRecipients refuses a request naming more recipients (400 ERR:
+	// 101), counted as written before any is normalised; 0 = no limit.
+	MaxRecipients int
 
 	// The "query" dialect's parameter names; "" means "to", "text", "from".
 	ToParam, TextParam, FromParam string
@@ -37,6 +40,7 @@ type ReplyFields struct {
 // read and dropped. Build it with NewQuery.
 type Query struct {
 	country                  string
+	maxRecipients            int
 	toParam, textParam, from string
 	success, failure         *template.Template
 	successSrc, failureSrc   string
@@ -52,7 +56,7 @@ const (
 
 // NewQuery validates cfg and compiles its reply templates.
 func NewQuery(cfg DialectConfig) (*Query, error) {
-	q := &Query{country: cfg.DefaultCountry, toParam: cfg.ToParam, textParam: cfg.TextParam, from: cfg.FromParam,
+	q := &Query{country: cfg.DefaultCountry, maxRecipients: cfg.MaxRecipients, toParam: cfg.ToParam, textParam: cfg.TextParam, from: cfg.FromParam,
 		successSrc: cfg.ReplySuccess, failureSrc: cfg.ReplyFailure}
 	if q.toParam == "" {
 		q.toParam = "to"
@@ -109,7 +113,7 @@ func compileReply(key, src string) (*template.Template, error) {
 // Parse reads a GET, or a form POST (query and body merged, the body
 // winning), including ISE's POST whose data is only the message.
 func (q *Query) Parse(in Inbound) (Message, error) {
-	params, text, err := readParams(in, q.textParam, func(form map[string][]string) bool {
+	params, text, err := readParams(in, q.textParam, q.toParam, func(form map[string][]string) bool {
 		for _, k := range []string{q.toParam, q.textParam, q.from} {
 			if _, ok := form[k]; ok {
 				return true
@@ -120,12 +124,12 @@ func (q *Query) Parse(in Inbound) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	to, err := parseRecipients(params[q.toParam], text, q.country)
+	to, err := parseRecipients(params[q.toParam], text, q.country, q.maxRecipients)
 	if err != nil {
 		return Message{}, err
 	}
-	if !utf8.ValidString(text) {
-		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, errors.New("text is not valid UTF-8"))
+	if err := checkText(text); err != nil {
+		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
 	}
 	m := Message{To: to, Text: text}
 	m.From, _ = normalizeSender(first(params, q.from))
