@@ -16,8 +16,10 @@ import (
 type Policy struct {
 	// AIA turns on fetching a missing intermediate from the certificate's
 	// Authority Information Access "CA Issuers" URL (at most [MaxAIAHops]
-	// issuers, [MaxAIABytes] each). Fetched certificates are only ever used
-	// as intermediates, never as roots.
+	// issuers, [MaxAIABytes] each, [MaxAIAURLsPerCert] URLs per certificate
+	// and [MaxAIARequests] requests per handshake, plain http only, never to
+	// an internal address of a class the provider is not in). Fetched
+	// certificates are only ever used as intermediates, never as roots.
 	AIA bool
 	// AIATimeout bounds all fetches for one handshake; 0 means
 	// [DefaultAIATimeout].
