@@ -35,7 +35,7 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Diagnose connects to target (HOST or HOST:PORT, port 443 by default) and
 // checks what it serves exactly as provider connections are checked:
-// r's roots, AIA policy and pins, via [Roots.Verify]. dial nil dials
+// r's roots, AIA policy and pins, via [Roots.VerifyFrom]. dial nil dials
 // directly. The handshake itself accepts any chain so that a refused one
 // can still be shown.
 func Diagnose(ctx context.Context, r *Roots, target string, dial DialFunc, now time.Time) (*Diagnosis, error) {
@@ -72,7 +72,7 @@ func Diagnose(ctx context.Context, r *Roots, target string, dial DialFunc, now t
 	cs := conn.ConnectionState()
 	d.TLSVersion = tls.VersionName(cs.Version)
 	d.Served = cs.PeerCertificates
-	d.Verification, d.VerifyErr = r.Verify(ctx, host, d.Served, now)
+	d.Verification, d.VerifyErr = r.VerifyFrom(ctx, host, remoteAddr(raw), d.Served, now)
 	return d, nil
 }
 

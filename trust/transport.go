@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -50,7 +51,8 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 
 // ClientTLSConfig returns a new TLS client configuration that verifies
 // servers with [Roots.Verify] — r's roots, AIA chasing and pins as set by
-// [Roots.WithPolicy] — against the SNI name: the minimum version is TLS 1.2,
+// [Roots.WithPolicy] — against the SNI name. It does not know the server's
+// address, so AIA may only reach public addresses: the minimum version is TLS 1.2,
 // and sessions are resumed from a fresh LRU cache. Go's own check is
 // replaced, not skipped: InsecureSkipVerify is set only together with a
 // VerifyConnection doing the full verification, and a connection without a
@@ -58,7 +60,7 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 // config with its own session cache. [NewTransport] binds the name per
 // connection instead, so that IP endpoints verify too.
 func (r *Roots) ClientTLSConfig() *tls.Config {
-	return r.tlsConfig("", tls.NewLRUClientSessionCache(0), nil)
+	return r.tlsConfig(context.Background(), "", netip.Addr{}, tls.NewLRUClientSessionCache(0), nil)
 }
 
 // NewTransport returns the HTTP transport for provider calls. It verifies
@@ -108,11 +110,13 @@ func NewTransport(roots *Roots, opts ...Option) *http.Transport {
 		if err != nil {
 			return nil, err
 		}
-		cfg := roots.tlsConfig(host, cache, cfg.expiry)
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-		conn := tls.Client(raw, cfg)
 		hctx, cancel := context.WithTimeout(ctx, DefaultTLSHandshakeTimeout)
 		defer cancel()
+		// The address actually dialled decides which internal addresses
+		// AIA may reach for this chain (see Roots.VerifyFrom).
+		cfg := roots.tlsConfig(hctx, host, remoteAddr(raw), cache, cfg.expiry)
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		conn := tls.Client(raw, cfg)
 		if err := conn.HandshakeContext(hctx); err != nil {
 			raw.Close()
 			return nil, err

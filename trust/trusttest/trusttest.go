@@ -23,6 +23,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,7 +51,15 @@ func (ca *CA) Intermediate(t testing.TB) *CA {
 	return newCA(t, ca, "trusttest intermediate CA")
 }
 
-func newCA(t testing.TB, parent *CA, cn string) *CA {
+// IntermediateAIA is [CA.Intermediate] with issuerURLs in the new
+// certificate's Authority Information Access "CA Issuers" extension, for
+// chains whose every missing link must be fetched.
+func (ca *CA) IntermediateAIA(t testing.TB, issuerURLs ...string) *CA {
+	t.Helper()
+	return newCA(t, ca, "trusttest intermediate CA", issuerURLs...)
+}
+
+func newCA(t testing.TB, parent *CA, cn string, issuerURLs ...string) *CA {
 	t.Helper()
 	key := newKey(t)
 	now := time.Now()
@@ -62,6 +71,7 @@ func newCA(t testing.TB, parent *CA, cn string) *CA {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+		IssuingCertificateURL: issuerURLs,
 	}
 	signer, signerKey := tmpl, key
 	if parent != nil {
@@ -146,6 +156,66 @@ func ServeIssuer(t testing.TB, ca *CA) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/issuer.crt"
+}
+
+// AIAServer is a plain HTTP server on loopback that publishes CA
+// certificates at chosen paths, as CA Issuers URLs do, answers 404 for
+// every other path, and records every request it gets.
+type AIAServer struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	handlers map[string]http.Handler
+	paths    []string
+}
+
+// NewAIAServer starts an AIAServer, closed when the test ends.
+func NewAIAServer(t testing.TB) *AIAServer {
+	t.Helper()
+	s := &AIAServer{handlers: map[string]http.Handler{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.paths = append(s.paths, r.URL.Path)
+		h := s.handlers[r.URL.Path]
+		s.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL returns the absolute URL of path (which starts with "/") on s,
+// whether or not anything is published there.
+func (s *AIAServer) URL(path string) string { return s.srv.URL + path }
+
+// Addr is s's host:port.
+func (s *AIAServer) Addr() string { return s.srv.Listener.Addr().String() }
+
+// Publish serves ca's certificate in DER form at path and returns its URL.
+func (s *AIAServer) Publish(path string, ca *CA) string {
+	return s.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Write(ca.cert.Raw)
+	}))
+}
+
+// Handle serves path with h and returns its URL.
+func (s *AIAServer) Handle(path string, h http.Handler) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[path] = h
+	return s.URL(path)
+}
+
+// Requests returns the paths requested so far, in order.
+func (s *AIAServer) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.paths...)
 }
 
 // Cert returns the CA's certificate.
