@@ -6,15 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/internal/testtool"
 )
 
 // TestCurlAsISE drives postern with curl, a client that is not Go's, in
 // proxy mode (-x: absolute-form) and direct mode.
 func TestCurlAsISE(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed (.ci/run installs it)")
-	}
+	curl := testtool.Require(t, "curl") // .ci/run installs it
 	fp := newFakeProvider(t, oneAPIReply())
 	cfg := routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), "")
 	p := startPostern(t, cfg, env())

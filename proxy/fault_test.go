@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +259,108 @@ func certFaults(t *testing.T) []certFault {
 		{"expired", caFile, trust.ReasonExpired, root.Leaf(t, trusttest.LeafOptions{NotBefore: past, NotAfter: past.Add(time.Hour)})},
 		{"wrong host", caFile, trust.ReasonHostname, root.Leaf(t, trusttest.LeafOptions{DNSNames: []string{"sms.example.org"}})},
 		{"untrusted", caFile, trust.ReasonUntrusted, trusttest.NewCA(t).Leaf(t, trusttest.LeafOptions{})},
+	}
+}
+
+// scriptedReply answers the n-th request (0-based) with replies[n], the last
+// one from then on; a reply's retryAfter, when set, is sent as Retry-After.
+type scriptedReply struct {
+	canned
+	retryAfter string
+}
+
+func scripted(replies ...scriptedReply) func(http.ResponseWriter, received) {
+	var n atomic.Int64
+	return func(w http.ResponseWriter, _ received) {
+		r := replies[min(int(n.Add(1)-1), len(replies)-1)]
+		if r.retryAfter != "" {
+			w.Header().Set("Retry-After", r.retryAfter)
+		}
+		reply(r.canned)(w, received{})
+	}
+}
+
+// TestRetryAfterPerProvider: whether a 429 or 503 with Retry-After is
+// retried is each provider's own rule (README: Retries). For twilio and
+// template a 503 is not: Twilio does not document it as "not processed",
+// and a template gateway's 503 may come from a front end after its back end
+// took the message; sending again could text the guest twice. A 429 is
+// retried (Twilio 20429 and RFC 6585 both say the request was rejected),
+// and without Retry-After it is not.
+func TestRetryAfterPerProvider(t *testing.T) {
+	twilioPath := "/2010-04-01/Accounts/" + testAccountSID + "/Messages.json"
+	providers := []struct {
+		name, path, extra   string
+		ok, throttled, down canned
+		id                  string
+	}{
+		{"twilio", twilioPath, `account_sid = "` + testAccountSID + `"` + "\nfrom = \"+1 555 000 1111\"",
+			canned{201, `{"sid":"` + testMessageSID + `","status":"queued","error_code":null,"error_message":null}`},
+			canned{429, `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`},
+			canned{503, `{"code":20503,"message":"Service Unavailable","more_info":"https://www.twilio.com/docs/errors/20503","status":503}`},
+			testMessageSID},
+		{"template", "/xms/v1/plan/batches", sinchTemplate,
+			canned{201, `{"id":"01FC66621XXXXX119Z8PMV1QPQ"}`},
+			canned{429, `{"code":"too_many_requests","text":"Slow down"}`},
+			canned{503, `{"code":"unavailable","text":"Service unavailable"}`},
+			"01FC66621XXXXX119Z8PMV1QPQ"},
+	}
+	for _, pv := range providers {
+		for _, tc := range []struct {
+			name     string
+			replies  []scriptedReply
+			status   int
+			body     string // "" = "ID: <pv.id>"
+			outcome  string
+			requests int
+			retries  []string
+			waits    []time.Duration
+		}{
+			{name: "503 with Retry-After is not retried", replies: []scriptedReply{{pv.down, "1"}, {pv.ok, ""}},
+				status: 502, body: "ERR: 901, Upstream error\n", outcome: "refused", requests: 1, retries: []string{""}},
+			{name: "429 with Retry-After is retried", replies: []scriptedReply{{pv.throttled, "1"}, {pv.ok, ""}},
+				status: 200, outcome: "delivered", requests: 2,
+				retries: []string{"HTTP 429 Retry-After", ""}, waits: []time.Duration{time.Second}},
+			{name: "429 with Retry-After every time: bounded", replies: []scriptedReply{{pv.throttled, "1"}},
+				status: 502, body: "ERR: 130, Maximum MT limit exceeded\n", outcome: "refused", requests: 3,
+				retries: []string{"HTTP 429 Retry-After", "HTTP 429 Retry-After", ""}, waits: []time.Duration{time.Second, time.Second}},
+			{name: "429 without Retry-After is not retried", replies: []scriptedReply{{pv.throttled, ""}, {pv.ok, ""}},
+				status: 502, body: "ERR: 130, Maximum MT limit exceeded\n", outcome: "refused", requests: 1, retries: []string{""}},
+		} {
+			t.Run(pv.name+"/"+tc.name, func(t *testing.T) {
+				fp := newFakeProvider(t, scripted(tc.replies...))
+				var sleeps sleepLog
+				p := startPosternWith(t, routeConfig(fp.caFile(t), "r", pv.name, fp.url(pv.path), pv.extra), env(), faultOptions(nil, &sleeps))
+				status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
+				want := tc.body
+				if want == "" {
+					want = "ID: " + pv.id + "\n"
+				}
+				if status != tc.status || body != want {
+					t.Errorf("ISE got %d %q, want %d %q", status, body, tc.status, want)
+				}
+				if n := len(fp.requests()); n != tc.requests {
+					t.Errorf("provider got %d requests, want %d", n, tc.requests)
+				}
+				lines := parseAudit(t, p.audit.String())
+				if len(lines) != 1 {
+					t.Fatalf("audit: %d lines, want 1:\n%s", len(lines), p.audit)
+				}
+				a := lines[0]
+				if a.Outcome != tc.outcome || a.Status != tc.status {
+					t.Errorf("audit outcome %q status %d, want %q %d", a.Outcome, a.Status, tc.outcome, tc.status)
+				}
+				var retries []string
+				for _, at := range a.Attempts {
+					retries = append(retries, at.Retry)
+				}
+				if !slices.Equal(retries, tc.retries) {
+					t.Errorf("audit attempts' retry reasons %q, want %q", retries, tc.retries)
+				}
+				if got := sleeps.all(); !slices.Equal(got, tc.waits) {
+					t.Errorf("retry waits %v, want %v", got, tc.waits)
+				}
+			})
+		}
 	}
 }

@@ -86,8 +86,10 @@ type faultProvider struct {
 	inFlight  int
 	peak      int
 	overLimit int
+	requests  int // every request read, whatever its fault
 	ids       atomic.Int64
 	conns     atomic.Int64
+	resets    atomic.Int64  // connections reset before TLS (connReset)
 	gate      chan struct{} // closed to release faultGate requests
 	gated     chan string   // texts of requests waiting at the gate
 	stop      chan struct{} // closed at the end: stalled requests and connections give up
@@ -146,6 +148,7 @@ func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f.mu.Lock()
+	f.requests++
 	f.inFlight++
 	f.peak = max(f.peak, f.inFlight)
 	over := f.limit > 0 && f.inFlight > f.limit
@@ -283,6 +286,7 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		case connServe:
 			return c, nil
 		case connReset:
+			l.f.resets.Add(1)
 			resetConn(c)
 		case connStall:
 			l.f.stalled.Add(1)
@@ -298,9 +302,10 @@ func (l *faultListener) Accept() (net.Conn, error) {
 // refusingDialer dials normally except for the dials refuse picks, which go
 // to a loopback port nothing listens on: a real "connection refused".
 type refusingDialer struct {
-	dead   string
-	n      atomic.Int64
-	refuse func(i int) bool
+	dead    string
+	n       atomic.Int64
+	refused atomic.Int64 // dials sent to the dead port
+	refuse  func(i int) bool
 }
 
 func newRefusingDialer(t testing.TB, refuse func(i int) bool) *refusingDialer {
@@ -316,6 +321,7 @@ func newRefusingDialer(t testing.TB, refuse func(i int) bool) *refusingDialer {
 
 func (d *refusingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if i := int(d.n.Add(1) - 1); d.refuse != nil && d.refuse(i) {
+		d.refused.Add(1)
 		addr = d.dead
 	}
 	var nd net.Dialer

@@ -269,6 +269,36 @@ func TestRateLimits(t *testing.T) {
 			t.Errorf("provider got %d requests, want 3", n)
 		}
 	})
+	// daily_max is counted first; a message per_number then refuses was not
+	// sent and must give its recipients back, or refused repeats to one
+	// number would use up the whole day's budget for everybody.
+	t.Run("per_number refusal gives daily_max back", func(t *testing.T) {
+		p, fp, _ := start(t, "per_number = \"1/1h\"\ndaily_max = 3")
+		if status, body := send(t, p, "15551234567"); status != 200 {
+			t.Fatalf("first message: got %d %q", status, body)
+		}
+		for i := range 5 {
+			if status, body := send(t, p, "15551234567"); status != 429 || body != throttled {
+				t.Fatalf("repeat %d to a limited number: got %d %q, want 429", i+1, status, body)
+			}
+		}
+		if status, body := send(t, p, "15557654321,15550000001"); status != 200 {
+			t.Fatalf("2nd and 3rd recipients of the day after 5 per_number refusals: got %d %q, want 200", status, body)
+		}
+		if status, _ := send(t, p, "15550000002"); status != 429 {
+			t.Fatalf("4th recipient of the day: got %d, want 429 (daily_max 3)", status)
+		}
+		audit := p.audit.String()
+		if n := strings.Count(audit, `limit exceeded: per_number limit reached"`); n != 5 {
+			t.Errorf("audit has %d per_number refusals, want 5:\n%s", n, audit)
+		}
+		if n := strings.Count(audit, `limit exceeded: daily_max limit reached"`); n != 1 {
+			t.Errorf("audit has %d daily_max refusals, want 1 (the 4th recipient):\n%s", n, audit)
+		}
+		if n := len(fp.requests()); n != 2 {
+			t.Errorf("provider got %d requests, want 2", n)
+		}
+	})
 }
 
 // TestCountryAllowlist: with allow_countries, only numbers of those

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/proxy"
 )
 
 // iseClient is ISE with postern as its HTTP proxy, sharing one connection
@@ -146,6 +148,77 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 	}
 	if a[3].ClientMsgID != "ise42" {
 		t.Errorf("ISE's climsgid: audit client_msg_id %q, want ise42", a[3].ClientMsgID)
+	}
+}
+
+// TestJoinedRequestOutlivesRequestTimeout: a joined request waits for the
+// identical one in flight only as long as its own request_timeout. Its
+// deadline can come first when a reload shortened request_timeout while the
+// first was at the provider; it then answers 504 "outcome unknown" (the
+// first may still deliver), audited as joined with no attempt of its own,
+// and nothing more is sent. The first goes on and is delivered.
+func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
+	fp := newFaultProvider(t, then(faultGate, faultNone))
+	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), `request_timeout = "60s"`), env(), faultOptions(nil, &sleepLog{}))
+	c := iseClient(t, p, 4)
+	replies := make(chan string, 2)
+	sendAsync := func() {
+		go func() {
+			s, b, err := send(context.Background(), c, faultText, "")
+			if err != nil {
+				b = err.Error()
+			}
+			replies <- fmt.Sprint(s, " ", b)
+		}()
+	}
+	sendAsync()
+	<-fp.gated // the first is at the provider, on a 60 s deadline
+	shorter, err := proxy.Load("reload.toml", []byte(faultConfig(fp, fp.caFile(t), `request_timeout = "1s"`)), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+		v, ok := env()[k]
+		return v, ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.srv.Reload(shorter)
+	sendAsync()
+	waitFor(t, "the second request to join", func() bool { return p.srv.JoinersWaiting() == 1 })
+
+	// Bounded, so that a joiner that does not time out fails the test
+	// instead of hanging it: release the first and see what the joiner got.
+	var joined string
+	select {
+	case joined = <-replies:
+	case <-time.After(30 * time.Second):
+	}
+	fp.release()
+	if joined == "" {
+		joined = <-replies
+	}
+	if want := "504 ERR: 901, Upstream timeout, outcome unknown\n"; joined != want {
+		t.Errorf("joined request: got %q, want %q (before the first was answered)", joined, want)
+	}
+	first := <-replies
+	ledger := fp.entries()
+	if len(ledger) != 1 {
+		t.Fatalf("provider got %d requests, want 1: %+v", len(ledger), ledger)
+	}
+	if want := "200 ID: " + ledger[0].ID + "\n"; first != want {
+		t.Errorf("first request: got %q, want %q", first, want)
+	}
+	a := parseAudit(t, p.audit.String())
+	if len(a) != 2 {
+		t.Fatalf("audit: %d lines, want 2:\n%s", len(a), p.audit)
+	}
+	j, l := a[0], a[1] // the joiner finishes first
+	if !j.Joined || j.Outcome != "unknown" || j.Status != 504 || len(j.Attempts) != 0 || j.ClientMsgID != l.ClientMsgID {
+		t.Errorf("joiner's audit line %+v: want joined, unknown, 504, no attempts, the first's client message id", j)
+	}
+	if l.Joined || l.Outcome != "delivered" || len(l.IDs) != 1 || l.IDs[0] != ledger[0].ID {
+		t.Errorf("first's audit line %+v: want delivered with the provider's id", l)
+	}
+	if !strings.Contains(p.audit.String(), `"reason":"Upstream timeout, outcome unknown: an identical request in flight did not finish in time"`) {
+		t.Errorf("audit lacks the joiner's reason:\n%s", p.audit)
 	}
 }
 

@@ -64,6 +64,17 @@ func soakFault(i, seen int) (f fault, outcome string) {
 	return faultNone, "delivered"
 }
 
+// soakReads is how many times the provider must read request i: twice
+// after a 503 with Retry-After (the one retry), else once. Refused dials and
+// connections reset before TLS never reach it, and nothing that may have
+// been received is ever sent again.
+func soakReads(i int) int32 {
+	if k := i % 100; k >= 80 && k < 85 {
+		return 2
+	}
+	return 1
+}
+
 // soakSlot is everything known about request i, in fixed-size arrays
 // allocated before the run so that the heap measured is postern's.
 type soakSlot struct {
@@ -107,7 +118,7 @@ func TestSoak(t *testing.T) {
 	dialer := newRefusingDialer(t, func(i int) bool { return i%10 == 3 })
 
 	var auditMu sync.Mutex
-	var auditLines atomic.Int64
+	var auditLines, notSentRetries atomic.Int64
 	audit := writerFunc(func(b []byte) (int, error) {
 		var a struct {
 			Outcome     string   `json:"outcome"`
@@ -115,12 +126,20 @@ func TestSoak(t *testing.T) {
 			IDs         []string `json:"ids"`
 			ClientMsgID string   `json:"client_msg_id"`
 			Joined      bool     `json:"joined"`
+			Attempts    []struct {
+				Retry string `json:"retry"`
+			} `json:"attempts"`
 		}
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Errorf("audit line %q: %v", b, err)
 			return len(b), nil
 		}
 		auditLines.Add(1)
+		for _, at := range a.Attempts {
+			if at.Retry == "not sent" {
+				notSentRetries.Add(1)
+			}
+		}
 		i := index(a.ClientMsgID, "s")
 		if i < 0 {
 			return len(b), nil
@@ -193,6 +212,8 @@ func TestSoak(t *testing.T) {
 			bad("distinct requests were joined")
 		case s.accepted > 1:
 			bad("provider accepted it more than once")
+		case s.received != soakReads(i):
+			bad(fmt.Sprintf("provider must have read it %d time(s)", soakReads(i)))
 		case want == "delivered" && (s.accepted != 1 || s.reply != "ID: "+s.acceptedID+"\n" || s.auditID != s.acceptedID):
 			bad("delivered must mean one acceptance, its id to ISE and in the audit")
 		case want != "delivered" && (s.accepted != 0 || !strings.HasPrefix(s.reply, "ERR: ")):
@@ -202,7 +223,26 @@ func TestSoak(t *testing.T) {
 	if got := auditLines.Load(); got != int64(n) {
 		t.Errorf("audit has %d lines for %d requests", got, n)
 	}
-	t.Logf("%d requests: %v; heap in use %d KiB at 20%%, %d KiB at the end", n, counts, heapEarly>>10, heapEnd>>10)
+	// The provider read exactly the requests the slots account for: none
+	// for an unknown text, none twice beyond the scripted retries.
+	var reads int
+	for i := range slots {
+		reads += int(slots[i].received)
+	}
+	if fp.requests != reads {
+		t.Errorf("provider read %d requests, the slots account for %d", fp.requests, reads)
+	}
+	// The connection faults really fired, and postern retried past them:
+	// each "not sent" retry needs a refused dial or a reset connection, and
+	// the replies above show none of them cost a message.
+	refused, resets, retried := dialer.refused.Load(), fp.resets.Load(), notSentRetries.Load()
+	if refused == 0 || resets == 0 || retried == 0 {
+		t.Errorf("injected faults did not fire: %d refused dials, %d connections reset before TLS, %d \"not sent\" retries; want each > 0", refused, resets, retried)
+	}
+	if retried > refused+resets {
+		t.Errorf("%d \"not sent\" retries for %d refused dials and %d resets: a retry without a connection fault", retried, refused, resets)
+	}
+	t.Logf("%d requests: %v; provider read %d; %d refused dials, %d resets before TLS, %d \"not sent\" retries; heap in use %d KiB at 20%%, %d KiB at the end", n, counts, reads, refused, resets, retried, heapEarly>>10, heapEnd>>10)
 	if grown := heapEnd - heapEarly; grown > 16<<20 {
 		t.Errorf("heap grew by %d KiB from 20%% to the end of the soak, want < 16 MiB", grown>>10)
 	}

@@ -1,0 +1,35 @@
+// Package testtool is how tests ask for what they need from the machine (an
+// external tool such as curl, the system trust store). Outside CI a missing
+// one skips the test, so a developer without curl can still run the suite.
+// In CI (CI=true, which .ci/run sets) it fails the test instead: a test CI
+// is meant to run must not pass by skipping.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Require returns the path of the executable name, or skips (fails in CI)
+// the test when it is not installed.
+func Require(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" is not installed")
+	}
+	return path
+}
+
+// Missing skips the test for want of what, or fails it in CI.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s; in CI (CI=true) this fails instead of skipping: .ci/run must provide it", what)
+	}
+	t.Skip(what)
+}
+
+// InCI reports whether the tests run in CI.
+func InCI() bool { return os.Getenv("CI") == "true" }
