@@ -251,6 +251,25 @@ func LoadFile(path string, opts LoadOptions) (*Config, error) {
 	return Load(path, src, opts)
 }
 
+// ReadAdminListen returns [server] admin_listen of the config file at path
+// (DefaultAdminListen when unset, AdminOff when off) without validating the
+// rest of it: `postern health` and `postern reload` find a running postern
+// by it even when the file has been broken since that postern started.
+func ReadAdminListen(path string) (string, error) {
+	var fc struct {
+		Server struct {
+			AdminListen string `toml:"admin_listen"`
+		} `toml:"server"`
+	}
+	if _, err := toml.DecodeFile(path, &fc); err != nil {
+		return "", fmt.Errorf("reading admin_listen from %s: %w", path, err)
+	}
+	if fc.Server.AdminListen == "" {
+		return DefaultAdminListen, nil
+	}
+	return fc.Server.AdminListen, nil
+}
+
 // Load decodes src strictly, validates all of it, and builds the runtime
 // configuration. Errors are a *ConfigError listing every problem, sorted by
 // line: syntax errors (only the first: the TOML parser cannot go on past
