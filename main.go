@@ -553,6 +553,14 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
+	for _, r := range cfg.Routes {
+		endpoint := "none (sandbox)"
+		if r.Endpoint != nil {
+			endpoint = r.Endpoint.Host // not the whole URL: a query may hold a key
+		}
+		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
+			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
+	}
 	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
 	if err != nil {
 		log.Error("cannot open audit sinks", "err", err)

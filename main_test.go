@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -297,6 +298,10 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *d
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "postern listening" {
 				found <- listening{line.Listen, line.Admin}
 			}
+			// -log-format text
+			if m := textListeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- listening{m[1], m[2]}
+			}
 		}
 	}()
 	select {
@@ -309,6 +314,10 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *d
 	}
 	return d
 }
+
+// textListeningRE finds the listeners in serve's start-up line when the
+// operational log is text.
+var textListeningRE = regexp.MustCompile(`msg="postern listening" listen=(\S+) admin=(\S+)`)
 
 // TestImageBinaryVerifiesWithEmbeddedRootsOnly: the binary built as the
 // Dockerfile builds it runs on a machine with no system roots at all (as in
