@@ -77,7 +77,7 @@ func TestCLIHelpAndVersion(t *testing.T) {
 			t.Errorf("postern %s: exit %d, stderr %q", arg, code, stderr)
 		}
 		for _, c := range commands() {
-			if n := len(regexp.MustCompile(`(?m)^  ` + c.name + ` +\S.*$`).FindAllString(stdout, -1)); n != 1 {
+			if n := len(regexp.MustCompile(`(?m)^  `+c.name+` +\S.*$`).FindAllString(stdout, -1)); n != 1 {
 				t.Errorf("postern %s lists %s on %d lines, want 1:\n%s", arg, c.name, n, stdout)
 			}
 		}
