@@ -1,12 +1,18 @@
 // Command postern takes Cisco ISE's plaintext SMS gateway requests and sends
 // them on as authenticated, verified HTTPS REST calls.
 //
-//	postern [serve] [-config FILE] [-sandbox] [-listen ADDR]
-//	postern check -config FILE
-//	postern translate -config FILE URL
+//	postern [serve] [-config FILE] [-sandbox] [-listen ADDR] [-log-format json|text] [-log-level LEVEL] ...
+//	postern check [-config FILE] [-skip-secrets] [FILE]
+//	postern translate [-config FILE] URL
 //	postern trust [-config FILE] HOST[:PORT]
 //	postern report [-since DATE] [-json] AUDIT_FILE...
+//	postern reload [-config FILE] [-url URL]
+//	postern health [-config FILE] [-url URL]
+//	postern completion bash|zsh|fish
 //	postern version
+//	postern help [COMMAND]
+//
+// `postern help` lists the commands and `postern COMMAND -h` explains one.
 package main
 
 import (
@@ -22,6 +28,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,58 +39,285 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Exit codes, the same for every command.
+const (
+	exitOK            = 0
+	exitFailure       = 1 // the command ran and the answer is no: invalid config, untrusted provider, rejected reload...
+	exitUsage         = 2 // the command line is wrong
+	exitRestartNeeded = 3 // postern reload: applied, but some changes wait for a restart
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			usage(stdout)
+			return exitOK
+		case "-version", "--version":
+			fmt.Fprintln(stdout, versionString())
+			return exitOK
+		}
 	}
-	switch cmd {
-	case "serve":
-		return serve(args, stdout, stderr)
-	case "check":
-		return check(args, stdout, stderr)
-	case "translate":
-		return translate(args, stdout, stderr)
-	case "trust":
-		return trustCmd(args, stdout, stderr)
-	case "report":
-		return report(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, versionString())
-		return 0
-	case "reload":
-		return reloadCmd(args, stdout, stderr)
-	case "health":
-		return healthCmd(args, stdout, stderr)
-	case "help", "-h", "--help":
-		usage(stdout)
-		return 0
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
 	}
-	fmt.Fprintf(stderr, "postern: unknown command %q\n", cmd)
-	usage(stderr)
-	return 2
+	c, ok := lookupCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "postern: unknown command %q\n\n", name)
+		usage(stderr)
+		return exitUsage
+	}
+	return c.run(args, stdout, stderr)
+}
+
+// command is one postern command: its help and how it runs.
+type command struct {
+	name    string
+	args    string // what follows "postern NAME" in its synopsis
+	summary string // one line for `postern help`
+	about   string // what `postern NAME -h` says before the flags
+	exits   string // its exit codes, for `postern NAME -h`
+	// setup declares the command's flags on fs and returns what runs the
+	// command once they are parsed, given the arguments that are not flags.
+	setup func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) int
+	// complete says what the arguments are, for shell completion:
+	// "files", "commands", "shells" or "" (nothing to offer).
+	complete string
+}
+
+// commands lists every command in the order `postern help` shows them.
+func commands() []command {
+	return []command{
+		{name: "serve", args: "[-config FILE] [-sandbox] [-listen ADDR] [-admin-listen ADDR] [-grace DURATION] [-log-format json|text] [-log-level LEVEL]",
+			summary: "run the server (the default command)",
+			about: `Run postern. The config is -config FILE, else ./config.toml, else the embedded
+sandbox configuration, which answers "ID: sandbox-<n>" and sends nothing.
+SIGHUP reloads the config and reopens the audit file; SIGTERM and SIGINT shut
+down gracefully. The operational log goes to stderr as -log-format says; the
+audit trail goes to the [audit] sinks, always as JSON lines.`,
+			exits: "0 after a clean shutdown, 1 when the config is invalid or a listener cannot open, 2 for usage errors",
+			setup: serveFlags},
+		{name: "check", args: "[-config FILE] [-skip-secrets] [FILE]",
+			summary: "validate a config and summarise its routes",
+			about: `Validate a config file (FILE, else -config FILE, else ./config.toml) and
+print a one-paragraph summary of what postern would do with it, or every
+problem in the file as FILE:LINE:COL: message, sorted by line.`,
+			exits: "0 valid, 1 invalid or unreadable, 2 usage error",
+			setup: checkFlags, complete: "files"},
+		{name: "translate", args: "[-config FILE] URL",
+			summary: "show the request a legacy URL would become, sending nothing",
+			about: `Print the exact request(s) the matching route would send for a legacy
+URL - method, URL, headers, body - with secrets <redacted>. Nothing is sent.`,
+			exits: "0 translated, 1 no route matches, the request is invalid or the config is, 2 usage error",
+			setup: translateFlags},
+		{name: "trust", args: "[-config FILE] HOST[:PORT]",
+			summary: "check a provider's certificate exactly as postern would",
+			about: `Connect to a provider (port 443 by default) with the config's [trust]
+settings (-config FILE, else ./config.toml, else the defaults) and print the
+served and verified chains and a verdict. The config may have no routes, and
+its secrets are not read.`,
+			exits: "0 postern would send there, 1 it would not or cannot connect, 2 usage error",
+			setup: trustFlags},
+		{name: "report", args: "[-since DATE] [-json] AUDIT_FILE...",
+			summary: "summarise audit logs for an auditor",
+			about: `Summarise audit files: messages by outcome, route and provider, refusals
+by reason, upstream TLS versions and certificates, and whether any message
+left without verified TLS.`,
+			exits: "0 reported, 1 a file cannot be read, 2 usage error",
+			setup: reportFlags, complete: "files"},
+		{name: "reload", args: "[-config FILE] [-url URL]",
+			summary: "make a running postern re-read its config",
+			about: `Make a running postern re-read its config: POST to its admin listener,
+found through -url, else [server] admin_listen of -config FILE or
+./config.toml, else ` + proxy.DefaultAdminListen + `. Prints what serves now and each
+change that only a restart applies ("listen changed: restart needed").`,
+			exits: "0 all applied, 3 applied but some changes need a restart, 1 rejected (the old config keeps serving) or unreachable, 2 usage error",
+			setup: reloadFlags},
+		{name: "health", args: "[-config FILE] [-url URL]",
+			summary: "exit 0 if a running postern is alive (for container health checks)",
+			about: `GET the /healthz of a running postern's admin listener, found as for
+postern reload; -url .../readyz checks readiness instead.`,
+			exits: "0 alive, 1 not answering 200, 2 usage error",
+			setup: healthFlags},
+		{name: "completion", args: "bash|zsh|fish",
+			summary: "print a shell completion script",
+			about: `Print a completion script for postern's commands and flags:
+  bash: source <(postern completion bash), or save it in /etc/bash_completion.d/postern
+  zsh:  postern completion zsh > "${fpath[1]}/_postern", then restart zsh
+  fish: postern completion fish > ~/.config/fish/completions/postern.fish`,
+			exits: "0 printed, 2 unknown shell",
+			setup: completionFlags, complete: "shells"},
+		{name: "version", args: "",
+			summary: "print version, commit and Go version (also -version, --version)",
+			about:   "Print postern's version, the commit it was built from, and the Go version.",
+			exits:   "0",
+			setup:   versionFlags},
+		{name: "help", args: "[COMMAND]",
+			summary: "list the commands, or explain one (also -h, --help)",
+			about:   "List postern's commands, or print the usage of COMMAND (as postern COMMAND -h does).",
+			exits:   "0, 2 unknown command",
+			setup: func(*flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+				return helpCmd
+			}, complete: "commands"},
+	}
+}
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  postern [serve] [-config FILE] [-sandbox] [-listen ADDR] [-admin-listen ADDR] [-grace DURATION]
-                                              run the server (default command)
-  postern check -config FILE                  validate a config and summarise its routes
-  postern translate -config FILE URL          show the request a legacy URL would become, sending nothing
-  postern trust [-config FILE] HOST[:PORT]    check a provider's certificate exactly as postern would
-  postern report [-since DATE] [-json] AUDIT_FILE...
-                                              summarise audit logs for an auditor
-  postern reload [-url URL]                   make a running postern re-read its config (POST URL, default
-                                              http://127.0.0.1:9090/-/reload); or send it SIGHUP
-  postern health [-url URL]                   exit 0 if a running postern is alive (GET URL, default
-                                              http://127.0.0.1:9090/healthz); for container health checks
-  postern version                             print version, commit and Go version
+	fmt.Fprint(w, `postern takes Cisco ISE's plaintext SMS gateway requests and sends them on as
+authenticated, verified HTTPS REST calls.
+
+Usage: postern [COMMAND] [FLAGS] [ARGUMENTS]
+
+Commands:
 `)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Every command that reads a config takes -config FILE (default ./config.toml).
+Run "postern COMMAND -h" for a command's flags and arguments.
+Exit codes: %d success, %d failure, %d usage error, %d reload applied but a restart is needed.
+`, exitOK, exitFailure, exitUsage, exitRestartNeeded)
+}
+
+// helpCmd is `postern help [COMMAND]`.
+func helpCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	c, ok := lookupCommand(args[0])
+	if len(args) > 1 || !ok {
+		fmt.Fprintf(stderr, "postern help: unknown command %q\n", strings.Join(args, " "))
+		return exitUsage
+	}
+	c.usage(stdout)
+	return exitOK
+}
+
+func (c command) synopsis() string {
+	return strings.TrimSpace("postern " + c.name + " " + c.args)
+}
+
+// flags returns the command's flag set, writing parse errors to w.
+func (c command) flags(w io.Writer) (*flag.FlagSet, func([]string, io.Writer, io.Writer) int) {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {} // run prints usage itself, to the right stream
+	return fs, c.setup(fs)
+}
+
+// usage is what `postern NAME -h` prints.
+func (c command) usage(w io.Writer) {
+	fs, _ := c.flags(w)
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", c.synopsis(), c.about)
+	if hasFlags(fs) {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fmt.Fprintf(w, "\nExit codes: %s.\n", c.exits)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// run parses the command line (flags may come before, between and after
+// the arguments) and runs the command. -h prints its usage and exits 0.
+func (c command) run(args []string, stdout, stderr io.Writer) int {
+	fs, do := c.flags(stderr)
+	rest, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.usage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		// The flag package has said what is wrong.
+		fmt.Fprintf(stderr, "usage: %s\nRun \"postern %s -h\" for details.\n", c.synopsis(), c.name)
+		return exitUsage
+	}
+	return do(rest, stdout, stderr)
+}
+
+// parseInterspersed parses flags wherever they are, as in
+// `postern check config.toml -skip-secrets`, and returns the other
+// arguments in order. After "--" everything is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			return append(rest, left...), nil
+		}
+		if len(left) == 0 {
+			return rest, nil
+		}
+		rest, args = append(rest, left[0]), left[1:]
+	}
+}
+
+// usageError reports a wrong command line the way the flag package does.
+func usageError(stderr io.Writer, name, format string, args ...any) int {
+	c, _ := lookupCommand(name)
+	fmt.Fprintf(stderr, "postern %s: %s\nusage: %s\nRun \"postern %s -h\" for details.\n", name, fmt.Sprintf(format, args...), c.synopsis(), name)
+	return exitUsage
+}
+
+// defaultConfig is the config file every command reads when -config is not
+// given, in the working directory.
+const defaultConfig = "config.toml"
+
+// configFile returns the config file a command reads: -config, else
+// ./config.toml if there is one, else "".
+func configFile(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if _, err := os.Stat(defaultConfig); err == nil {
+		return defaultConfig
+	}
+	return ""
+}
+
+const configFlagHelp = "config `FILE` to read (default ./config.toml)"
+
+// requireConfig is configFile for commands that cannot go on without one.
+func requireConfig(name, flagValue string, stderr io.Writer) (string, bool) {
+	path := configFile(flagValue)
+	if path == "" {
+		fmt.Fprintf(stderr, "postern %s: no -config FILE given and no ./%s in the working directory\n", name, defaultConfig)
+	}
+	return path, path != ""
+}
+
+func versionFlags(*flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) > 0 {
+			return usageError(stderr, "version", "takes no arguments")
+		}
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
 }
 
 func versionString() string {
@@ -109,210 +343,256 @@ func buildInfo() proxy.BuildInfo {
 	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
 }
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", configFlagHelp)
+	skipSecrets := fs.Bool("skip-secrets", false, "validate everything but resolve no env: or file: secret (for CI, which has no tokens)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		switch {
+		case len(args) > 1:
+			return usageError(stderr, "check", "takes one config file, got %d arguments", len(args))
+		case len(args) == 1 && *configPath != "":
+			return usageError(stderr, "check", "give the config file either as -config FILE or as the argument, not both")
+		case len(args) == 1:
+			*configPath = args[0]
+		}
+		path, ok := requireConfig("check", *configPath, stderr)
+		if !ok {
+			return exitFailure
+		}
+		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: *skipSecrets})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFailure
+		}
+		fmt.Fprintln(stdout, cfg.Summary())
+		if *skipSecrets {
+			fmt.Fprintln(stdout, "Secrets were not resolved (-skip-secrets): env: and file: references were checked for form only.")
+		}
+		return exitOK
+	}
 }
 
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("check", stderr)
-	configPath := fs.String("config", "", "config file to check")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func translateFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", configFlagHelp)
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) != 1 {
+			return usageError(stderr, "translate", "takes one URL, got %d arguments", len(args))
+		}
+		path, ok := requireConfig("translate", *configPath, stderr)
+		if !ok {
+			return exitFailure
+		}
+		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFailure
+		}
+		out, err := cfg.Translate(context.Background(), args[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "postern translate: %v\n", err)
+			return exitFailure
+		}
+		fmt.Fprint(stdout, out)
+		return exitOK
 	}
-	if *configPath == "" {
-		fmt.Fprintln(stderr, "postern check: -config FILE is required")
-		return 2
-	}
-	cfg, err := proxy.LoadFile(*configPath, proxy.LoadOptions{})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	fmt.Fprintln(stdout, cfg.Summary())
-	return 0
 }
 
-func translate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("translate", stderr)
-	configPath := fs.String("config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// trustFlags: `postern trust` connects to a provider as the proxy would and
+// explains the outcome. Exit 0 when postern would send there, 1 when not.
+func trustFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", "config `FILE` whose [trust] settings to use (default ./config.toml if present, else the defaults)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) != 1 {
+			return usageError(stderr, "trust", "takes one HOST[:PORT], got %d arguments", len(args))
+		}
+		roots, err := trustRoots(configFile(*configPath))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFailure
+		}
+		d, err := trust.Diagnose(context.Background(), roots, args[0], nil, time.Now())
+		if err != nil {
+			return usageError(stderr, "trust", "%v", err)
+		}
+		d.Write(stdout)
+		if !d.Trusted() {
+			return exitFailure
+		}
+		return exitOK
 	}
-	if *configPath == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: postern translate -config FILE URL")
-		return 2
-	}
-	cfg, err := proxy.LoadFile(*configPath, proxy.LoadOptions{})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	out, err := cfg.Translate(context.Background(), fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "postern translate: %v\n", err)
-		return 1
-	}
-	fmt.Fprint(stdout, out)
-	return 0
 }
 
-// trustCmd connects to a provider as the proxy would and explains the
-// outcome. Exit 0 when postern would send there, 1 when not.
-func trustCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("trust", stderr)
-	configPath := fs.String("config", "", "config whose [trust] settings to use (default: ./config.toml if present, else defaults)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: postern trust [-config FILE] HOST[:PORT]")
-		return 2
-	}
-	roots, err := trustRoots(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	d, err := trust.Diagnose(context.Background(), roots, fs.Arg(0), nil, time.Now())
-	if err != nil {
-		fmt.Fprintf(stderr, "postern trust: %v\n", err)
-		return 2
-	}
-	d.Write(stdout)
-	if !d.Trusted() {
-		return 1
-	}
-	return 0
-}
-
-// trustRoots returns the upstream trust of -config, else of ./config.toml,
-// else the defaults (system or embedded roots, AIA on, no pins).
+// trustRoots returns the upstream trust of the config at path, or the
+// defaults (system or embedded roots, AIA on, no pins) when path is "".
 func trustRoots(path string) (*trust.Roots, error) {
 	if path == "" {
-		if _, err := os.Stat("config.toml"); err != nil {
-			roots, err := trust.LoadRoots(nil)
-			if err != nil {
-				return nil, err
-			}
-			return roots.WithPolicy(trust.Policy{AIA: true}), nil
+		roots, err := trust.LoadRoots(nil)
+		if err != nil {
+			return nil, err
 		}
-		path = "config.toml"
+		return roots.WithPolicy(trust.Policy{AIA: true}), nil
 	}
-	// Only [trust] matters here and nothing is sent: route tokens from the
-	// environment need not be set for a diagnosis.
-	cfg, err := proxy.LoadFile(path, proxy.LoadOptions{LookupEnv: func(string) (string, bool) { return "unused", true }})
+	// Only [trust] matters here and nothing is sent: the file may have no
+	// routes, and their tokens need not be at hand for a diagnosis.
+	cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: true, AllowNoRoutes: true})
 	if err != nil {
 		return nil, err
 	}
 	return cfg.Roots, nil
 }
 
-// report summarises audit logs: messages by outcome, route and provider,
-// refusals by reason, upstream TLS versions and certificates, and whether
-// any message left without verified TLS.
-func report(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("report", stderr)
-	sinceFlag := fs.String("since", "", "count only lines at or after this date (2006-01-02) or RFC 3339 time")
+// reportFlags: `postern report` summarises audit logs: messages by outcome,
+// route and provider, refusals by reason, upstream TLS versions and
+// certificates, and whether any message left without verified TLS.
+func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	sinceFlag := fs.String("since", "", "count only lines at or after this `DATE` (2006-01-02) or RFC 3339 time")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: postern report [-since DATE] [-json] AUDIT_FILE...")
-		return 2
-	}
-	var since time.Time
-	if *sinceFlag != "" {
-		t, err := proxy.ParseReportSince(*sinceFlag)
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) == 0 {
+			return usageError(stderr, "report", "needs at least one audit file")
+		}
+		var since time.Time
+		if *sinceFlag != "" {
+			t, err := proxy.ParseReportSince(*sinceFlag)
+			if err != nil {
+				return usageError(stderr, "report", "%v", err)
+			}
+			since = t
+		}
+		logs := map[string]io.Reader{}
+		for _, name := range args {
+			f, err := os.Open(name)
+			if err != nil {
+				fmt.Fprintf(stderr, "postern report: %v\n", err)
+				return exitFailure
+			}
+			defer f.Close()
+			logs[name] = f
+		}
+		r, err := proxy.BuildAuditReport(logs, since)
 		if err != nil {
 			fmt.Fprintf(stderr, "postern report: %v\n", err)
-			return 2
+			return exitFailure
 		}
-		since = t
-	}
-	logs := map[string]io.Reader{}
-	for _, name := range fs.Args() {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "postern report: %v\n", err)
-			return 1
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(r); err != nil {
+				return exitFailure
+			}
+			return exitOK
 		}
-		defer f.Close()
-		logs[name] = f
+		fmt.Fprint(stdout, r.Text())
+		return exitOK
 	}
-	r, err := proxy.BuildAuditReport(logs, since)
-	if err != nil {
-		fmt.Fprintf(stderr, "postern report: %v\n", err)
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return 1
-		}
-		return 0
-	}
-	fmt.Fprint(stdout, r.Text())
-	return 0
 }
 
-func serve(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("serve", stderr)
-	configPath := fs.String("config", "", "config file (default ./config.toml, else the embedded sandbox)")
-	sandbox := fs.Bool("sandbox", false, "run the embedded sandbox configuration, which sends nothing")
-	listen := fs.String("listen", "", "listen address, overriding [server] listen (e.g. 127.0.0.1:0 for any free port)")
-	adminListen := fs.String("admin-listen", "", "admin listen address, overriding [server] admin_listen (\"off\" to disable)")
-	grace := fs.Duration("grace", 0, "how long in-flight messages may finish after SIGTERM, overriding [server] shutdown_grace (default 15s)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	// Operational log to stderr, audit trail to the [audit] sinks (stdout
-	// by default): each a JSON line, neither ever holding message text or
-	// secrets.
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+// Operational log formats and levels for serve's -log-format and
+// -log-level.
+var (
+	logFormats    = []string{"json", "text"}
+	logLevelNames = []string{"debug", "info", "warn", "error"}
+	logLevels     = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+)
 
-	load, err := serveConfigLoader(*configPath, *sandbox, log)
+// newOpLogger is the operational log: JSON or text lines on w from level
+// up. The audit trail never goes through it.
+func newOpLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	lvl, ok := logLevels[level]
+	if !ok {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want %s", format, strings.Join(logFormats, " or "))
+}
+
+func serveFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", "config `FILE` (default ./config.toml, else the embedded sandbox)")
+	sandbox := fs.Bool("sandbox", false, "run the embedded sandbox configuration, which sends nothing")
+	listen := fs.String("listen", "", "`ADDR` to listen on, overriding [server] listen (e.g. 127.0.0.1:0 for any free port)")
+	adminListen := fs.String("admin-listen", "", "`ADDR` for the admin listener, overriding [server] admin_listen (\"off\" to disable)")
+	grace := fs.Duration("grace", 0, "`DURATION` in-flight messages may take to finish after SIGTERM, overriding [server] shutdown_grace (default 15s)")
+	logFormat := fs.String("log-format", "json", "operational log `FORMAT` on stderr: json or text (the audit trail is always JSON)")
+	logLevel := fs.String("log-level", "info", "least severe operational log `LEVEL`: debug, info, warn or error")
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) > 0 {
+			return usageError(stderr, "serve", "takes no arguments, got %q", args[0])
+		}
+		log, err := newOpLogger(stderr, *logFormat, *logLevel)
+		if err != nil {
+			return usageError(stderr, "serve", "%v", err)
+		}
+		return serve(serveOptions{config: *configPath, sandbox: *sandbox, listen: *listen, adminListen: *adminListen, grace: *grace}, log, stdout, stderr)
+	}
+}
+
+// serveOptions are serve's flags.
+type serveOptions struct {
+	config, listen, adminListen string
+	sandbox                     bool
+	grace                       time.Duration
+}
+
+// serve runs postern until SIGTERM or SIGINT. The operational log goes to
+// log, the audit trail to the [audit] sinks (stdout by default): neither
+// ever holds message text or secrets.
+func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
+	load, err := serveConfigLoader(o.config, o.sandbox, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
 	}
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
+	}
+	for _, r := range cfg.Routes {
+		endpoint := "none (sandbox)"
+		if r.Endpoint != nil {
+			endpoint = r.Endpoint.Host // not the whole URL: a query may hold a key
+		}
+		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
+			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
 	}
 	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
 	if err != nil {
 		log.Error("cannot open audit sinks", "err", err)
-		return 1
+		return exitFailure
 	}
 	defer sinks.Close()
+	// The audit line is a contract with auditors and SIEMs: always JSON,
+	// every line, whatever -log-format and -log-level say.
 	audit := slog.New(slog.NewJSONHandler(sinks, nil))
 	addr := cfg.Listen
-	if *listen != "" {
-		addr = *listen
+	if o.listen != "" {
+		addr = o.listen
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("cannot listen", "listen", addr, "err", err)
-		return 1
+		return exitFailure
 	}
 	adminAddr := cfg.AdminListen
-	if *adminListen != "" {
-		adminAddr = *adminListen
+	if o.adminListen != "" {
+		adminAddr = o.adminListen
 	}
 	var adminLn net.Listener
 	if adminAddr != "" && adminAddr != proxy.AdminOff {
 		if adminLn, err = net.Listen("tcp", adminAddr); err != nil {
 			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
-			return 1
+			return exitFailure
 		}
 	}
-	if *grace <= 0 {
-		*grace = cfg.ShutdownGrace
+	grace := o.grace
+	if grace <= 0 {
+		grace = cfg.ShutdownGrace
 	}
 	bi := buildInfo()
 	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi)}
@@ -320,7 +600,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
 		if err != nil {
 			log.Error("cannot load the interception CA", "err", err)
-			return 1
+			return exitFailure
 		}
 		if created {
 			log.Warn("interception CA created: ISE must trust it to send HTTPS through postern", "ca_file", ic.CA().CertFile,
@@ -334,11 +614,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if cfg.ListenTLS != "" {
 		if tlsLn, err = net.Listen("tcp", cfg.ListenTLS); err != nil {
 			log.Error("cannot listen", "listen_tls", cfg.ListenTLS, "err", err)
-			return 1
+			return exitFailure
 		}
 		if inbound, err = proxy.OpenInboundTLS(cfg, log); err != nil {
 			log.Error("cannot set up the HTTPS listener", "err", err)
-			return 1
+			return exitFailure
 		}
 		log.Info("postern listening with TLS", "listen_tls", tlsLn.Addr().String(), "tls", cfg.TLS.String())
 	}
@@ -359,17 +639,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	log.Info("postern listening", "listen", ln.Addr().String(), "admin", adminAt, "config", cfg.Source,
 		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", bi.Version, "commit", bi.Commit)
 
-	err = srv.ServeBoth(ctx, ln, tlsLn, inbound, *grace)
+	err = srv.ServeBoth(ctx, ln, tlsLn, inbound, grace)
 	stopAdmin()
 	if aerr := <-adminDone; aerr != nil {
 		log.Error("admin listener stopped", "err", aerr)
 	}
 	if err != nil {
 		log.Error("server stopped", "err", err)
-		return 1
+		return exitFailure
 	}
 	log.Info("postern stopped")
-	return 0
+	return exitOK
 }
 
 // serveConfigLoader picks the configuration: -sandbox, else -config, else
@@ -379,10 +659,8 @@ func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*pr
 	if sandbox && path != "" {
 		return nil, errors.New("postern: -sandbox and -config are mutually exclusive")
 	}
-	if !sandbox && path == "" {
-		if _, err := os.Stat("config.toml"); err == nil {
-			path = "config.toml"
-		} else {
+	if !sandbox {
+		if path = configFile(path); path == "" {
 			sandbox = true
 			log.Warn("no -config given and no ./config.toml: running the embedded sandbox configuration; messages are NOT sent")
 		}

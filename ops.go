@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -36,74 +38,124 @@ func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config
 	}()
 }
 
-// Default admin URLs for `postern reload` and `postern health`, matching the
-// default [server] admin_listen.
-const (
-	defaultReloadURL = "http://" + proxy.DefaultAdminListen + "/-/reload"
-	defaultHealthURL = "http://" + proxy.DefaultAdminListen + "/healthz"
-)
-
-// reloadCmd asks a running postern, through its admin listener, to re-read
-// its configuration; exit 0 when the new config is serving, 1 when it was
-// rejected (the reason is printed) or postern could not be reached.
-func reloadCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reload", stderr)
-	u := fs.String("url", defaultReloadURL, "postern's admin reload URL")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// reloadFlags: `postern reload` asks a running postern, through its admin
+// listener, to re-read its configuration. Exit 0 when all of the new config
+// serves, 3 when it serves but some changes wait for a restart, 1 when it
+// was rejected (the reason is printed) or postern could not be reached.
+func reloadFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
+	u := fs.String("url", "", "postern's admin reload `URL` (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/-/reload)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) > 0 {
+			return usageError(stderr, "reload", "takes no arguments, got %q", args[0])
+		}
+		target, err := adminURL(*u, *configPath, "/-/reload")
+		if err != nil {
+			fmt.Fprintf(stderr, "postern reload: %v\n", err)
+			return exitFailure
+		}
+		resp, err := adminCall(http.MethodPost, target)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern reload: %v\n", err)
+			return exitFailure
+		}
+		if resp.status != http.StatusOK {
+			fmt.Fprintf(stderr, "postern reload: %s", resp.body)
+			return exitFailure
+		}
+		fmt.Fprint(stdout, resp.body)
+		if resp.header.Get(proxy.ReloadResultHeader) == proxy.ReloadNeedsRestart {
+			return exitRestartNeeded
+		}
+		return exitOK
 	}
-	status, body, err := adminCall(http.MethodPost, *u)
-	if err != nil {
-		fmt.Fprintf(stderr, "postern reload: %v\n", err)
-		return 1
-	}
-	if status != http.StatusOK {
-		fmt.Fprintf(stderr, "postern reload: %s", body)
-		return 1
-	}
-	fmt.Fprint(stdout, body)
-	return 0
 }
 
-// healthCmd exits 0 when postern's /healthz answers 200. It exists because
-// the container image has no shell or curl for a HEALTHCHECK.
-func healthCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("health", stderr)
-	u := fs.String("url", defaultHealthURL, "postern's admin health URL (/healthz or /readyz)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// healthFlags: `postern health` exits 0 when postern's /healthz answers 200.
+// It exists because the container image has no shell or curl for a
+// HEALTHCHECK.
+func healthFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
+	u := fs.String("url", "", "postern's admin health `URL`, /healthz or /readyz (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/healthz)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) > 0 {
+			return usageError(stderr, "health", "takes no arguments, got %q", args[0])
+		}
+		target, err := adminURL(*u, *configPath, "/healthz")
+		if err != nil {
+			fmt.Fprintf(stderr, "postern health: %v\n", err)
+			return exitFailure
+		}
+		resp, err := adminCall(http.MethodGet, target)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern health: %v\n", err)
+			return exitFailure
+		}
+		if resp.status != http.StatusOK {
+			fmt.Fprintf(stderr, "postern health: %d %s", resp.status, resp.body)
+			return exitFailure
+		}
+		fmt.Fprint(stdout, resp.body)
+		return exitOK
 	}
-	status, body, err := adminCall(http.MethodGet, *u)
-	if err != nil {
-		fmt.Fprintf(stderr, "postern health: %v\n", err)
-		return 1
-	}
-	if status != http.StatusOK {
-		fmt.Fprintf(stderr, "postern health: %d %s", status, body)
-		return 1
-	}
-	fmt.Fprint(stdout, body)
-	return 0
 }
 
-func adminCall(method, u string) (int, string, error) {
+// adminURL is where reload and health find postern: -url, else the
+// admin_listen of the config (-config, else ./config.toml), else the
+// default admin address. A wildcard listen address is reached on loopback.
+func adminURL(flagURL, configPath, path string) (string, error) {
+	if flagURL != "" {
+		return flagURL, nil
+	}
+	addr := proxy.DefaultAdminListen
+	if file := configFile(configPath); file != "" {
+		a, err := proxy.ReadAdminListen(file)
+		if err != nil {
+			return "", err
+		}
+		if a == proxy.AdminOff {
+			return "", fmt.Errorf("%s turns the admin listener off (admin_listen = \"off\"); send postern SIGHUP instead, or pass -url", file)
+		}
+		addr = a
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("admin_listen %q: want host:port", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port) + path, nil
+}
+
+// adminReply is an admin listener's answer.
+type adminReply struct {
+	status int
+	header http.Header
+	body   string // ends in a newline
+}
+
+func adminCall(method, u string) (adminReply, error) {
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
-		return 0, "", fmt.Errorf("bad -url: %w", err)
+		return adminReply{}, fmt.Errorf("bad -url: %w", err)
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return adminReply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return 0, "", fmt.Errorf("reading reply: %w", err)
+		return adminReply{}, fmt.Errorf("reading reply: %w", err)
 	}
 	s := string(b)
 	if !strings.HasSuffix(s, "\n") {
 		s += "\n"
 	}
-	return resp.StatusCode, s, nil
+	return adminReply{status: resp.StatusCode, header: resp.Header, body: s}, nil
 }

@@ -39,11 +39,14 @@ func (s *Server) AdminHandler(load func() (*Config, error)) http.Handler {
 			adminText(w, http.StatusNotImplemented, "reload is not available for this configuration\n")
 			return
 		}
-		if err := s.ReloadFrom(load); err != nil {
+		res, err := s.ReloadAndReport(load)
+		if err != nil {
+			w.Header().Set(ReloadResultHeader, ReloadRejected)
 			adminText(w, http.StatusUnprocessableEntity, err.Error()+"\n")
 			return
 		}
-		adminText(w, http.StatusOK, fmt.Sprintf("reloaded %s: %d routes\n", s.Config().Source, len(s.Config().Routes)))
+		w.Header().Set(ReloadResultHeader, res.Outcome())
+		adminText(w, http.StatusOK, res.Text())
 	})
 	return mux
 }

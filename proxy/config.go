@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -230,6 +231,15 @@ func (e *ConfigError) Error() string {
 type LoadOptions struct {
 	// LookupEnv resolves env: secrets; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// SkipSecrets validates everything but resolves no env: or file:
+	// secret: only the form of each reference is checked, and a stand-in
+	// takes its value. For `postern check -skip-secrets` (a CI pipeline
+	// validates configs without holding the tokens) and `postern trust`;
+	// such a Config must never serve.
+	SkipSecrets bool
+	// AllowNoRoutes accepts a file without any [[route]], for commands
+	// that need only part of it (`postern trust` reads [trust]).
+	AllowNoRoutes bool
 }
 
 // LoadFile reads and validates a config file.
@@ -241,48 +251,87 @@ func LoadFile(path string, opts LoadOptions) (*Config, error) {
 	return Load(path, src, opts)
 }
 
+// ReadAdminListen returns [server] admin_listen of the config file at path
+// (DefaultAdminListen when unset, AdminOff when off) without validating the
+// rest of it: `postern health` and `postern reload` find a running postern
+// by it even when the file has been broken since that postern started.
+func ReadAdminListen(path string) (string, error) {
+	var fc struct {
+		Server struct {
+			AdminListen string `toml:"admin_listen"`
+		} `toml:"server"`
+	}
+	if _, err := toml.DecodeFile(path, &fc); err != nil {
+		return "", fmt.Errorf("reading admin_listen from %s: %w", path, err)
+	}
+	if fc.Server.AdminListen == "" {
+		return DefaultAdminListen, nil
+	}
+	return fc.Server.AdminListen, nil
+}
+
 // Load decodes src strictly, validates all of it, and builds the runtime
-// configuration. Errors are a *ConfigError.
+// configuration. Errors are a *ConfigError listing every problem, sorted by
+// line: syntax errors (only the first: the TOML parser cannot go on past
+// one), wrong types, unknown keys and invalid values alike.
 func Load(name string, src []byte, opts LoadOptions) (*Config, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
+	v := validator{file: name, idx: indexKeys(string(src)), lookupEnv: opts.LookupEnv, opts: opts}
 	var fc fileConfig
-	md, err := toml.Decode(string(src), &fc)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: name, Problems: []Problem{{
-				Pos: Position{pe.Position.Line, pe.Position.Col},
-				Msg: pe.Message,
-			}}}
-		}
-		return nil, &ConfigError{File: name, Problems: []Problem{typeProblem(string(src), err)}}
+	md, ok := v.decode(string(src), &fc)
+	if !ok {
+		return nil, &ConfigError{File: name, Problems: v.problems}
 	}
-	v := validator{file: name, idx: indexKeys(string(src)), lookupEnv: opts.LookupEnv}
 	v.checkKeys(md)
 	cfg := v.build(&fc)
 	if len(v.problems) > 0 {
+		sortProblems(v.problems)
 		return nil, &ConfigError{File: name, Problems: v.problems}
 	}
 	return cfg, nil
+}
+
+// sortProblems orders problems by line and column; those without a
+// position concern the whole file and come last.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		switch {
+		case a.Pos.Line == 0 || b.Pos.Line == 0:
+			return cmp.Compare(b.Pos.Line, a.Pos.Line) // nonzero first
+		case a.Pos.Line != b.Pos.Line:
+			return cmp.Compare(a.Pos.Line, b.Pos.Line)
+		}
+		return cmp.Compare(a.Pos.Col, b.Pos.Col)
+	})
 }
 
 type validator struct {
 	file      string
 	idx       keyIndex
 	lookupEnv func(string) (string, bool)
+	opts      LoadOptions
 	problems  []Problem
+	badTypes  []string // paths whose values could not be decoded (configdecode.go)
 }
 
 // at records a problem at the position of key path (e.g. "route.1.endpoint"),
-// falling back to the nearest enclosing table that has a position.
+// falling back to the nearest enclosing table that has a position. A key
+// whose value had the wrong type has been reported already: a problem that
+// follows from its zero value would only mislead.
 func (v *validator) at(path string, format string, args ...any) {
-	pos := Position{}
+	if path != "" && v.hadTypeError(path) {
+		return
+	}
+	v.problems = append(v.problems, Problem{Pos: v.pos(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// pos is where key path, or the nearest table holding it, was written.
+func (v *validator) pos(path string) Position {
 	for p := path; p != ""; {
 		if got, ok := v.idx[p]; ok {
-			pos = got
-			break
+			return got
 		}
 		i := strings.LastIndexByte(p, '.')
 		if i < 0 {
@@ -290,7 +339,26 @@ func (v *validator) at(path string, format string, args ...any) {
 		}
 		p = p[:i]
 	}
-	v.problems = append(v.problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	return Position{}
+}
+
+// required records that table lacks key, unless key was written with a
+// value of the wrong type (already reported).
+func (v *validator) required(table, key, format string, args ...any) {
+	if v.hadTypeError(table + "." + key) {
+		return
+	}
+	v.at(table, format, args...)
+}
+
+// secret resolves s; with SkipSecrets it only checks the form of an env:
+// or file: reference and returns a stand-in that passes every check a real
+// value would.
+func (v *validator) secret(s Secret) (string, error) {
+	if !v.opts.SkipSecrets {
+		return s.resolve(v.lookupEnv)
+	}
+	return s.standIn()
 }
 
 // checkKeys rejects every key that does not name a field exactly. The TOML
@@ -413,7 +481,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.buildAudit(&fc.Audit, cfg)
 
 	defer v.resolveFallbacks(fc, cfg)
-	if len(fc.Routes) == 0 {
+	if len(fc.Routes) == 0 && !v.opts.AllowNoRoutes && !v.hadTypeError("route") {
 		v.at("", "no [[route]] defined: postern would refuse every request")
 	}
 	seen := map[string]int{}
@@ -461,7 +529,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 	label := fmt.Sprintf("route %q", name)
 	if name == "" {
 		label = fmt.Sprintf("route #%d", i+1)
-		v.at(fmt.Sprintf("route.%d", i), "%s: name is required", label)
+		v.required(fmt.Sprintf("route.%d", i), "name", "%s: name is required", label)
 	} else if !routeNameRE.MatchString(name) {
 		v.at(key("name"), "%s: name may use letters, digits, '.', '_' and '-' (at most 64)", label)
 	}
@@ -499,7 +567,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 	if rf.Inbound == "" && rf.MatchPath == "" {
 		// A fallback-only route never reads a legacy request.
 	} else if rf.Inbound == "" {
-		v.at(fmt.Sprintf("route.%d", i), "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
+		v.required(fmt.Sprintf("route.%d", i), "inbound", "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
 	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label, r.MaxRecipients)); err != nil {
 		v.atErrors(i, "inbound", label, err)
 	} else {
@@ -517,7 +585,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 
 	var token string
 	if rf.Token.IsSet() {
-		t, err := rf.Token.resolve(v.lookupEnv)
+		t, err := v.secret(rf.Token)
 		if err != nil {
 			v.at(key("token"), "%s: token: %v", label, err)
 		} else {
@@ -529,7 +597,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 
 	switch {
 	case rf.Provider == "":
-		v.at(fmt.Sprintf("route.%d", i), "%s: provider is required (one of %s)", label, strings.Join(providerNames(), ", "))
+		v.required(fmt.Sprintf("route.%d", i), "provider", "%s: provider is required (one of %s)", label, strings.Join(providerNames(), ", "))
 	case rf.Provider == sandboxProvider:
 		if rf.Endpoint != "" {
 			v.at(key("endpoint"), "%s: the sandbox provider sends nothing, so it takes no endpoint", label)
@@ -537,7 +605,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 	case !slices.Contains(rewrite.ProviderNames(), rf.Provider):
 		v.at(key("provider"), "%s: unknown provider %q (known: %s)", label, rf.Provider, strings.Join(providerNames(), ", "))
 	case !rf.Token.IsSet() && !(rf.Provider == "template" && rf.Auth == "none"):
-		v.at(fmt.Sprintf("route.%d", i), "%s: token is required for provider %q", label, rf.Provider)
+		v.required(fmt.Sprintf("route.%d", i), "token", "%s: token is required for provider %q", label, rf.Provider)
 	case len(v.problems) == before:
 		p, err := rewrite.NewProvider(rf.Provider, providerConfig(rf, endpoint, token))
 		if err != nil {
@@ -614,25 +682,4 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
-}
-
-// tomlTypeErrRE matches the decoder's type errors, which (unlike syntax
-// errors) are plain errors: `toml: line 2 (last key "trust.aia"): ...`.
-var tomlTypeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
-// typeProblem turns a decoder type error into a positioned problem, so that
-// `aia = "yes"` is reported like every other mistake: file:line:col.
-func typeProblem(src string, err error) Problem {
-	m := tomlTypeErrRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return Problem{Msg: err.Error()}
-	}
-	line, _ := strconv.Atoi(m[1])
-	col := 1
-	if lines := strings.Split(src, "\n"); line >= 1 && line <= len(lines) {
-		col = len(lines[line-1]) - len(strings.TrimLeft(lines[line-1], " \t")) + 1
-	}
-	msg := strings.Replace(m[3], "incompatible types: TOML value has type", "wrong type: the value is a", 1)
-	msg = strings.Replace(msg, "; destination has type", ", want a", 1)
-	return Problem{Pos: Position{line, col}, Msg: fmt.Sprintf("%s: %s", m[2], msg)}
 }

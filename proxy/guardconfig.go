@@ -162,7 +162,7 @@ func (v *validator) buildGuards(fc *fileConfig, cfg *Config) {
 	case strings.Contains(sf.ProxyUser, ":") || !headerSafe(sf.ProxyUser):
 		v.at("server.proxy_user", "proxy_user may not contain ':' or control characters")
 	case sf.ProxyUser != "":
-		pw, err := sf.ProxyPassword.resolve(v.lookupEnv)
+		pw, err := v.secret(sf.ProxyPassword)
 		switch {
 		case err != nil:
 			v.at("server.proxy_password", "proxy_password: %v", err)
@@ -205,7 +205,7 @@ func (v *validator) buildLegacy(i int, label string, rf *routeFile, cfg *Config)
 	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
 	l := LegacyAuth{User: rf.LegacyUser, APIID: rf.LegacyAPIID}
 	if rf.LegacyPassword.IsSet() {
-		pw, err := rf.LegacyPassword.resolve(v.lookupEnv)
+		pw, err := v.secret(rf.LegacyPassword)
 		if err != nil {
 			v.at(key("legacy_password"), "%s: legacy_password: %v", label, err)
 		} else {

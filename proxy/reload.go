@@ -2,20 +2,33 @@ package proxy
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
+// ReloadResult is what a reload applied and what it could not.
+type ReloadResult struct {
+	Source string // the config now serving
+	Routes int
+	// RestartNeeded lists each change in the new config that only a
+	// restart applies, as "listen changed: restart needed". Everything
+	// else in the config is serving.
+	RestartNeeded []string
+}
+
 // Reload swaps in cfg for every request that starts from now on. Requests
 // already in the pipeline finish on the configuration (and the upstream
-// connections) they started with. Listen addresses are not reopened: a
-// changed listen or admin_listen needs a restart, and Reload says so.
+// connections) they started with. Listeners are not reopened: what only a
+// restart applies is logged (see [Server.ReloadAndReport]).
 func (s *Server) Reload(cfg *Config) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.reloadLocked(cfg)
 }
 
-func (s *Server) reloadLocked(cfg *Config) {
+func (s *Server) reloadLocked(cfg *Config) ReloadResult {
 	next := newRuntime(cfg, s.opts, s.log, s.metrics)
 	// Rate limits and the daily cap protect the bill across reloads: a
 	// reload (or a SIGHUP meant to rotate the audit file) must not hand out
@@ -27,29 +40,109 @@ func (s *Server) reloadLocked(cfg *Config) {
 	// request are closed once the longest such request must have ended.
 	old.transport.CloseIdleConnections()
 	time.AfterFunc(old.cfg.RequestTimeout+time.Second, old.transport.CloseIdleConnections)
-	if cfg.Listen != old.cfg.Listen || cfg.AdminListen != old.cfg.AdminListen {
-		s.log.Warn("config reloaded, but listen and admin_listen changes take effect only after a restart",
-			"listen", old.cfg.Listen, "admin_listen", old.cfg.AdminListen)
-	}
-	if cfg.RequestTimeout > old.cfg.RequestTimeout {
-		s.log.Warn("config reloaded: a longer request_timeout is bounded by the old one's write timeout until a restart")
+	res := ReloadResult{Source: cfg.Source, Routes: len(cfg.Routes), RestartNeeded: restartNeeded(s.started, cfg, s.opts.InterceptCA != nil)}
+	if len(res.RestartNeeded) > 0 {
+		s.log.Warn("config reloaded, but some changes take effect only after a restart", "restart_needed", res.RestartNeeded)
 	}
 	s.log.Info("config reloaded", "config", cfg.Source, "routes", len(cfg.Routes),
 		"upstream_roots", cfg.Roots.Report().String())
+	return res
+}
+
+// restartNeeded compares a new config with the one postern started with
+// (not the previous reload: a change that waits for a restart keeps
+// waiting) and lists what a reload cannot apply: the listeners and their
+// timeouts, the HTTPS listener's certificate source, the data directory,
+// the audit sinks, and interception when no interception CA was loaded.
+func restartNeeded(started, next *Config, haveInterceptCA bool) []string {
+	var out []string
+	changed := func(c bool, what string) {
+		if c {
+			out = append(out, what+" changed: restart needed")
+		}
+	}
+	changed(next.Listen != started.Listen, "listen")
+	changed(next.AdminListen != started.AdminListen, "admin_listen")
+	changed(next.ListenTLS != started.ListenTLS, "listen_tls")
+	changed(!sameTLSSource(next.TLS, started.TLS), "[tls]")
+	changed(next.DataDir != started.DataDir, "data_dir")
+	changed(next.Guards.HeaderReadTimeout != started.Guards.HeaderReadTimeout, "header_read_timeout")
+	if next.RequestTimeout > started.RequestTimeout {
+		out = append(out, fmt.Sprintf("request_timeout changed: restart needed (until then replies are cut off after %s, the start-up write timeout)",
+			started.RequestTimeout+10*time.Second))
+	}
+	changed(!sameAuditSinks(next.Audit, started.Audit), "[audit]")
+	if !haveInterceptCA && len(next.InterceptHosts) > 0 {
+		out = append(out, "[intercept] hosts changed: restart needed (the interception CA is loaded at start-up)")
+	}
+	return out
+}
+
+func sameTLSSource(a, b TLSSettings) bool {
+	return a.Mode == b.Mode && a.CertFile == b.CertFile && a.KeyFile == b.KeyFile && slices.Equal(a.Names, b.Names) &&
+		a.ACMEDirectory == b.ACMEDirectory && a.ACMEEmail == b.ACMEEmail && a.ACMEChallenge == b.ACMEChallenge &&
+		a.ACMEHTTPListen == b.ACMEHTTPListen
+}
+
+func sameAuditSinks(a, b AuditConfig) bool {
+	return a.Console == b.Console && a.File == b.File && urlString(a.Syslog) == urlString(b.Syslog) &&
+		a.SyslogFacility == b.SyslogFacility && a.Queue == b.Queue
+}
+
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
 }
 
 // ReloadFrom loads a new configuration with load and swaps it in. When load
 // fails, the error is logged and returned and the old configuration keeps
 // serving; the failure is counted in postern_config_reloads_total.
 func (s *Server) ReloadFrom(load func() (*Config, error)) error {
+	_, err := s.ReloadAndReport(load)
+	return err
+}
+
+// ReloadAndReport is [Server.ReloadFrom] that also says what the new
+// configuration changes that only a restart applies.
+func (s *Server) ReloadAndReport(load func() (*Config, error)) (ReloadResult, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cfg, err := load()
 	if err != nil {
 		s.metrics.reloaded(false)
 		s.log.Error("config reload rejected; the previous configuration keeps serving", "err", err.Error())
-		return fmt.Errorf("reload rejected, previous configuration still serving: %w", err)
+		return ReloadResult{}, fmt.Errorf("reload rejected, previous configuration still serving: %w", err)
 	}
-	s.reloadLocked(cfg)
-	return nil
+	return s.reloadLocked(cfg), nil
+}
+
+// The admin listener's POST /-/reload says how a reload went in this
+// header, for `postern reload` to turn into its exit code; the body is for
+// people.
+const (
+	ReloadResultHeader = "Postern-Reload"
+	ReloadApplied      = "applied"        // 200: the new config serves, all of it
+	ReloadNeedsRestart = "restart-needed" // 200: it serves, but some changes wait for a restart
+	ReloadRejected     = "rejected"       // 422: the previous config still serves
+)
+
+// Outcome is ReloadApplied or ReloadNeedsRestart.
+func (r ReloadResult) Outcome() string {
+	if len(r.RestartNeeded) > 0 {
+		return ReloadNeedsRestart
+	}
+	return ReloadApplied
+}
+
+// Text is the reply to POST /-/reload: what serves now, then one line per
+// change that waits for a restart.
+func (r ReloadResult) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reloaded %s: %d routes\n", r.Source, r.Routes)
+	for _, n := range r.RestartNeeded {
+		b.WriteString(n + "\n")
+	}
+	return b.String()
 }

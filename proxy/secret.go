@@ -74,3 +74,23 @@ func (s Secret) resolve(lookupEnv func(string) (string, bool)) (string, error) {
 	}
 	return s.ref, nil
 }
+
+// secretStandIn takes the place of an unresolved secret under
+// LoadOptions.SkipSecrets: printable, without spaces, accepted wherever a
+// token or password is.
+const secretStandIn = "postern-unresolved-secret"
+
+// standIn checks the form of an env: or file: reference without reading
+// the environment or the file, and returns secretStandIn; a literal is
+// returned as is.
+func (s Secret) standIn() (string, error) {
+	switch {
+	case s.ref == "env:":
+		return "", errors.New(`"env:" needs a variable name`)
+	case s.ref == "file:":
+		return "", errors.New(`"file:" needs a path`)
+	case strings.HasPrefix(s.ref, "env:"), strings.HasPrefix(s.ref, "file:"):
+		return secretStandIn, nil
+	}
+	return s.ref, nil
+}

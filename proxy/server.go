@@ -60,6 +60,7 @@ type Server struct {
 	stats serverStats
 
 	metrics   *Metrics
+	started   *Config         // the config listeners and sinks were opened with: what a reload cannot change
 	reloadMu  sync.Mutex      // one reload at a time (SIGHUP and the admin call)
 	ready     atomic.Bool     // serving and not shutting down: /readyz
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
@@ -104,7 +105,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtim
 
 // New builds a server for cfg. Nothing listens until Serve.
 func New(cfg *Config, opts Options) *Server {
-	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics}
+	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics, started: cfg}
 	if s.metrics == nil {
 		s.metrics = NewMetrics(BuildInfo{})
 	}
