@@ -267,8 +267,8 @@ func (mk masker) untouched(s string, limit int) bool {
 
 // cleanID masks a readable message id (see ReadableMessageID) for the
 // reply and the audit line: echoes of the text become "[text]", and a run
-// of 7 or more digits becomes "[number]" when it holds 7 consecutive digits
-// of one of the message's recipients. Other digit runs are kept: ids are
+// of 7 or more digits becomes "[number]" when it holds one of the message's
+// recipients (see holdsRecipient). Other digit runs are kept: ids are
 // random tokens (Clickatell's and Twilio's are hex, a third of them with 7
 // digits in a row; some gateways' are plain numbers), and masking them
 // would leave nothing to look the message up by at the provider.
@@ -323,12 +323,15 @@ func (mk masker) cleanID(id string, to []string) string {
 	return b.String()
 }
 
-// holdsRecipient reports whether the digit run holds 7 consecutive digits
-// of one of the recipients.
+// holdsRecipient reports whether the digit run holds one of the
+// recipients' numbers, in international form or without its country code
+// (the 1 to 3 leading digits), as a national form would show it. Shorter
+// overlaps are left alone: a random id's digits share 7 in a row with some
+// number now and then, and masking them would only lose the id.
 func holdsRecipient(run string, to []string) bool {
-	for i := 0; i+minDigitRun <= len(run); i++ {
-		for _, n := range to {
-			if strings.Contains(n, run[i:i+minDigitRun]) {
+	for _, n := range to {
+		for k := 0; k <= 3 && len(n)-k >= minDigitRun; k++ {
+			if strings.Contains(run, n[k:]) {
 				return true
 			}
 		}

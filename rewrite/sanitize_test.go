@@ -280,7 +280,9 @@ func TestReadMasksMessageIDs(t *testing.T) {
 			"ZEBRA":                              "[text]",
 			"15551234567":                        "[number]",
 			"msg-0015551234567-1":                "msg-[number]-1",
-			"x5551234y":                          "x[number]y",
+			"x5551234567y":                       "x[number]y", // national form
+			"x5551234y":                          "x5551234y",  // 7 digits of it only: a coincidence
+			"SM0123456789abcdef0123456789abcdef": "SM0123456789abcdef0123456789abcdef",
 			"code.is.zebra":                      "code.is.[text]",
 		} {
 			r := rd.p.Read(m, Response{Status: rd.status, Body: []byte(rd.reply(id))}).Recipients[0]
