@@ -276,7 +276,7 @@ func normalizeCode(api clickatellAPI, code string) string {
 // clickatellError maps one upstream failure onto a legacy *Error. The code
 // wins over the HTTP status because the One API reports throttling as 400
 // with code 43; the status decides when the code is unknown or absent.
-func clickatellError(api clickatellAPI, status int, f clickatellFault, text string) *Error {
+func clickatellError(api clickatellAPI, status int, f clickatellFault, mk masker) *Error {
 	code := normalizeCode(api, f.Code)
 	class, ok := clickatellCodeClasses[api][code]
 	if !ok && code == "" && strings.HasPrefix(strings.ToLower(f.Description), "invalid destination") {
@@ -287,7 +287,7 @@ func clickatellError(api clickatellAPI, status int, f clickatellFault, text stri
 	if !ok {
 		class = httpStatusClasses[status]
 	}
-	return legacyError(class, status, f.set(), upstreamCause(api, status, f, text))
+	return legacyError(class, status, f.set(), upstreamCause(api, status, f, mk))
 }
 
 // legacyError is an upstream refusal in the legacy vocabulary: 502 with the
@@ -339,43 +339,27 @@ func unknownError(api fmt.Stringer, status int, why string) *Error {
 	}
 }
 
-// numberRE finds phone-number-like digit runs in provider wording.
+// numberRE finds phone-number-like digit runs written with separators
+// ("+1 (555) 123-4567"), which the digit-run rule alone does not catch.
 var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ().-]{5,}[0-9]`)
 
-// maxCauseDetail bounds how much provider wording reaches the audit log.
-const maxCauseDetail = 200
+// maxCodeDetail bounds a provider's error code in the audit log.
+const maxCodeDetail = 20
 
 // upstreamCause keeps the provider's own code and description for the audit
-// log only, truncated and with the message text blanked out in case the
-// provider quoted it back.
-func upstreamCause(api fmt.Stringer, status int, f clickatellFault, text string) error {
-	if text != "" {
-		// Before quoting: %q escapes quotes and would hide the text from
-		// the replacement.
-		f.Code = strings.ReplaceAll(f.Code, text, "[text]")
-		f.Description = strings.ReplaceAll(f.Description, text, "[text]")
-	}
-	// Providers quote the recipient back ("The 'To' number +1555... is not
-	// valid"); a guest's number must not reach the log unmasked.
-	f.Description = numberRE.ReplaceAllString(f.Description, "[number]")
-	detail := fmt.Sprintf("code %q, %q", truncateUTF8(f.Code, 20), f.Description)
+// log only, each sanitised (SanitizeProviderString: the message text and
+// long digit runs masked, cut at 200 characters).
+func upstreamCause(api fmt.Stringer, status int, f clickatellFault, mk masker) error {
 	if !f.set() {
-		detail = "no error detail"
+		return fmt.Errorf("%s: HTTP %d, no error detail", api, status)
 	}
-	return fmt.Errorf("%s: HTTP %d, %s", api, status, truncateUTF8(detail, maxCauseDetail))
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a character and
-// replaces invalid bytes, so log lines stay valid UTF-8.
-func truncateUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	// Masked before quoting: %q escapes quotes and would hide an echo of
+	// the text from the match.
+	code := mk.clean(f.Code, maxCodeDetail)
+	// Providers quote the recipient back ("The 'To' number +1 555... is
+	// not valid"); a guest's number must not reach the log unmasked.
+	desc := numberRE.ReplaceAllString(mk.clean(f.Description, MaxProviderString), maskNumber)
+	return fmt.Errorf("%s: HTTP %d, code %q, %q", api, status, code, desc)
 }
 
 // entryNumber is the recipient a reply entry names, in Message.To form, or ""
@@ -419,6 +403,7 @@ func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
 func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	res := resultFor(m)
 	ok := r.Status >= 200 && r.Status <= 299
+	mk := newMasker(m.Text)
 	set := func(f func(i int) (string, *Error)) {
 		for i := range res.Recipients {
 			res.Recipients[i].ID, res.Recipients[i].Err = f(i)
@@ -431,10 +416,12 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 			// A 2xx means the provider took the request; without a
 			// readable body we cannot say what it did with it.
 			set(func(int) (string, *Error) {
-				return "", unknownError(api, r.Status, "reply is not readable JSON: "+err.Error())
+				// The decoder quotes numbers it cannot place ("cannot
+				// unmarshal number 4477..."): provider content.
+				return "", unknownError(api, r.Status, "reply is not readable JSON: "+mk.clean(err.Error(), MaxProviderErrorDetail))
 			})
 		} else {
-			set(func(int) (string, *Error) { return "", clickatellError(api, r.Status, clickatellFault{}, m.Text) })
+			set(func(int) (string, *Error) { return "", clickatellError(api, r.Status, clickatellFault{}, mk) })
 		}
 		return res
 	}
@@ -448,7 +435,7 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 				// global error; it may well have been sent.
 				return "", unknownError(api, r.Status, "entry accepted despite a top-level error")
 			}
-			return "", clickatellError(api, r.Status, top, m.Text)
+			return "", clickatellError(api, r.Status, top, mk)
 		})
 		return res
 	}
@@ -459,14 +446,14 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 		case e == nil && ok:
 			return "", unknownError(api, r.Status, "reply has no entry for this recipient")
 		case e == nil:
-			return "", clickatellError(api, r.Status, clickatellFault{}, m.Text)
+			return "", clickatellError(api, r.Status, clickatellFault{}, mk)
 		case e.Accepted.val && e.APIMessageID == "":
 			// Accepted without an id: sent, but ISE must not get "ID: ".
 			return acceptedID, nil
 		case e.Accepted.val, !e.Accepted.set && e.APIMessageID != "" && !e.fault().set():
-			return string(e.APIMessageID), nil
+			return mk.messageID(api, r.Status, string(e.APIMessageID), m.To)
 		}
-		return "", clickatellError(api, r.Status, e.fault(), m.Text)
+		return "", clickatellError(api, r.Status, e.fault(), mk)
 	})
 	return res
 }

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // want is one recipient's expected outcome: an id, or an error code with
@@ -169,7 +170,7 @@ func TestClickatellRead_CauseKeepsProviderDetailOnly(t *testing.T) {
 		{`{"error":{"code":23,"description":"Bad parameter"}}`, `clickatell-one: HTTP 400, code "23", "Bad parameter"`, ""},
 		{`{"error":{"code":23,"description":"Cannot send 'Your password is Zq8-secret'"}}`, `[text]`, "Zq8-secret"},
 		{`{"error":{"code":23,"description":"Cannot send \"Your password is Zq8-secret\""}}`, `[text]`, "Zq8-secret"},
-		{`{"error":{"code":23,"description":"` + long + `"}}`, `ééé`, strings.Repeat("é", 101)},
+		{`{"error":{"code":23,"description":"` + long + `"}}`, strings.Repeat("é", MaxProviderString), strings.Repeat("é", MaxProviderString+1)},
 	} {
 		r := p.Read(m, Response{Status: 400, Body: []byte(tc.body)}).Recipients[0]
 		if r.Err == nil || r.Err.Cause == nil {
@@ -182,8 +183,8 @@ func TestClickatellRead_CauseKeepsProviderDetailOnly(t *testing.T) {
 		if r.Err.Description != "Upstream error" {
 			t.Errorf("Read(400 %s): got description %q, want %q", tc.body, r.Err.Description, "Upstream error")
 		}
-		if len(cause) > maxCauseDetail+60 {
-			t.Errorf("Read(400 %s): cause is %d bytes, want it truncated", tc.body, len(cause))
+		if n := utf8.RuneCountInString(cause); n > MaxProviderString+60 {
+			t.Errorf("Read(400 %s): cause is %d characters, want it truncated", tc.body, n)
 		}
 	}
 }

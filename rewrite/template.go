@@ -359,6 +359,7 @@ func (t *Template) Read(m Message, r Response) Result {
 	// they all share the reply's outcome.
 	res := resultFor(m)
 	set := res.setAll
+	mk := newMasker(m.Text)
 	var doc any
 	jsonErr := json.Unmarshal(r.Body, &doc)
 	errText := ""
@@ -368,7 +369,7 @@ func (t *Template) Read(m Message, r Response) Result {
 	ok := r.Status >= 200 && r.Status <= 299
 	switch {
 	case ok && errText != "":
-		set("", t.refusal(r.Status, errText, true, m.Text))
+		set("", t.refusal(r.Status, errText, true, mk))
 	case ok && t.idPointer == "":
 		set(acceptedID, nil)
 	case ok && jsonErr != nil:
@@ -378,18 +379,18 @@ func (t *Template) Read(m Message, r Response) Result {
 		if id == "" {
 			set("", unknownError(templateName, r.Status, "reply has no id at id_pointer"))
 		} else {
-			set(id, nil)
+			set(mk.messageID(templateName, r.Status, id, m.To))
 		}
 	default:
 		providerBody := jsonErr == nil && (t.errPtr == "" || errText != "")
-		set("", t.refusal(r.Status, errText, providerBody, m.Text))
+		set("", t.refusal(r.Status, errText, providerBody, mk))
 	}
 	return res
 }
 
-func (t *Template) refusal(status int, errText string, providerBody bool, text string) *Error {
+func (t *Template) refusal(status int, errText string, providerBody bool, mk masker) *Error {
 	return legacyError(httpStatusClasses[status], status, providerBody,
-		upstreamCause(templateName, status, clickatellFault{Description: errText}, text))
+		upstreamCause(templateName, status, clickatellFault{Description: errText}, mk))
 }
 
 // pointerString resolves an RFC 6901 pointer and returns a string or number

@@ -190,6 +190,7 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	// they all share the reply's outcome.
 	res := resultFor(m)
 	set := res.setAll
+	mk := newMasker(m.Text)
 	var body twilioReply
 	jsonErr := json.Unmarshal(r.Body, &body)
 	ok := r.Status >= 200 && r.Status <= 299
@@ -197,18 +198,18 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	case ok && jsonErr != nil:
 		set("", unknownError(twilioName, r.Status, "reply is not readable JSON"))
 	case ok && (body.Status == "failed" || body.Status == "undelivered" || body.ErrorCode != "" && body.ErrorCode != "0"):
-		set("", t.refusal(r.Status, string(body.ErrorCode), string(body.ErrorMessage), true, m.Text))
+		set("", t.refusal(r.Status, string(body.ErrorCode), string(body.ErrorMessage), true, mk))
 	case ok && body.SID == "":
 		set("", unknownError(twilioName, r.Status, "reply has no message sid"))
 	case ok:
-		set(string(body.SID), nil)
+		set(mk.messageID(twilioName, r.Status, string(body.SID), m.To))
 	default:
-		set("", t.refusal(r.Status, string(body.Code), string(body.Message), jsonErr == nil && body.Code != "", m.Text))
+		set("", t.refusal(r.Status, string(body.Code), string(body.Message), jsonErr == nil && body.Code != "", mk))
 	}
 	return res
 }
 
-func (t *Twilio) refusal(status int, code, message string, providerBody bool, text string) *Error {
+func (t *Twilio) refusal(status int, code, message string, providerBody bool, mk masker) *Error {
 	class, known := twilioCodeClasses[code]
 	if !known {
 		class = httpStatusClasses[status]
@@ -216,7 +217,7 @@ func (t *Twilio) refusal(status int, code, message string, providerBody bool, te
 	if _, err := strconv.Atoi(code); err != nil {
 		code = ""
 	}
-	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, clickatellFault{Code: code, Description: message}, text))
+	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, clickatellFault{Code: code, Description: message}, mk))
 }
 
 // MaxRecipients is 1: Twilio's Create Message takes one To.

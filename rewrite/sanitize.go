@@ -1,0 +1,350 @@
+package rewrite
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Provider-supplied strings — error descriptions, error codes, message ids,
+// and the provider bytes a transport error quotes — are not trusted: a
+// provider may echo the message text back (in part, or in another case) or
+// quote the recipient's number. Everything a provider says passes through
+// the masker below before it reaches a Result, so the audit line, the logs
+// and the reply to ISE all get the cleaned value.
+const (
+	// MaxProviderString is how many characters of one provider-supplied
+	// string (a description, a code) survive, counted after masking.
+	MaxProviderString = 200
+	// MaxProviderErrorDetail bounds a transport error's text, which is
+	// mostly postern's own context (URL, TLS and AIA explanation) around
+	// whatever provider bytes it quotes.
+	MaxProviderErrorDetail = 500
+	// MaxMessageIDLength is the longest message id postern accepts as
+	// readable; a longer one makes the outcome unknown.
+	MaxMessageIDLength = 64
+
+	// minTextEcho is how many consecutive characters of the message text
+	// count as an echo of it.
+	minTextEcho = 5
+	// minDigitRun is how many digits in a row may be a phone number.
+	minDigitRun = 7
+	// scanFactor bounds the work on a huge provider string: at most
+	// scanFactor times the output limit is looked at. Masks shrink what they
+	// cover only down to a marker, so a string that long cannot have
+	// anything readable left for the limit beyond it.
+	scanFactor = 4
+
+	maskText   = "[text]"
+	maskNumber = "[number]"
+)
+
+// SanitizeProviderString is what may be shown of a provider-supplied string
+// s for a message with the given text: every run of 7 or more digits becomes
+// "[number]", every case-insensitive occurrence of 5 or more consecutive
+// characters of text becomes "[text]", and the result is cut to 200
+// characters. The cut comes after masking, so a secret straddling it is not
+// half revealed; invalid UTF-8 becomes U+FFFD. Only a bounded prefix of a
+// huge s is examined.
+func SanitizeProviderString(s, text string) string {
+	return newMasker(text).clean(s, MaxProviderString)
+}
+
+// SanitizeProviderError wraps err so that its text is masked like
+// SanitizeProviderString (cut at MaxProviderErrorDetail characters instead);
+// errors.Is and errors.As still see err. For transport errors, which may
+// quote the provider's malformed reply.
+func SanitizeProviderError(err error, text string) error {
+	if err == nil {
+		return nil
+	}
+	return &sanitizedError{msg: newMasker(text).clean(err.Error(), MaxProviderErrorDetail), err: err}
+}
+
+type sanitizedError struct {
+	msg string
+	err error
+}
+
+func (e *sanitizedError) Error() string { return e.msg }
+func (e *sanitizedError) Unwrap() error { return e.err }
+
+// ReadableMessageID reports whether id can be passed on as a message id: 1
+// to 64 characters from [A-Za-z0-9._:-]. Anything else may carry message
+// text, line breaks or markup into the reply to ISE and the audit line.
+func ReadableMessageID(id string) bool {
+	if id == "" || len(id) > MaxMessageIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// unreadableID is the outcome when a provider accepted a message but its id
+// is not readable: it may well have been sent, so ISE must hear neither
+// "delivered" nor "refused". The id itself is not quoted.
+func unreadableID(name fmt.Stringer, status int, id string) *Error {
+	return &Error{
+		Status:      http.StatusBadGateway,
+		Code:        CodeInternal,
+		Description: "Provider reply unreadable, outcome unknown",
+		Outcome:     Unknown,
+		Cause: fmt.Errorf("%s: HTTP %d: message id is not readable (%d bytes; at most %d of A-Z a-z 0-9 . _ : -)",
+			name, status, len(id), MaxMessageIDLength),
+	}
+}
+
+// masker holds the message text case-folded, so one Read can clean many
+// strings against it without folding the text again.
+type masker struct {
+	text []byte // foldString(message text); nil when too short to echo
+}
+
+func newMasker(text string) masker {
+	if utf8.RuneCountInString(text) < minTextEcho {
+		return masker{}
+	}
+	return masker{text: foldString(text)}
+}
+
+// foldRune maps r to one representative of its simple case-folding orbit
+// (the smallest), so two runes fold equal exactly when strings.EqualFold
+// says they match: "K", "k" and the Kelvin sign all become "K".
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		return r
+	}
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
+}
+
+func foldString(s string) []byte {
+	b := make([]byte, 0, len(s)+8)
+	for _, r := range s {
+		b = utf8.AppendRune(b, foldRune(r))
+	}
+	return b
+}
+
+// echoes reports whether the runes w (minTextEcho of them, unfolded) occur
+// in the text, ignoring case. It does not allocate.
+func (mk masker) echoes(w []rune) bool {
+	if mk.text == nil {
+		return false
+	}
+	var buf [minTextEcho * utf8.UTFMax]byte
+	b := buf[:0]
+	for _, r := range w {
+		b = utf8.AppendRune(b, foldRune(r))
+	}
+	return bytes.Contains(mk.text, b)
+}
+
+// clean is SanitizeProviderString against mk's text, cut at limit
+// characters. A string that needs no change is returned as it is, without
+// allocating.
+func (mk masker) clean(s string, limit int) string {
+	if mk.untouched(s, limit) {
+		return s
+	}
+	// Look at a bounded prefix only. Its last runes cannot be decided (a
+	// digit run or an echo may continue past it), so they are dropped
+	// rather than shown.
+	maxScan := scanFactor*limit + minDigitRun
+	rs := make([]rune, 0, min(len(s), maxScan))
+	truncated := false
+	for _, r := range s { // invalid bytes arrive as U+FFFD
+		if len(rs) == maxScan {
+			truncated = true
+			break
+		}
+		rs = append(rs, r)
+	}
+	decided := len(rs)
+	if truncated {
+		decided -= max(minDigitRun, minTextEcho) - 1
+	}
+
+	const (
+		none = iota
+		number
+		text
+	)
+	masked := make([]uint8, len(rs))
+	for i := 0; i < len(rs); {
+		j := i
+		for j < len(rs) && unicode.IsDigit(rs[j]) {
+			j++
+		}
+		if j-i >= minDigitRun {
+			for k := i; k < j; k++ {
+				masked[k] = number
+			}
+		}
+		i = max(j, i+1)
+	}
+	for i := 0; i+minTextEcho <= len(rs); i++ {
+		if mk.echoes(rs[i : i+minTextEcho]) {
+			for k := i; k < i+minTextEcho; k++ {
+				masked[k] = text
+			}
+		}
+	}
+
+	var b strings.Builder
+	b.Grow(min(len(s), 4*limit))
+	n := 0 // characters written
+	for i := 0; i < decided; {
+		if masked[i] == none {
+			if n+1 > limit {
+				break
+			}
+			b.WriteRune(rs[i])
+			n, i = n+1, i+1
+			continue
+		}
+		mark := maskNumber
+		j := i
+		for ; j < len(rs) && masked[j] != none; j++ {
+			if masked[j] == text {
+				mark = maskText
+			}
+		}
+		if n+len(mark) > limit {
+			break
+		}
+		b.WriteString(mark)
+		n, i = n+len(mark), j
+	}
+	return b.String()
+}
+
+// untouched reports, without allocating and reading at most limit+1
+// characters, whether s is valid UTF-8 of at most limit characters with
+// nothing to mask.
+func (mk masker) untouched(s string, limit int) bool {
+	var win [minTextEcho]rune
+	n, digits := 0, 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		i += size
+		if n++; n > limit {
+			return false
+		}
+		if unicode.IsDigit(r) {
+			if digits++; digits >= minDigitRun {
+				return false
+			}
+		} else {
+			digits = 0
+		}
+		copy(win[:], win[1:])
+		win[minTextEcho-1] = r
+		if n >= minTextEcho && mk.echoes(win[:]) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanID masks a readable message id (see ReadableMessageID) for the
+// reply and the audit line: echoes of the text become "[text]", and a run
+// of 7 or more digits becomes "[number]" when it holds one of the message's
+// recipients (see holdsRecipient). Other digit runs are kept: ids are
+// random tokens (Clickatell's and Twilio's are hex, a third of them with 7
+// digits in a row; some gateways' are plain numbers), and masking them
+// would leave nothing to look the message up by at the provider.
+func (mk masker) cleanID(id string, to []string) string {
+	var masked [MaxMessageIDLength]uint8 // 0 none, 1 number, 2 text
+	found := false
+	for i := 0; i < len(id); {
+		j := i
+		for j < len(id) && id[j] >= '0' && id[j] <= '9' {
+			j++
+		}
+		if j-i >= minDigitRun && holdsRecipient(id[i:j], to) {
+			for k := i; k < j; k++ {
+				masked[k] = 1
+			}
+			found = true
+		}
+		i = max(j, i+1)
+	}
+	var win [minTextEcho]rune
+	for i := 0; i+minTextEcho <= len(id); i++ {
+		for k := range win {
+			win[k] = rune(id[i+k]) // a readable id is ASCII
+		}
+		if mk.echoes(win[:]) {
+			for k := i; k < i+minTextEcho; k++ {
+				masked[k] = 2
+			}
+			found = true
+		}
+	}
+	if !found {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id); {
+		if masked[i] == 0 {
+			b.WriteByte(id[i])
+			i++
+			continue
+		}
+		mark := maskNumber
+		j := i
+		for ; j < len(id) && masked[j] != 0; j++ {
+			if masked[j] == 2 {
+				mark = maskText
+			}
+		}
+		b.WriteString(mark)
+		i = j
+	}
+	return b.String()
+}
+
+// holdsRecipient reports whether the digit run holds one of the
+// recipients' numbers, in international form or without its country code
+// (the 1 to 3 leading digits), as a national form would show it. Shorter
+// overlaps are left alone: a random id's digits share 7 in a row with some
+// number now and then, and masking them would only lose the id.
+func holdsRecipient(run string, to []string) bool {
+	for _, n := range to {
+		for k := 0; k <= 3 && len(n)-k >= minDigitRun; k++ {
+			if strings.Contains(run, n[k:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// messageID is what a provider's Read does with the id of an accepted
+// recipient: an unreadable one makes the outcome unknown, a readable one is
+// masked for recipient number to.
+func (mk masker) messageID(name fmt.Stringer, status int, id string, to []string) (string, *Error) {
+	if !ReadableMessageID(id) {
+		return "", unreadableID(name, status, id)
+	}
+	return mk.cleanID(id, to), nil
+}
