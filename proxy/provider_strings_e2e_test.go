@@ -70,8 +70,8 @@ func stringsProviders() []stringsProvider {
 	}
 }
 
-// lastAudit returns the last audit line, decoded.
-func lastAudit(t *testing.T, p *postern) (map[string]any, string) {
+// lastAuditRaw returns the last audit line, decoded.
+func lastAuditRaw(t *testing.T, p *postern) (map[string]any, string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(p.audit.String()), "\n")
 	raw := lines[len(lines)-1]
@@ -129,7 +129,7 @@ func TestProviderEchoesAreMaskedEndToEnd(t *testing.T) {
 			if n := len(fp.requests()); n != 1 {
 				t.Fatalf("provider got %d requests, want 1", n)
 			}
-			line, raw := lastAudit(t, p)
+			line, raw := lastAuditRaw(t, p)
 			if line["outcome"] != "refused" || line["code"] != "901" {
 				t.Errorf("audit: want outcome refused, code 901: %s", raw)
 			}
@@ -170,7 +170,7 @@ func TestProviderMessageIDsEndToEnd(t *testing.T) {
 				if want := "ID: " + tc.want + "\n"; status != http.StatusOK || body != want {
 					t.Errorf("id %q: ISE got %d %q, want 200 %q", tc.id, status, body, want)
 				}
-				line, raw := lastAudit(t, p)
+				line, raw := lastAuditRaw(t, p)
 				if ids, _ := line["ids"].([]any); line["outcome"] != "delivered" || len(ids) != 1 || ids[0] != tc.want {
 					t.Errorf("id %q: audit should be delivered with ids [%q]: %s", tc.id, tc.want, raw)
 				}
@@ -197,7 +197,7 @@ func TestProviderMessageIDsEndToEnd(t *testing.T) {
 				if want := "ERR: 901, Provider reply unreadable, outcome unknown\n"; status != http.StatusBadGateway || body != want {
 					t.Errorf("id %q: ISE got %d %q, want 502 %q", bad, status, body, want)
 				}
-				line, raw := lastAudit(t, p)
+				line, raw := lastAuditRaw(t, p)
 				if line["outcome"] != "unknown" || line["code"] != "901" || line["ids"] != nil {
 					t.Errorf("id %q: audit should be outcome unknown, code 901, no ids: %s", bad, raw)
 				}
@@ -234,7 +234,7 @@ func TestMalformedProviderReplyIsMasked(t *testing.T) {
 	if want := "ERR: 901, Upstream connection failed, outcome unknown\n"; status != http.StatusBadGateway || body != want {
 		t.Errorf("ISE got %d %q, want 502 %q", status, body, want)
 	}
-	line, raw := lastAudit(t, p)
+	line, raw := lastAuditRaw(t, p)
 	reason, _ := line["reason"].(string)
 	if line["outcome"] != "unknown" || !strings.Contains(reason, "malformed HTTP response") || !strings.Contains(reason, "[text]") ||
 		!strings.Contains(reason, "[number]") {
