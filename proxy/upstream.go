@@ -88,12 +88,18 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	sent := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
-		// Go's client quotes a malformed reply ("malformed HTTP response
-		// ..."): provider bytes, masked before they reach the audit line.
-		err = rewrite.SanitizeProviderError(err, m.Text)
 		h.observe.observe(time.Since(sent), "", nil)
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
+		// Go's client quotes a malformed reply ("malformed HTTP response
+		// ..."): provider bytes, masked and cut before they reach the audit
+		// line. A certificate error quotes no reply but carries the AIA
+		// explanation, which may be longer.
+		limit := rewrite.MaxProviderErrorDetail
+		if badCert {
+			limit = rewrite.MaxTLSErrorDetail
+		}
+		err = rewrite.SanitizeProviderError(err, m.Text, limit)
 		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, wrote.Load()), wrote.Load(), badCert)), info
 	}
 	defer resp.Body.Close()
@@ -113,7 +119,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		// The provider said yes but we could not read which ids it gave.
 		return failAll(m, &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal,
 			Description: "Provider reply unreadable, outcome unknown", Outcome: rewrite.Unknown,
-			Cause: fmt.Errorf("reading %d reply: %w", resp.StatusCode, rewrite.SanitizeProviderError(err, m.Text))}), info
+			Cause: fmt.Errorf("reading %d reply: %w", resp.StatusCode, rewrite.SanitizeProviderError(err, m.Text, rewrite.MaxProviderErrorDetail))}), info
 	}
 	res := h.provider.Read(m, rewrite.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
 	return markThrottled(resp.StatusCode, resp.Header, res), info

@@ -23,6 +23,12 @@ const (
 	// mostly postern's own context (URL, TLS and AIA explanation) around
 	// whatever provider bytes it quotes.
 	MaxProviderErrorDetail = 500
+	// MaxTLSErrorDetail bounds a certificate verification error's text. It
+	// quotes no provider reply, only names from the certificate and
+	// postern's AIA explanation of a whole handshake (at most 4 fetches,
+	// each naming its URL and why it failed, plus how many URLs were not
+	// tried), which must reach the audit line whole.
+	MaxTLSErrorDetail = 2000
 	// MaxMessageIDLength is the longest message id postern accepts as
 	// readable; a longer one makes the outcome unknown.
 	MaxMessageIDLength = 64
@@ -54,14 +60,15 @@ func SanitizeProviderString(s, text string) string {
 }
 
 // SanitizeProviderError wraps err so that its text is masked like
-// SanitizeProviderString (cut at MaxProviderErrorDetail characters instead);
-// errors.Is and errors.As still see err. For transport errors, which may
-// quote the provider's malformed reply.
-func SanitizeProviderError(err error, text string) error {
+// SanitizeProviderString, cut at limit characters (MaxProviderErrorDetail,
+// or MaxTLSErrorDetail for a certificate verification error); errors.Is and
+// errors.As still see err. For transport errors, which may quote the
+// provider's malformed reply.
+func SanitizeProviderError(err error, text string, limit int) error {
 	if err == nil {
 		return nil
 	}
-	return &sanitizedError{msg: newMasker(text).clean(err.Error(), MaxProviderErrorDetail), err: err}
+	return &sanitizedError{msg: newMasker(text).clean(err.Error(), limit), err: err}
 }
 
 type sanitizedError struct {

@@ -339,16 +339,16 @@ func TestReadSanitizesProviderErrors(t *testing.T) {
 // TestSanitizeProviderErrorKeepsTheChain: the wrapper changes the text only.
 func TestSanitizeProviderErrorKeepsTheChain(t *testing.T) {
 	inner := &url.Error{Op: "Post", URL: "https://127.0.0.1:1/x", Err: http.ErrHandlerTimeout}
-	err := SanitizeProviderError(inner, "Your password is k7Q2-zebra")
+	err := SanitizeProviderError(inner, "Your password is k7Q2-zebra", MaxProviderErrorDetail)
 	var ue *url.Error
 	if !errors.As(err, &ue) || ue != inner {
 		t.Errorf("errors.As lost the *url.Error")
 	}
-	if SanitizeProviderError(nil, "x") != nil {
+	if SanitizeProviderError(nil, "x", MaxProviderErrorDetail) != nil {
 		t.Error("nil error became non-nil")
 	}
 	malformed := &url.Error{Op: "Post", URL: "https://127.0.0.1:1/x", Err: errors.New(`malformed HTTP response "YOUR PASSWORD IS K7Q2-ZEBRA to 447700900123` + strings.Repeat("!", 2000) + `"`)}
-	got := SanitizeProviderError(malformed, "Your password is k7Q2-zebra").Error()
+	got := SanitizeProviderError(malformed, "Your password is k7Q2-zebra", MaxProviderErrorDetail).Error()
 	if strings.Contains(strings.ToLower(got), "password") || strings.Contains(got, "447700900123") || utf8.RuneCountInString(got) > MaxProviderErrorDetail {
 		t.Errorf("got %q", got)
 	}
