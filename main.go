@@ -78,10 +78,10 @@ func usage(w io.Writer) {
   postern trust [-config FILE] HOST[:PORT]    check a provider's certificate exactly as postern would
   postern report [-since DATE] [-json] AUDIT_FILE...
                                               summarise audit logs for an auditor
-  postern reload [-url URL]                   make a running postern re-read its config (POST URL, default
-                                              http://127.0.0.1:9090/-/reload); or send it SIGHUP
-  postern health [-url URL]                   exit 0 if a running postern is alive (GET URL, default
-                                              http://127.0.0.1:9090/healthz); for container health checks
+  postern reload [-config FILE] [-url URL]    make a running postern re-read its config (POST to the
+                                              config's admin_listen, default 127.0.0.1:9090); or send it SIGHUP
+  postern health [-config FILE] [-url URL]    exit 0 if a running postern is alive (GET /healthz on the
+                                              config's admin_listen); for container health checks
   postern version                             print version, commit and Go version
 `)
 }
@@ -91,8 +91,11 @@ func versionString() string {
 	return fmt.Sprintf("postern %s (commit %s, %s)", bi.Version, bi.Commit, bi.GoVersion)
 }
 
-// buildInfo is the version set by -ldflags, else the module version, with
-// the VCS commit and Go version recorded in the binary.
+// buildInfo is the version set by -ldflags (the Dockerfile passes
+// `git describe` that way), else the module version the go command stamps
+// from git (a tag, or a pseudo-version with the commit, "+dirty" for
+// uncommitted changes), with the VCS commit and Go version recorded in the
+// binary. A commit built with uncommitted changes reads "<hash>-modified".
 func buildInfo() proxy.BuildInfo {
 	v, commit, goVersion := version, "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -100,10 +103,17 @@ func buildInfo() proxy.BuildInfo {
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
+		modified := false
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
+			switch s.Key {
+			case "vcs.revision":
 				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
+		}
+		if modified && commit != "unknown" {
+			commit += "-modified"
 		}
 	}
 	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
@@ -315,7 +325,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		*grace = cfg.ShutdownGrace
 	}
 	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi)}
+	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi), UserAgent: proxy.UserAgent(bi.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
 		if err != nil {

@@ -48,11 +48,17 @@ const (
 // rejected (the reason is printed) or postern could not be reached.
 func reloadCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("reload", stderr)
-	u := fs.String("url", defaultReloadURL, "postern's admin reload URL")
+	u := fs.String("url", "", "postern's admin reload URL (default: from -config's admin_listen, else "+defaultReloadURL+")")
+	configPath := fs.String("config", "", "config whose admin_listen to reach (default ./config.toml if present)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	status, body, err := adminCall(http.MethodPost, *u)
+	target, err := adminURL(*u, *configPath, "/-/reload")
+	if err != nil {
+		fmt.Fprintf(stderr, "postern reload: %v\n", err)
+		return 1
+	}
+	status, body, err := adminCall(http.MethodPost, target)
 	if err != nil {
 		fmt.Fprintf(stderr, "postern reload: %v\n", err)
 		return 1
@@ -69,11 +75,17 @@ func reloadCmd(args []string, stdout, stderr io.Writer) int {
 // the container image has no shell or curl for a HEALTHCHECK.
 func healthCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("health", stderr)
-	u := fs.String("url", defaultHealthURL, "postern's admin health URL (/healthz or /readyz)")
+	u := fs.String("url", "", "postern's admin health URL, /healthz or /readyz (default: from -config's admin_listen, else "+defaultHealthURL+")")
+	configPath := fs.String("config", "", "config whose admin_listen to reach (default ./config.toml if present)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	status, body, err := adminCall(http.MethodGet, *u)
+	target, err := adminURL(*u, *configPath, "/healthz")
+	if err != nil {
+		fmt.Fprintf(stderr, "postern health: %v\n", err)
+		return 1
+	}
+	status, body, err := adminCall(http.MethodGet, target)
 	if err != nil {
 		fmt.Fprintf(stderr, "postern health: %v\n", err)
 		return 1
