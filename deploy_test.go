@@ -375,10 +375,18 @@ func TestSystemdUnit(t *testing.T) {
 	if _, err := http.Get("http://" + d.addr + "/http/sendmsg?to=15551234567&text=x"); err != nil {
 		t.Fatal(err)
 	}
+	auditFile := filepath.Join(logsDir, "audit.log")
 	waitFor(t, "the audit file in LogsDirectory", func() bool {
-		b, _ := os.ReadFile(filepath.Join(logsDir, "audit.log"))
+		b, _ := os.ReadFile(auditFile)
 		return bytes.Contains(b, []byte(`"outcome":"sandbox"`))
 	})
+	// postern report (the real binary) on that file: the sandbox message is
+	// counted as sandbox and said to be not sent, never as delivered.
+	out, err := exec.Command(bin, "report", auditFile).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^\s+1  sandbox$`).Match(out) || bytes.Contains(out, []byte("delivered")) ||
+		!bytes.Contains(out, []byte("1 message(s) went to the sandbox provider and were NOT sent.")) {
+		t.Errorf("postern report: %v\n%s", err, out)
+	}
 }
 
 const sandboxRouteTOML = `

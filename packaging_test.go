@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -761,5 +762,28 @@ func TestAdminURLFollowsConfig(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "health", "-config", writeFile(t, dir, "off.toml", "[server]\nadmin_listen = \"off\"\n")); code != 1 || !strings.Contains(stderr, "admin listener is disabled") {
 		t.Errorf("health with admin_listen off: exit %d %q, want 1 and why", code, stderr)
+	}
+}
+
+// TestLicenseAndChangelog: LICENSE is the unmodified Apache License 2.0
+// text, and CHANGELOG.md starts with what is not yet released.
+func TestLicenseAndChangelog(t *testing.T) {
+	lic, err := os.ReadFile("LICENSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SHA-256 of https://www.apache.org/licenses/LICENSE-2.0.txt as
+	// distributed (Debian's /usr/share/common-licenses/Apache-2.0).
+	const apache2 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+	if sum := fmt.Sprintf("%x", sha256.Sum256(lic)); sum != apache2 {
+		t.Errorf("LICENSE is not the Apache License 2.0 text (sha256 %s)", sum)
+	}
+	cl, err := os.ReadFile("CHANGELOG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := regexp.MustCompile(`(?m)^## .*$`).FindAllString(string(cl), -1)
+	if len(headings) < 2 || !strings.HasPrefix(headings[0], "## Unreleased") {
+		t.Errorf("CHANGELOG.md sections %q: want Unreleased first, then the history", headings)
 	}
 }
