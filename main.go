@@ -325,8 +325,11 @@ func versionString() string {
 	return fmt.Sprintf("postern %s (commit %s, %s)", bi.Version, bi.Commit, bi.GoVersion)
 }
 
-// buildInfo is the version set by -ldflags, else the module version, with
-// the VCS commit and Go version recorded in the binary.
+// buildInfo is the version set by -ldflags (the Dockerfile passes
+// `git describe` that way), else the module version the go command stamps
+// from git (a tag, or a pseudo-version with the commit, "+dirty" for
+// uncommitted changes), with the VCS commit and Go version recorded in the
+// binary. A commit built with uncommitted changes reads "<hash>-modified".
 func buildInfo() proxy.BuildInfo {
 	v, commit, goVersion := version, "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -334,10 +337,17 @@ func buildInfo() proxy.BuildInfo {
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
+		modified := false
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
+			switch s.Key {
+			case "vcs.revision":
 				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
+		}
+		if modified && commit != "unknown" {
+			commit += "-modified"
 		}
 	}
 	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
@@ -595,7 +605,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		grace = cfg.ShutdownGrace
 	}
 	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi)}
+	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi), UserAgent: proxy.UserAgent(bi.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
 		if err != nil {

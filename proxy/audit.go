@@ -21,7 +21,7 @@ type auditRecord struct {
 	Country   []string // each recipient's ISO country, "" when unknown
 	Chars     int      // message length in characters
 	Segments  int      // SMS parts the text needs (GSM-7 or UCS-2) per recipient
-	Outcome   string   // delivered, refused, unknown, partial
+	Outcome   string   // delivered, refused, unknown, partial, sandbox
 	Status    int      // HTTP status answered to the client
 	Code      string   // legacy error code, when failed
 	Reason    string   // why it was refused or failed (safe, redacted)
@@ -39,6 +39,10 @@ type auditRecord struct {
 	// Joined: an identical request was in flight; this one was answered
 	// with its outcome and sent nothing itself.
 	Joined bool
+	// Host and Path name what a request refused before routing asked for
+	// (never the query, which holds credentials and message text); Target
+	// is the host:port a refused CONNECT asked to reach.
+	Host, Path, Target string
 
 	refusal string // Refusal* reason when postern itself refused; metrics only
 }
@@ -69,6 +73,9 @@ func (s *Server) writeAudit(ctx context.Context, a *auditRecord) {
 	}
 	add("code", a.Code)
 	add("reason", a.Reason)
+	add("host", a.Host)
+	add("path", a.Path)
+	add("target", a.Target)
 	if len(a.IDs) > 0 {
 		attrs = append(attrs, slog.Any("ids", a.IDs))
 	}

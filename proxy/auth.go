@@ -53,7 +53,7 @@ func proxyAuthRequired(r *http.Request) *http.Response {
 func (s *Server) authorizeConnect(ctx *goproxy.ProxyCtx) *http.Response {
 	r := ctx.Req
 	cfg := s.rt.Load().cfg
-	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
+	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(r.Host),
 		Outcome: "refused", Status: http.StatusForbidden}
 	if !cfg.ClientAllowed(clientIP(r)) {
 		a.Reason, a.refusal = "client not in allow_clients", RefusalClientNotAllowed

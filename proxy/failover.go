@@ -10,7 +10,7 @@ import (
 type attemptRecord struct {
 	Route    string `json:"route"`
 	Provider string `json:"provider"`
-	Outcome  string `json:"outcome"`        // delivered, refused, unknown, partial
+	Outcome  string `json:"outcome"`        // delivered, refused, unknown, partial, sandbox
 	Code     string `json:"code,omitempty"` // legacy code of the first failure
 	// Retry says why this attempt was repeated ("not sent", "HTTP 429
 	// Retry-After"), RetryInMS after how long; empty when it was not.

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +42,7 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 		ctx.Resp = resp
 		return goproxy.RejectConnect, host
 	}
-	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
+	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(host),
 		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", refusal: RefusalConnect}
 	s.writeAudit(r.Context(), a)
 	ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern does not tunnel CONNECT\n")
@@ -59,6 +60,9 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
 	refuse := func(status int, refusal, reason, body string) *http.Response {
 		a.Outcome, a.Status, a.Reason, a.Latency, a.refusal = "refused", status, reason, time.Since(start), refusal
+		// What was asked for, so an operator can tell a typo in ISE's URL
+		// from a stranger probing; never the query (credentials, text).
+		a.Host, a.Path = asked(r.URL.Host), asked(r.URL.Path)
 		s.writeAudit(r.Context(), a)
 		return textResponse(r, status, body)
 	}
@@ -157,11 +161,15 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 }
 
 // summarize reduces per-recipient outcomes to the audit line's outcome.
+// Recipients the sandbox took count as "sandbox", not delivered: nothing
+// left the box.
 func summarize(res rewrite.Result) (outcome, code, reason string) {
-	delivered, unknown := 0, 0
+	delivered, unknown, sandbox := 0, 0, 0
 	var first *rewrite.Error
 	for _, rc := range res.Recipients {
 		switch {
+		case rc.Err == nil && rc.Sandbox:
+			sandbox++
 		case rc.Err == nil:
 			delivered++
 		case rc.Err.Outcome == rewrite.Unknown:
@@ -174,9 +182,14 @@ func summarize(res rewrite.Result) (outcome, code, reason string) {
 		}
 	}
 	switch {
-	case first == nil:
+	case first == nil && sandbox == 0:
 		return "delivered", "", ""
-	case delivered > 0:
+	case first == nil && delivered == 0:
+		return outcomeSandbox, "", ""
+	case first == nil:
+		// Only a route whose fallback is a sandbox route gets here.
+		return "partial", "", "sandbox: some recipients were not sent"
+	case delivered > 0 || sandbox > 0:
 		outcome = "partial"
 	case unknown > 0:
 		outcome = "unknown"
@@ -214,6 +227,18 @@ func readInbound(r *http.Request, g *Guards) (rewrite.Inbound, *rewrite.Error) {
 		in.Body = body
 	}
 	return in, nil
+}
+
+// maxAsked bounds the client-chosen host, path or CONNECT target an audit
+// line repeats, so a refused request cannot make its line arbitrarily long.
+const maxAsked = 256
+
+// asked returns s for an audit line, cut to maxAsked bytes.
+func asked(s string) string {
+	if len(s) <= maxAsked {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxAsked], "") + "..."
 }
 
 func clientIP(r *http.Request) netip.Addr {

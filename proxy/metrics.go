@@ -63,7 +63,7 @@ func NewMetrics(bi BuildInfo) *Metrics {
 		reg: prometheus.NewRegistry(),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postern_messages_total",
-			Help: "Messages that matched a route, by route, provider and outcome (delivered, refused, unknown, partial).",
+			Help: "Messages that matched a route, by route, provider and outcome (delivered, refused, unknown, partial; sandbox: taken by the sandbox provider, not sent).",
 		}, []string{"route", "provider", "outcome"}),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "postern_upstream_request_duration_seconds",

@@ -32,6 +32,10 @@ type AuditReport struct {
 	Statement  string `json:"statement"`
 }
 
+// outcomeSandbox is the audit outcome of a message the sandbox provider
+// took: answered like a delivery, but nothing was sent.
+const outcomeSandbox = "sandbox"
+
 type auditLine struct {
 	Time     time.Time `json:"time"`
 	Msg      string    `json:"msg"`
@@ -142,6 +146,9 @@ func (r *AuditReport) Text() string {
 	section("refusals by reason", r.Refusals)
 	section("upstream TLS versions", r.TLS)
 	section("upstream leaf certificates (SHA-256)", r.Leaves)
+	if n := r.ByOutcome[outcomeSandbox]; n > 0 {
+		fmt.Fprintf(&b, "\n%d message(s) went to the sandbox provider and were NOT sent.\n", n)
+	}
 	fmt.Fprintf(&b, "\n%s\n", r.Statement)
 	return b.String()
 }

@@ -6,6 +6,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type Options struct {
 	// sleeps for real. Tests pass their own so retries never wait.
 	RetryJitter func() float64
 	RetrySleep  func(ctx context.Context, d time.Duration) error
+	// UserAgent is sent with every provider request (see UserAgent); ""
+	// sends plain "postern".
+	UserAgent string
 }
 
 // Server is a running postern configuration.
@@ -97,7 +101,8 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtim
 		if r.provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
 		} else {
-			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.upstreamObserver(r.Name, r.ProviderName)}
+			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.upstreamObserver(r.Name, r.ProviderName),
+				userAgent: cmp.Or(opts.UserAgent, "postern")}
 		}
 	}
 	return rt

@@ -39,9 +39,17 @@ type sender interface {
 // httpSender sends through a rewrite.Provider over postern's own verified
 // client.
 type httpSender struct {
-	provider rewrite.Provider
-	client   *http.Client
-	observe  upstreamObserver
+	provider  rewrite.Provider
+	client    *http.Client
+	observe   upstreamObserver
+	userAgent string
+}
+
+// UserAgent is the User-Agent postern sends to providers: "postern/" and
+// the running version, so a provider's support desk can tell which build
+// sent a request.
+func UserAgent(version string) string {
+	return "postern/" + version
 }
 
 func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
@@ -79,6 +87,8 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		return failAll(m, &rewrite.Error{Status: http.StatusInternalServerError, Code: rewrite.CodeInternal,
 			Description: "Internal error", Outcome: rewrite.Refused, Cause: fmt.Errorf("building request: %w", err)}), info
 	}
+	// Providers see who is calling, never Go's default "Go-http-client".
+	req.Header.Set("User-Agent", h.userAgent)
 	// wrote records whether the request may have reached the provider: only
 	// before that point is a failure certainly "not sent".
 	var wrote atomic.Bool
@@ -174,7 +184,7 @@ type sandboxSender struct {
 func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
 	res := rewrite.Result{Recipients: make([]rewrite.Recipient, len(m.To))}
 	for i, to := range m.To {
-		res.Recipients[i] = rewrite.Recipient{To: to, ID: "sandbox-" + strconv.FormatUint(s.seq.Add(1), 10)}
+		res.Recipients[i] = rewrite.Recipient{To: to, ID: "sandbox-" + strconv.FormatUint(s.seq.Add(1), 10), Sandbox: true}
 	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "sandbox: message accepted but NOT SENT",
 		slog.String("route", s.route), slog.Any("to", maskAll(m.To)),

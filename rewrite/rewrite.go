@@ -130,6 +130,10 @@ type Recipient struct {
 	To  string // digits, as in Message.To
 	ID  string // provider message id when delivered
 	Err *Error // non-nil when not delivered
+	// Sandbox: accepted by the sandbox provider, which sends nothing. The
+	// client is answered as if delivered (ID is a sandbox id), but the
+	// audit line, metrics and reports say "sandbox", never "delivered".
+	Sandbox bool
 }
 
 // Result is what a provider said about a Message: one entry per recipient,
