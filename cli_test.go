@@ -340,7 +340,7 @@ func TestCLIReloadAndHealth(t *testing.T) {
 	off := writeFile(t, dir, "off.toml", "[server]\nadmin_listen = \"off\"\n")
 	for _, cmd := range []string{"reload", "health"} {
 		code, _, stderr = runBin(t, dir, nil, cmd, "-config", off)
-		expect(t, cmd+" with the admin listener off", code, 1, stderr, `turns the admin listener off (admin_listen = "off"); send postern SIGHUP instead, or pass -url`)
+		expect(t, cmd+" with the admin listener off", code, 1, stderr, `admin_listen = "off": the admin listener is disabled`)
 		code, _, stderr = runBin(t, dir, nil, cmd, "now")
 		expect(t, cmd+" with an argument", code, 2, stderr, "takes no arguments")
 	}

@@ -114,13 +114,13 @@ func adminURL(flagURL, configPath, path string) (string, error) {
 			return "", err
 		}
 		if a == proxy.AdminOff {
-			return "", fmt.Errorf("%s turns the admin listener off (admin_listen = \"off\"); send postern SIGHUP instead, or pass -url", file)
+			return "", fmt.Errorf("%s: admin_listen = \"off\": the admin listener is disabled, so there is nothing to ask (pass -url, or send postern SIGHUP to reload)", file)
 		}
 		addr = a
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("admin_listen %q: want host:port", addr)
+		return "", fmt.Errorf("admin_listen %q: want host:port: %w", addr, err)
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
