@@ -131,6 +131,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, cfg.Summary())
+	if msg, problem := cfg.InterceptCAReport(); problem {
+		fmt.Fprintln(stderr, msg)
+		return 1
+	} else if msg != "" {
+		fmt.Fprintln(stdout, msg)
+	}
 	return 0
 }
 
@@ -317,7 +323,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	bi := buildInfo()
 	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi)}
 	if len(cfg.InterceptHosts) > 0 {
-		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
+		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
 		if err != nil {
 			log.Error("cannot load the interception CA", "err", err)
 			return 1
@@ -327,6 +333,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 				"ca_sha256", ic.CA().Fingerprint(), "ca_pem", string(ic.CA().CertPEM()))
 		}
 		log.Info("intercepting CONNECT", "hosts", cfg.InterceptHosts, "ca_file", ic.CA().CertFile, "ca_sha256", ic.CA().Fingerprint())
+		proxy.ReportInterceptCA(log, ic, cfg.InterceptHosts)
 		opts.InterceptCA = ic
 	}
 	var tlsLn net.Listener
