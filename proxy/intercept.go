@@ -148,9 +148,8 @@ func (s *Server) serveTunnel(connectReq *http.Request, raw net.Conn, sess *inter
 	if first[0] == 0x16 { // a TLS handshake record
 		tc, err := s.handshakeTunnel(conn, sess.host)
 		if err != nil {
-			// Handshake errors say which TLS rule failed; they never hold
-			// request bytes (none are decrypted yet).
-			s.log.Info("intercepted CONNECT: TLS handshake with the client failed", "client", client, "host", sess.host, "err", err)
+			s.log.Info("intercepted CONNECT: TLS handshake with the client failed", "client", client, "host", sess.host,
+				"reason", handshakeReason(err))
 			return
 		}
 		conn, scheme = tc, "https"
@@ -177,14 +176,58 @@ func (s *Server) serveTunnel(connectReq *http.Request, raw net.Conn, sess *inter
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			s.refuseTunnelRequest(conn, bw, client, sess, "", unreadableReason(err, limit.N <= 0))
+			closeAfterReply(conn, raw)
 			return
 		}
 		limit.N = math.MaxInt64 // the body is bounded where it is read (max_body_bytes)
 		conn.SetReadDeadline(time.Now().Add(tunnelReadTimeout))
 		if !s.serveTunnelRequest(conn, bw, req, client, sess, scheme, t) {
+			closeAfterReply(conn, raw)
 			return
 		}
 	}
+}
+
+// closeAfterReply ends a tunnel whose last reply was just written, as
+// net/http does after a reply it closes on: the client may still be sending
+// (the rest of an oversized or unread request), and closing a socket with
+// unread input makes the kernel send a reset, which can destroy the reply
+// before the client reads it. So postern signals the end (TLS
+// close_notify, then a TCP half-close) and reads and discards what still
+// arrives, for a moment, before the deferred close.
+func closeAfterReply(conn, raw net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		tc.SetWriteDeadline(time.Now().Add(tunnelWriteTimeout))
+		tc.CloseWrite()
+	}
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	raw.SetReadDeadline(time.Now().Add(closeLinger))
+	io.CopyN(io.Discard, raw, closeLingerBytes)
+}
+
+// How long and how much closeAfterReply reads before closing (net/http
+// waits 500 ms).
+const (
+	closeLinger      = 500 * time.Millisecond
+	closeLingerBytes = 1 << 20
+)
+
+// handshakeReason is the log's account of a failed handshake with the
+// client. A TLS error can quote what the client offered (its ALPN
+// protocols), so only fixed texts are passed on: the alert the client sent
+// (for example "remote error: tls: unknown certificate authority" when ISE
+// does not trust the interception CA yet) or a timeout.
+func handshakeReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "no TLS handshake within header_read_timeout"
+	case strings.HasPrefix(err.Error(), "remote error: tls: ") && len(err.Error()) < 80:
+		return err.Error()
+	}
+	return "TLS handshake failed"
 }
 
 // handshakeTunnel terminates the client's TLS inside the tunnel with a leaf
@@ -337,6 +380,15 @@ func (c *bufferedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// CloseWrite half-closes the underlying TCP connection (see
+// closeAfterReply).
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // keepBufferedWriter keeps bytes a client sent right behind its CONNECT
 // (a TLS ClientHello sent without waiting for the 200): net/http has
 // already read them into its buffer, and goproxy's ConnectHijack hands on
@@ -384,13 +436,6 @@ func (ts *tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	delete(ts.set, t)
-}
-
-// count returns how many tunnels are open.
-func (ts *tunnels) count() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.set)
 }
 
 // shutdown wakes idle tunnels (their wait for a request fails at once) and

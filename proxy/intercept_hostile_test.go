@@ -401,3 +401,31 @@ func TestShutdownClosesIdleTunnels(t *testing.T) {
 		t.Errorf("idle tunnel after shutdown: read %v, want EOF", err)
 	}
 }
+
+// TestInterceptPostWithExpectContinue: a form POST inside the tunnel that
+// announces its body with "Expect: 100-continue" gets its 100 Continue
+// (postern reads the tunnel itself, without net/http's server to send it),
+// is delivered, and the tunnel carries the next request.
+func TestInterceptPostWithExpectContinue(t *testing.T) {
+	fp := newFakeProvider(t, oneAPIReply())
+	p, ic := interceptPostern(t, fp, []string{clickatellIn}, `"api.clickatell.com"`)
+	tn := openTunnel(t, p, ic, clickatellIn)
+	form := legacyQuery("15551234567", "posted through the tunnel")
+	fmt.Fprintf(tn, "POST /http/sendmsg HTTP/1.1\r\nHost: api.clickatell.com\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(form))
+	cont, err := http.ReadResponse(tn.r, nil)
+	if err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("waiting for 100 Continue: %v %v", cont, err)
+	}
+	resp, body := tn.roundTrip(t, form)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "ID: ") || resp.Close {
+		t.Fatalf("POST: %d %q close=%v, want 200 ID, kept alive", resp.StatusCode, body, resp.Close)
+	}
+	texts, _, err := oneAPIBody(fp.requests()[0].Body)
+	if err != nil || len(texts) != 1 || texts[0] != "posted through the tunnel" {
+		t.Errorf("provider got texts %q (%v)", texts, err)
+	}
+	if resp, body := tn.roundTrip(t, "GET /http/sendmsg?"+legacyQuery("15551234567", "after the post")+" HTTP/1.1\r\nHost: api.clickatell.com\r\n\r\n"); resp.StatusCode != http.StatusOK {
+		t.Errorf("next request on the tunnel: %d %q", resp.StatusCode, body)
+	}
+}
