@@ -375,6 +375,12 @@ func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			return exitFailure
 		}
 		fmt.Fprintln(stdout, cfg.Summary())
+		if msg, problem := cfg.InterceptCAReport(); problem {
+			fmt.Fprintln(stderr, msg)
+			return exitFailure
+		} else if msg != "" {
+			fmt.Fprintln(stdout, msg)
+		}
 		if *skipSecrets {
 			fmt.Fprintln(stdout, "Secrets were not resolved (-skip-secrets): env: and file: references were checked for form only.")
 		}
@@ -607,7 +613,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 	bi := buildInfo()
 	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi), UserAgent: proxy.UserAgent(bi.Version)}
 	if len(cfg.InterceptHosts) > 0 {
-		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir)
+		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
 		if err != nil {
 			log.Error("cannot load the interception CA", "err", err)
 			return exitFailure
@@ -617,6 +623,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 				"ca_sha256", ic.CA().Fingerprint(), "ca_pem", string(ic.CA().CertPEM()))
 		}
 		log.Info("intercepting CONNECT", "hosts", cfg.InterceptHosts, "ca_file", ic.CA().CertFile, "ca_sha256", ic.CA().Fingerprint())
+		proxy.ReportInterceptCA(log, ic, cfg.InterceptHosts)
 		opts.InterceptCA = ic
 	}
 	var tlsLn net.Listener

@@ -88,6 +88,13 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		s.metrics.rateLimitHit(LimitPerClient)
 		return r, refuse(http.StatusTooManyRequests, RefusalRateLimited, "per_client limit reached", throttledBody)
 	}
+	// An absolute-form request names its scheme: postern takes ISE's
+	// plaintext http only, and refuses ftp://, https:// and the rest
+	// before routing, so nothing about them is sent anywhere.
+	if mode == "proxy" && r.URL.Scheme != "http" {
+		a.Code = rewrite.CodeMissingParams
+		return r, refuse(unreadableReply.Status, RefusalBadRequest, "absolute-form URL scheme is not http", unreadableReply.Body)
+	}
 	// 2. route
 	route := cfg.Match(r.URL.Host, r.URL.Path)
 	if route == nil {

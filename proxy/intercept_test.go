@@ -21,7 +21,7 @@ import (
 func TestConnectInterception(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	dir := t.TempDir()
-	ic, created, err := trust.LoadOrCreateInterceptCA(dir)
+	ic, created, err := trust.LoadOrCreateInterceptCA(dir, []string{"api.clickatell.com"})
 	if err != nil || !created {
 		t.Fatalf("LoadOrCreateInterceptCA: %v, created %v", err, created)
 	}
@@ -81,7 +81,7 @@ func TestConnectInterception(t *testing.T) {
 // TestInterceptCALeafCacheBounded: the leaf cache never grows past its
 // bound, and reuses leaves for hosts it holds.
 func TestInterceptCALeafCacheBounded(t *testing.T) {
-	ic, _, err := trust.LoadOrCreateInterceptCA(t.TempDir())
+	ic, _, err := trust.LoadOrCreateInterceptCA(t.TempDir(), []string{"a.example", "b.example", "c.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestInterceptCALeafCacheBounded(t *testing.T) {
 func TestConnectInterceptionWithProxyAuth(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	dir := t.TempDir()
-	ic, _, err := trust.LoadOrCreateInterceptCA(dir)
+	ic, _, err := trust.LoadOrCreateInterceptCA(dir, []string{"api.clickatell.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +71,7 @@ type Server struct {
 	stopSends context.Context // cancelled when the shutdown grace period is over
 	cutOff    context.CancelFunc
 	joins     singleFlight // identical requests in flight (singleflight.go)
+	tunnels   tunnels      // intercepted CONNECT tunnels being served (intercept.go)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
@@ -155,13 +156,20 @@ func (s *Server) Config() *Config { return s.rt.Load().cfg }
 func (s *Server) UpstreamExpiry() *trust.ExpiryTracker { return s.opts.Expiry }
 
 // Handler is the HTTP handler serving all three ways in.
-func (s *Server) Handler() http.Handler { return s.gp }
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hj, ok := w.(http.Hijacker); ok && r.Method == http.MethodConnect {
+			w = keepBufferedWriter{ResponseWriter: w, hj: hj}
+		}
+		s.gp.ServeHTTP(w, r)
+	})
+}
 
 // NewHTTPServer returns an *http.Server for the handler with limits suited to
 // ISE's small requests: slow or oversized clients cannot hold connections.
 func (s *Server) NewHTTPServer() *http.Server {
 	cfg := s.Config()
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: cfg.Guards.HeaderReadTimeout,
 		ReadTimeout:       30 * time.Second,
@@ -170,6 +178,10 @@ func (s *Server) NewHTTPServer() *http.Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Intercepted tunnels are hijacked connections, which Shutdown does not
+	// see: close them as it closes its own.
+	hs.RegisterOnShutdown(s.tunnels.shutdown)
+	return hs
 }
 
 // Serve accepts connections on ln until ctx is cancelled, then shuts down:
@@ -211,13 +223,56 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 // cutOffWait bounds how long cut-off messages get to be answered and audited.
 const cutOffWait = 5 * time.Second
 
-// printfLogger adapts goproxy's Printf logging to slog at warning level.
+// printfLogger receives goproxy's log lines. Their arguments can quote a
+// request line, a Host header or a URL, that is, message texts and legacy
+// passwords (goproxy's "Cannot read request from mitm'd client" quotes the
+// malformed request line), so none of them is ever formatted: postern logs
+// a fixed message and, when the format is one of goproxy's own constant
+// messages, that format with its verbs unfilled.
 type printfLogger struct{ log *slog.Logger }
 
-// Query strings are cut from its messages: goproxy's warnings may quote a
-// request URL, and a legacy URL carries passwords and message text.
-func (p printfLogger) Printf(format string, v ...any) {
-	p.log.Warn("goproxy: " + queryRE.ReplaceAllString(fmt.Sprintf(format, v...), "?<redacted>"))
+func (p printfLogger) Printf(format string, _ ...any) {
+	p.log.Warn("goproxy reported a problem; its details are withheld because they may quote a request",
+		"event", goproxyEvent(format))
 }
 
-var queryRE = regexp.MustCompile(`\?[^\s"']*`)
+// goproxyEvent names the goproxy message a format belongs to: goproxy
+// writes "[%03d] WARN: " + a constant message + "\n". A format that is not
+// one of those (none is expected; a verbose mode would pass dynamic text)
+// is not repeated.
+func goproxyEvent(format string) string {
+	msg := strings.TrimSuffix(strings.TrimPrefix(format, "[%03d] "), "\n")
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "WARN: "), "INFO: ")
+	if _, ok := goproxyMessages[msg]; ok {
+		return msg
+	}
+	return "unrecognised goproxy message"
+}
+
+// goproxyMessages are goproxy v1.9.4's warnings (ctx.Warnf formats).
+var goproxyMessages = map[string]struct{}{
+	"Cannot read response %s":                            {},
+	"Hijack error: %v":                                   {},
+	"Can't close response body %v":                       {},
+	"Cannot hijack connection: %v":                       {},
+	"Cannot write response that reject http CONNECT: %v": {},
+	"ConnectProxyAuthHijack is not supported when the proxy is served over HTTP/2":    {},
+	"CONNECT: server does not support hijacking and request is not HTTP/2 (proto=%s)": {},
+	"Error dialing to %s: %s":                             {},
+	"Cannot handshake client %v %v":                       {},
+	"Cannot read request from mitm'd client %v %v":        {},
+	"Cannot parse URL %s: %v":                             {},
+	"Illegal URL %s":                                      {},
+	"Cannot read response from mitm'd server %v":          {},
+	"Unable to use Websocket connection":                  {},
+	"Cannot write response header from mitm'd client: %v": {},
+	"Cannot flush response header from mitm'd client: %v": {},
+	"Cannot write response from mitm'd client: %v":        {},
+	"Error responding to client: %s":                      {},
+	"Error closing client connection: %s":                 {},
+	"Error copying to client: %s":                         {},
+	"Cannot sign host certificate with provided CA: %s":   {},
+	"HTTP/2 MITM: upstream RoundTrip failed: %v":          {},
+	"HTTP/2 MITM: error writing response body: %v":        {},
+	"HTTP/2 MITM: error reading response body: %v":        {},
+}

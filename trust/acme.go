@@ -65,6 +65,10 @@ func NewACME(o ACMEOptions) (*ACME, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// The ACME account key and certificate keys are kept under DataDir.
+	if err := PrepareDataDir(o.DataDir); err != nil {
+		return nil, fmt.Errorf("acme: %w", err)
+	}
 	// certmagic logs through zap; it is silenced so that it cannot log
 	// anything postern does not choose to (OnEvent below reports progress).
 	quiet := zap.NewNop()

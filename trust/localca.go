@@ -35,16 +35,26 @@ type LocalCA struct {
 const localCAValidity = 10 * 365 * 24 * time.Hour
 
 // LoadOrCreateCA loads the CA stored as <name>-ca.crt and <name>-ca.key in
-// dir, or creates it (and dir, mode 0700) if neither file exists. created
-// says which happened. A half-present or unreadable pair is an error, never
-// silently replaced: clients trust the old CA.
+// dir, or creates it (and dir, mode 0700: see [PrepareDataDir]) if neither
+// file exists. created says which happened. A half-present or unreadable
+// pair is an error, never silently replaced: clients trust the old CA.
 func LoadOrCreateCA(dir, name, commonName string) (ca *LocalCA, created bool, err error) {
+	return loadOrCreateCA(dir, name, commonName, nil)
+}
+
+// loadOrCreateCA is LoadOrCreateCA; constrain, when not nil, adds
+// restrictions (name constraints) to the template of a new CA. A CA loaded
+// from disk is returned as it was made.
+func loadOrCreateCA(dir, name, commonName string, constrain func(*x509.Certificate)) (ca *LocalCA, created bool, err error) {
+	if err := PrepareDataDir(dir); err != nil {
+		return nil, false, err
+	}
 	certFile := filepath.Join(dir, name+"-ca.crt")
 	keyFile := filepath.Join(dir, name+"-ca.key")
 	_, certErr := os.Stat(certFile)
 	_, keyErr := os.Stat(keyFile)
 	if errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist) {
-		ca, err := createCA(dir, certFile, keyFile, commonName)
+		ca, err := createCA(certFile, keyFile, commonName, constrain)
 		return ca, err == nil, err
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -58,10 +68,7 @@ func LoadOrCreateCA(dir, name, commonName string) (ca *LocalCA, created bool, er
 	return &LocalCA{cert: pair.Leaf, key: key, CertFile: certFile}, false, nil
 }
 
-func createCA(dir, certFile, keyFile, commonName string) (*LocalCA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data_dir: %w", err)
-	}
+func createCA(certFile, keyFile, commonName string, constrain func(*x509.Certificate)) (*LocalCA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -76,6 +83,9 @@ func createCA(dir, certFile, keyFile, commonName string) (*LocalCA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true, // it signs leaves only
+	}
+	if constrain != nil {
+		constrain(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
