@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -257,4 +258,21 @@ func mustNotContain(t testing.TB, where string, haystack string, needles ...stri
 			t.Errorf("%s contains %q:\n%s", where, n, haystack)
 		}
 	}
+}
+
+// auditLines decodes every audit line written so far.
+func auditLines(t *testing.T, p *postern) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(p.audit.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit line is not JSON: %v\n%s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -93,23 +92,6 @@ func (tn *tunnel) roundTrip(t *testing.T, raw string) (*http.Response, string) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(body)
-}
-
-// auditLines decodes every audit line so far.
-func auditLines(t *testing.T, p *postern) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(p.audit.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("audit line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // TestInterceptUnreadableRequestIsAnswered: inside an intercepted tunnel, a

@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,23 +14,6 @@ import (
 
 	"github.com/postern/postern/proxy"
 )
-
-// auditLines parses every audit line written so far.
-func auditLines(t *testing.T, p *postern) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(p.audit.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("audit line is not JSON: %v\n%s", err, l)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // TestRefusalAuditNamesWhatWasAsked: a request no route serves is audited
 // with the host and path it asked for, never its query (which carries the
