@@ -259,15 +259,15 @@ func TestKubernetesManifest(t *testing.T) {
 		t.Errorf("NetworkPolicy rules for sms %v, admin %v; want both", sms, admin)
 	}
 
-	// The image: one the README says how to build and push.
-	readme, err := os.ReadFile("README.md")
+	// The image: one docs/operations.md says how to build and push.
+	readme, err := os.ReadFile("docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo, _, _ := strings.Cut(ctr.Image, ":")
 	for _, want := range []string{"docker build", "-t " + repo + ":", "docker push " + repo + ":", ctr.Image} {
 		if !strings.Contains(string(readme), want) {
-			t.Errorf("README.md does not explain the image %s: no %q", ctr.Image, want)
+			t.Errorf("docs/operations.md does not explain the image %s: no %q", ctr.Image, want)
 		}
 	}
 }

@@ -8,10 +8,10 @@ import (
 )
 
 // TestEveryConfigKeyIsDocumented: each key postern accepts appears in
-// README.md's config reference as `key` in a table row, so a new key cannot
+// docs/configuration.md's config reference as `key` in a table row, so a new key cannot
 // land undocumented.
 func TestEveryConfigKeyIsDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestEveryConfigKeyIsDocumented(t *testing.T) {
 	if i := strings.Index(ref, "## Config reference"); i >= 0 {
 		ref = ref[i:]
 	} else {
-		t.Fatal("README.md has no \"## Config reference\" section")
+		t.Fatal("docs/configuration.md has no \"## Config reference\" section")
 	}
 	var walk func(prefix string, typ reflect.Type)
 	walk = func(prefix string, typ reflect.Type) {
@@ -48,7 +48,7 @@ func TestEveryConfigKeyIsDocumented(t *testing.T) {
 			_, textual := reflect.PointerTo(ft).MethodByName("UnmarshalText")
 			if ft.Kind() == reflect.Struct && !textual {
 				if !strings.Contains(ref, "`["+path+"]`") && !strings.Contains(ref, "`[["+path+"]]`") {
-					t.Errorf("table [%s] has no heading in README.md's config reference", path)
+					t.Errorf("table [%s] has no heading in docs/configuration.md's config reference", path)
 				}
 				walk(path+".", ft)
 				continue
@@ -57,7 +57,7 @@ func TestEveryConfigKeyIsDocumented(t *testing.T) {
 				continue // a table of the operator's own keys, e.g. [trust.pins]
 			}
 			if !strings.Contains(ref, "| `"+key+"`") && !strings.Contains(ref, ", `"+key+"`") {
-				t.Errorf("key %s is not in README.md's config reference", path)
+				t.Errorf("key %s is not in docs/configuration.md's config reference", path)
 			}
 		}
 	}
