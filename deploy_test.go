@@ -115,12 +115,12 @@ func kubernetesObjects(t *testing.T) []any {
 }
 
 // TestKubernetesManifest decodes every object of deploy/kubernetes.yaml
-// strictly with the Kubernetes API types and checks what the README
+// strictly with the Kubernetes API types and checks what docs/operations.md
 // promises: two replicas kept one-available through disruptions, a
 // NetworkPolicy that admits the SMS port from exactly the ISE nodes of
 // allow_clients and the admin port from the monitoring namespace only,
 // probes and a Service on the ports the container and config really use,
-// and an image reference the README explains how to build and push.
+// and an image reference docs/operations.md explains how to build and push.
 func TestKubernetesManifest(t *testing.T) {
 	// The decoder is strict: a misspelt field fails. (Proves this test
 	// would catch one in the manifest.)
@@ -259,15 +259,15 @@ func TestKubernetesManifest(t *testing.T) {
 		t.Errorf("NetworkPolicy rules for sms %v, admin %v; want both", sms, admin)
 	}
 
-	// The image: one the README says how to build and push.
-	readme, err := os.ReadFile("README.md")
+	// The image: one docs/operations.md says how to build and push.
+	readme, err := os.ReadFile("docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo, _, _ := strings.Cut(ctr.Image, ":")
 	for _, want := range []string{"docker build", "-t " + repo + ":", "docker push " + repo + ":", ctr.Image} {
 		if !strings.Contains(string(readme), want) {
-			t.Errorf("README.md does not explain the image %s: no %q", ctr.Image, want)
+			t.Errorf("docs/operations.md does not explain the image %s: no %q", ctr.Image, want)
 		}
 	}
 }
@@ -338,7 +338,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 
 	// data_dir and the audit file in the unit's directories are a valid
-	// config (the paths the README tells systemd users to set).
+	// config (the paths docs/operations.md tells systemd users to set).
 	dir := t.TempDir()
 	stateDir, logsDir := filepath.Join(dir, "var/lib/postern"), filepath.Join(dir, "var/log/postern")
 	for _, d := range []string{stateDir, logsDir} {
@@ -412,7 +412,7 @@ var (
 // exists in a real /metrics scrape of a postern that has delivered,
 // refused, rate-limited and reloaded, and every label it groups or filters
 // by is a label of those series (instance and job come from Prometheus).
-// The dashboard covers what README promises.
+// The dashboard covers what docs/operations.md promises.
 func TestGrafanaDashboard(t *testing.T) {
 	src, err := os.ReadFile("deploy/grafana-dashboard.json")
 	if err != nil {

@@ -458,22 +458,44 @@ func TestReferenceConfigIsValid(t *testing.T) {
 }
 
 // TestEveryCommandIsDocumented: each command run accepts has a line in
-// `postern help`, its own `postern COMMAND -h`, and a row in README.md's
-// Commands table that names every one of its flags and its exit codes.
+// `postern help`, its own `postern COMMAND -h`, and exactly one row in the
+// table of README.md's Commands section whose usage names exactly its
+// flags (no more, no fewer) and whose exit column is the exit codes its -h
+// prints; the table has no row for a command that does not exist.
 func TestEveryCommandIsDocumented(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := map[string]string{}
-	for _, line := range strings.Split(string(readme), "\n") {
-		if rest, ok := strings.CutPrefix(line, "| `postern "); ok {
-			name, _, _ := strings.Cut(strings.TrimPrefix(rest, "[serve]"), " ")
-			if strings.HasPrefix(rest, "[serve]") {
-				name = "serve"
-			}
-			rows[strings.Trim(name, "`")] = line
+	section := mdSection(string(readme), "## Commands")
+	if section == "" {
+		t.Fatal("README.md has no \"## Commands\" section")
+	}
+	type row struct{ usage, exits string }
+	rows := map[string]row{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `postern ") {
+			continue
 		}
+		cells := tableCells(line)
+		if len(cells) != 3 {
+			t.Errorf("README.md's Commands row has %d cells, want 3 (command, what it does, exit): %s", len(cells), line)
+			continue
+		}
+		usage := strings.Trim(cells[0], "`")
+		words := strings.Fields(strings.TrimPrefix(usage, "postern "))
+		if len(words) == 0 {
+			t.Errorf("README.md's Commands row names no command: %s", line)
+			continue
+		}
+		name := words[0]
+		if name == "[serve]" {
+			name = "serve"
+		}
+		if _, dup := rows[name]; dup {
+			t.Errorf("README.md's Commands table has two rows for postern %s", name)
+		}
+		rows[name] = row{usage, cells[2]}
 	}
 	_, help, _ := runCLI(t, "help")
 	for _, c := range commands() {
@@ -483,22 +505,44 @@ func TestEveryCommandIsDocumented(t *testing.T) {
 		if code, stdout, _ := runCLI(t, c.name, "-h"); code != 0 || !strings.HasPrefix(stdout, "Usage: postern "+c.name) {
 			t.Errorf("postern %s -h: exit %d\n%s", c.name, code, stdout)
 		}
-		row, ok := rows[c.name]
+		r, ok := rows[c.name]
 		if !ok {
 			t.Errorf("README.md's Commands table has no row for postern %s", c.name)
 			continue
 		}
+		delete(rows, c.name)
+		var want []string
 		fs, _ := c.flags(io.Discard)
-		fs.VisitAll(func(f *flag.Flag) {
-			if !strings.Contains(row, "-"+f.Name) {
-				t.Errorf("README.md's row for postern %s does not mention -%s", c.name, f.Name)
-			}
-		})
-		if !strings.Contains(strings.ToLower(row), "exit") {
-			t.Errorf("README.md's row for postern %s does not give its exit codes", c.name)
+		fs.VisitAll(func(f *flag.Flag) { want = append(want, f.Name) })
+		var got []string
+		for _, m := range usageFlag.FindAllStringSubmatch(r.usage, -1) {
+			got = append(got, m[1])
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("README.md's row for postern %s names the flags %v; the command has %v", c.name, got, want)
+		}
+		if r.exits != c.exits {
+			t.Errorf("README.md's row for postern %s gives the exit codes %q; postern %s -h says %q", c.name, r.exits, c.name, c.exits)
 		}
 	}
-	if !strings.Contains(string(readme), "| `postern [serve]") {
-		t.Error("README.md's Commands table has no row for postern [serve]")
+	for name := range rows {
+		t.Errorf("README.md's Commands table has a row for postern %s, which is no command", name)
 	}
+}
+
+// usageFlag finds the flags a usage line names: "[-config FILE]" gives config.
+var usageFlag = regexp.MustCompile(`(?:^|[\s\[])-([a-z][a-z-]*)`)
+
+// tableCells splits a markdown table row into its trimmed cells; "\|" is a
+// "|" inside a cell.
+func tableCells(line string) []string {
+	line = strings.TrimSpace(line)
+	line = strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|")
+	var cells []string
+	for _, c := range strings.Split(strings.ReplaceAll(line, `\|`, "\x00"), "|") {
+		cells = append(cells, strings.ReplaceAll(strings.TrimSpace(c), "\x00", "|"))
+	}
+	return cells
 }

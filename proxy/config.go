@@ -38,7 +38,7 @@ var defaultAllowClients = []string{"127.0.0.0/8", "::1/128"}
 const sandboxProvider = "sandbox"
 
 // fileConfig mirrors config.toml. Field tags are the public contract; every
-// key is documented in README.md.
+// key is documented in its table of docs/configuration.md.
 type fileConfig struct {
 	Server    serverFile    `toml:"server"`
 	Trust     trustFile     `toml:"trust"`

@@ -17,7 +17,8 @@ const DefaultMaxSegments = 6
 
 // routeDeliveryKeys are the route keys for dialects, numbers, segments,
 // failover and the providers beyond Clickatell. They are embedded in
-// routeFile, so each is a plain [[route]] key; README.md documents them.
+// routeFile, so each is a plain [[route]] key; docs/configuration.md documents
+// them.
 type routeDeliveryKeys struct {
 	DefaultCountry string `toml:"default_country"`
 	MaxSegments    int    `toml:"max_segments"`

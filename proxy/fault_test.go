@@ -281,7 +281,7 @@ func scripted(replies ...scriptedReply) func(http.ResponseWriter, received) {
 }
 
 // TestRetryAfterPerProvider: whether a 429 or 503 with Retry-After is
-// retried is each provider's own rule (README: Retries). For twilio and
+// retried is each provider's own rule (docs/reliability.md: Retries). For twilio and
 // template a 503 is not: Twilio does not document it as "not processed",
 // and a template gateway's 503 may come from a front end after its back end
 // took the message; sending again could text the guest twice. A 429 is
