@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,5 +269,70 @@ func TestInterceptCAConstraintsReported(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(legacy, "intercept-ca.crt")); string(after) != string(before) {
 		t.Error("the unconstrained CA was replaced")
+	}
+}
+
+// TestPlantedInterceptCARefused: an interception CA in data_dir that
+// another user could have planted or replaced (a key owned by another
+// user, or writable by group or others) stops start-up with an error that
+// says what to do: whoever knows that key could read every tunnel. A key
+// that others may only read is tightened to 0600 and used.
+func TestPlantedInterceptCARefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	bin := buildDockerBinary(t)
+	provider, _ := countingProvider(t)
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	// A first start makes the CA, as postern's own.
+	cfg := interceptConfig(t, dir, dataDir, `"api.clickatell.com"`, provider)
+	stop := func(d *daemon) {
+		t.Helper()
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		waitExit(t, d)
+	}
+	stop(startDaemon(t, bin, dir, icEnv, "serve", "-config", cfg))
+	key := filepath.Join(dataDir, "intercept-ca.key")
+
+	serveFails := func(what string, wants ...string) {
+		t.Helper()
+		var stderr strings.Builder
+		// Bounded: a postern that wrongly accepts the CA serves until killed.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "serve", "-config", cfg, "-listen", "127.0.0.1:0", "-admin-listen", "off")
+		cmd.Dir, cmd.Env, cmd.Stderr = dir, icEnv, &stderr
+		if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != 1 {
+			t.Fatalf("%s: serve: %v, want exit 1; stderr:\n%s", what, err, &stderr)
+		}
+		for _, want := range wants {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", what, want, &stderr)
+			}
+		}
+	}
+
+	if err := os.Chown(key, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	serveFails("key owned by another user", key, "belongs to uid 65534", "make a new CA")
+	if err := os.Chown(key, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(key, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	serveFails("world-writable key", key, "mode 0666", "make a new CA")
+
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop(startDaemon(t, bin, dir, icEnv, "serve", "-config", cfg))
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a 0644 key should be tightened to 0600 and used: %v %v", fi.Mode().Perm(), err)
 	}
 }

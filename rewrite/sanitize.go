@@ -275,19 +275,34 @@ func (mk masker) untouched(s string, limit int) bool {
 // cleanID masks a readable message id (see ReadableMessageID) for the
 // reply and the audit line: echoes of the text become "[text]", and a run
 // of 7 or more digits becomes "[number]" when it holds one of the message's
-// recipients (see holdsRecipient). Other digit runs are kept: ids are
+// recipients (see holdsRecipient), also when separators split it into
+// groups ("06-12-34-59-931"). Other digit runs are kept: ids are
 // random tokens (Clickatell's and Twilio's are hex, a third of them with 7
 // digits in a row; some gateways' are plain numbers), and masking them
 // would leave nothing to look the message up by at the provider.
 func (mk masker) cleanID(id string, to []string) string {
 	var masked [MaxMessageIDLength]uint8 // 0 none, 1 number, 2 text
 	found := false
+	var digits [MaxMessageIDLength]byte
 	for i := 0; i < len(id); {
-		j := i
-		for j < len(id) && id[j] >= '0' && id[j] <= '9' {
-			j++
+		// A run is digits, possibly split by single separators
+		// ("06-12-34-59-931", "33.6123.459932"): a number written in
+		// groups is still the number.
+		j, n := i, 0
+		for j < len(id) {
+			if isDigit(id[j]) {
+				digits[n] = id[j]
+				n++
+				j++
+				continue
+			}
+			if n > 0 && j+1 < len(id) && isIDSeparator(id[j]) && isDigit(id[j+1]) {
+				j++
+				continue
+			}
+			break
 		}
-		if j-i >= minDigitRun && holdsRecipient(id[i:j], to) {
+		if n >= minDigitRun && holdsRecipient(string(digits[:n]), to) {
 			for k := i; k < j; k++ {
 				masked[k] = 1
 			}
@@ -329,6 +344,12 @@ func (mk masker) cleanID(id string, to []string) string {
 	}
 	return b.String()
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isIDSeparator is what may group the digits of a number inside a readable
+// message id.
+func isIDSeparator(c byte) bool { return c == '.' || c == '-' || c == '_' || c == ':' }
 
 // holdsRecipient reports whether the digit run holds one of the
 // recipients' numbers, in international form or without its country code

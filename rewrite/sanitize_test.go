@@ -279,9 +279,13 @@ func TestReadMasksMessageIDs(t *testing.T) {
 			"id-zebra-9x":                        "id-[text]",
 			"ZEBRA":                              "[text]",
 			"15551234567":                        "[number]",
-			"msg-0015551234567-1":                "msg-[number]-1",
-			"x5551234567y":                       "x[number]y", // national form
-			"x5551234y":                          "x5551234y",  // 7 digits of it only: a coincidence
+			"msg-0015551234567-1":                "msg-[number]", // the group after it joins the run
+			"1-555-123-4567":                     "[number]",     // a number written in groups
+			"id.555.1234.567.x":                  "id.[number].x",
+			"06_1555_123_4567":                   "[number]",
+			"a55b-8f8d-5633-4ac0":                "a55b-8f8d-5633-4ac0", // grouped digits, no recipient's
+			"x5551234567y":                       "x[number]y",          // national form
+			"x5551234y":                          "x5551234y",           // 7 digits of it only: a coincidence
 			"SM0123456789abcdef0123456789abcdef": "SM0123456789abcdef0123456789abcdef",
 			"code.is.zebra":                      "code.is.[text]",
 		} {

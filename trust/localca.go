@@ -57,6 +57,9 @@ func loadOrCreateCA(dir, name, commonName string, constrain func(*x509.Certifica
 		ca, err := createCA(certFile, keyFile, commonName, constrain)
 		return ca, err == nil, err
 	}
+	if err := checkStoredCA(certFile, keyFile); err != nil {
+		return nil, false, fmt.Errorf("loading %s CA from %s: %w", name, dir, err)
+	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, false, fmt.Errorf("loading %s CA from %s: %w", name, dir, err)
