@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
 
@@ -330,7 +332,7 @@ func versionString() string {
 // from git (a tag, or a pseudo-version with the commit, "+dirty" for
 // uncommitted changes), with the VCS commit and Go version recorded in the
 // binary. A commit built with uncommitted changes reads "<hash>-modified".
-func buildInfo() proxy.BuildInfo {
+func buildInfo() metrics.BuildInfo {
 	v, commit, goVersion := version, "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
@@ -350,7 +352,7 @@ func buildInfo() proxy.BuildInfo {
 			commit += "-modified"
 		}
 	}
-	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
+	return metrics.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
 }
 
 func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
@@ -469,7 +471,7 @@ func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		}
 		var since time.Time
 		if *sinceFlag != "" {
-			t, err := proxy.ParseReportSince(*sinceFlag)
+			t, err := audit.ParseReportSince(*sinceFlag)
 			if err != nil {
 				return usageError(stderr, "report", "%v", err)
 			}
@@ -485,7 +487,7 @@ func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			defer f.Close()
 			logs[name] = f
 		}
-		r, err := proxy.BuildAuditReport(logs, since)
+		r, err := audit.BuildReport(logs, since)
 		if err != nil {
 			fmt.Fprintf(stderr, "postern report: %v\n", err)
 			return exitFailure
@@ -577,7 +579,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
 			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
 	}
-	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
+	sinks, err := audit.OpenSinks(cfg.Audit, stdout, stderr, log)
 	if err != nil {
 		log.Error("cannot open audit sinks", "err", err)
 		return exitFailure
@@ -611,7 +613,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		grace = cfg.ShutdownGrace
 	}
 	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi), UserAgent: proxy.UserAgent(bi.Version)}
+	opts := proxy.Options{Log: log, Audit: audit, Metrics: metrics.New(bi), UserAgent: proxy.UserAgent(bi.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
 		if err != nil {

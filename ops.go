@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // onSIGHUP does what operators and logrotate expect of SIGHUP, until ctx
@@ -21,7 +22,7 @@ import (
 // configuration. A config that fails to load is logged and counted, and the
 // old one keeps serving. [audit] sinks are opened at start-up only: a
 // changed [audit] table takes effect after a restart.
-func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config, error), sinks *proxy.AuditSinks) {
+func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config, error), sinks *audit.Sinks) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/proxy/metrics"
 )
 
 // AdminHandler serves the admin endpoints:
@@ -147,4 +149,4 @@ func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener, load func() (*
 }
 
 // Metrics returns the server's metrics.
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

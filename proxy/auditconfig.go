@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/trust"
 )
 
@@ -24,16 +24,6 @@ type auditFile struct {
 	Queue          int      `toml:"queue"`
 }
 
-// AuditConfig says where audit lines go.
-type AuditConfig struct {
-	Console        string   // "stdout", "stderr" or "off"
-	File           string   // append-only file; "" = none
-	Syslog         *url.URL // udp://, tcp:// or tls:// host:port; nil = none
-	SyslogRoots    *x509.CertPool
-	SyslogFacility int // RFC 5424 facility number
-	Queue          int
-}
-
 // syslogFacilities are the RFC 5424 facility names an operator may choose.
 var syslogFacilities = map[string]int{
 	"user": 1, "daemon": 3, "auth": 4, "authpriv": 10,
@@ -42,7 +32,7 @@ var syslogFacilities = map[string]int{
 }
 
 func (v *validator) buildAudit(af *auditFile, cfg *Config) {
-	a := AuditConfig{Console: af.Console, File: af.File, Queue: orInt(af.Queue, DefaultAuditQueue), SyslogFacility: 16}
+	a := audit.Config{Console: af.Console, File: af.File, Queue: orInt(af.Queue, DefaultAuditQueue), SyslogFacility: 16}
 	switch a.Console {
 	case "":
 		a.Console = "stdout"

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/trust/trusttest"
 )
 
@@ -232,7 +232,7 @@ func (b blockingWriter) Write(p []byte) (int, error) { <-b.release; return len(p
 // dropped (and counted) lines.
 func TestStuckSinkNeverBlocks(t *testing.T) {
 	bw := blockingWriter{release: make(chan struct{})}
-	sinks, err := proxy.OpenAuditSinks(proxy.AuditConfig{Console: "stdout", Queue: 2}, bw, io.Discard, nil)
+	sinks, err := audit.OpenSinks(audit.Config{Console: "stdout", Queue: 2}, bw, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

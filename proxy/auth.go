@@ -7,6 +7,8 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -53,17 +55,16 @@ func proxyAuthRequired(r *http.Request) *http.Response {
 func (s *Server) authorizeConnect(ctx *goproxy.ProxyCtx) *http.Response {
 	r := ctx.Req
 	cfg := s.rt.Load().cfg
-	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(r.Host),
+	a := &audit.Record{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(r.Host),
 		Outcome: "refused", Status: http.StatusForbidden}
 	if !cfg.ClientAllowed(clientIP(r)) {
-		a.Reason, a.refusal = "client not in allow_clients", RefusalClientNotAllowed
+		a.Reason, a.Refusal = "client not in allow_clients", metrics.RefusalClientNotAllowed
 		s.writeAudit(r.Context(), a)
 		return textResponse(r, http.StatusForbidden, "Forbidden: client not allowed\n")
 	}
 	_, reason := checkProxyAuth(&cfg.Guards, r)
 	if reason != "" {
-		s.stats.authFailures.Add(1)
-		a.Status, a.Reason, a.refusal = http.StatusProxyAuthRequired, reason, RefusalAuthFailed
+		a.Status, a.Reason, a.Refusal = http.StatusProxyAuthRequired, reason, metrics.RefusalAuthFailed
 		s.writeAudit(r.Context(), a)
 		return proxyAuthRequired(r)
 	}

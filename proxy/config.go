@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
@@ -125,9 +126,9 @@ type Config struct {
 	ListenTLS      string       // "" = no HTTPS listener
 	DataDir        string
 	TLS            TLSSettings
-	InterceptHosts []string    // lower case; CONNECT to these is intercepted
-	Guards         Guards      // who may send and how much: auth, sizes, [limits]
-	Audit          AuditConfig // [audit] sinks
+	InterceptHosts []string     // lower case; CONNECT to these is intercepted
+	Guards         Guards       // who may send and how much: auth, sizes, [limits]
+	Audit          audit.Config // [audit] sinks
 
 	secrets []string // resolved secret values, for redaction
 }
@@ -189,6 +190,9 @@ func (c *Config) ClientAllowed(addr netip.Addr) bool {
 	}
 	return false
 }
+
+// redact replaces every secret value of the config in s with <redacted>.
+func (c *Config) redact(s string) string { return audit.Redact(c.secrets, s) }
 
 // hostOnly strips a port and brackets and lowers the case.
 func hostOnly(hostport string) string {

@@ -3,27 +3,16 @@ package proxy
 import (
 	"context"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/rewrite"
 )
-
-// attemptRecord is one provider attempt, for the audit line's "attempts".
-type attemptRecord struct {
-	Route    string `json:"route"`
-	Provider string `json:"provider"`
-	Outcome  string `json:"outcome"`        // delivered, refused, unknown, partial, sandbox
-	Code     string `json:"code,omitempty"` // legacy code of the first failure
-	// Retry says why this attempt was repeated ("not sent", "HTTP 429
-	// Retry-After"), RetryInMS after how long; empty when it was not.
-	Retry     string `json:"retry,omitempty"`
-	RetryInMS int64  `json:"retry_in_ms,omitempty"`
-}
 
 // delivery is everything that happened to one message: the final outcome
 // per recipient, the TLS facts of the last provider reached, every attempt.
 type delivery struct {
 	Result   rewrite.Result
 	Info     sendInfo
-	Attempts []attemptRecord
+	Attempts []audit.Attempt
 }
 
 // deliver sends m through route's provider and then, for the recipients the

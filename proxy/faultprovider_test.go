@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // fault is what the fault-injecting provider does with one request.
@@ -391,23 +392,8 @@ func (f *faultProvider) caFile(t testing.TB) string {
 	return fp.caFile(t)
 }
 
-// auditLine is the part of an audit line the fault suite checks.
-type auditLine struct {
-	Outcome     string   `json:"outcome"`
-	Status      int      `json:"status"`
-	Code        string   `json:"code"`
-	Reason      string   `json:"reason"`
-	IDs         []string `json:"ids"`
-	Joined      bool     `json:"joined"`
-	ClientMsgID string   `json:"client_msg_id"`
-	To          []string `json:"to"`
-	Attempts    []struct {
-		Outcome   string `json:"outcome"`
-		Code      string `json:"code"`
-		Retry     string `json:"retry"`
-		RetryInMS int64  `json:"retry_in_ms"`
-	} `json:"attempts"`
-}
+// auditLine is an audit line as the fault suite reads it back.
+type auditLine = audit.Line
 
 func parseAudit(t testing.TB, text string) []auditLine {
 	t.Helper()

@@ -5,9 +5,9 @@ package proxy
 // returned func is called.
 func (s *Server) track() (done func()) {
 	s.flights.Add(1)
-	s.metrics.inFlight.Inc()
+	gauge := s.metrics.Started()
 	return func() {
-		s.metrics.inFlight.Dec()
+		gauge()
 		s.flights.Add(-1)
 	}
 }

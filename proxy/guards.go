@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -82,16 +84,16 @@ func (gs *guardState) checkDestinations(to []string) (countries []string, reason
 }
 
 // admitMessage counts a message against daily_max and per_number, all or
-// nothing, and returns the limit that refused it (LimitDailyMax,
-// LimitPerNumber) or "".
+// nothing, and returns the limit that refused it (metrics.LimitDailyMax,
+// metrics.LimitPerNumber) or "".
 func (gs *guardState) admitMessage(to []string) string {
 	now := gs.now()
 	if !gs.daily.take(now, len(to)) {
-		return LimitDailyMax
+		return metrics.LimitDailyMax
 	}
 	if !gs.perNumber.allowAll(now, to) {
 		gs.daily.giveBack(now, len(to))
-		return LimitPerNumber
+		return metrics.LimitPerNumber
 	}
 	return ""
 }
@@ -121,19 +123,17 @@ const throttledBody = "ERR: " + rewrite.CodeThrottled + ", Maximum MT limit exce
 
 // admitMessage applies the destination and rate guardrails to a parsed
 // message, recording each recipient's country in a.
-func (s *Server) admitMessage(rt *runtime, a *auditRecord, to []string) *rewrite.Error {
+func (s *Server) admitMessage(rt *runtime, a *audit.Record, to []string) *rewrite.Error {
 	countries, reason := rt.guards.checkDestinations(to)
 	a.Country = countries
 	if reason != "" {
-		s.stats.blocked.Add(1)
-		a.refusal = RefusalDestination
+		a.Refusal = metrics.RefusalDestination
 		return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeCannotRoute,
 			Description: "Cannot route message", Outcome: rewrite.Refused, Cause: errors.New(reason)}
 	}
 	if limit := rt.guards.admitMessage(to); limit != "" {
-		s.stats.throttled.Add(1)
-		s.metrics.rateLimitHit(limit)
-		a.refusal = RefusalRateLimited
+		s.metrics.RateLimitHit(limit)
+		a.Refusal = metrics.RefusalRateLimited
 		return &rewrite.Error{Status: http.StatusTooManyRequests, Code: rewrite.CodeThrottled,
 			Description: "Maximum MT limit exceeded", Outcome: rewrite.Refused, Cause: errors.New(limit + " limit reached")}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -42,8 +44,8 @@ func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 		ctx.Resp = resp
 		return goproxy.RejectConnect, host
 	}
-	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(host),
-		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", refusal: RefusalConnect}
+	a := &audit.Record{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(host),
+		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", Refusal: metrics.RefusalConnect}
 	s.writeAudit(r.Context(), a)
 	ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern does not tunnel CONNECT\n")
 	return goproxy.RejectConnect, host
@@ -57,9 +59,9 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	rt := s.rt.Load()
 	cfg := rt.cfg
 	mode := requestMode(r, pctx)
-	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
+	a := &audit.Record{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
 	refuse := func(status int, refusal, reason, body string) *http.Response {
-		a.Outcome, a.Status, a.Reason, a.Latency, a.refusal = "refused", status, reason, time.Since(start), refusal
+		a.Outcome, a.Status, a.Reason, a.Latency, a.Refusal = "refused", status, reason, time.Since(start), refusal
 		// What was asked for, so an operator can tell a typo in ISE's URL
 		// from a stranger probing; never the query (credentials, text).
 		a.Host, a.Path = asked(r.URL.Host), asked(r.URL.Path)
@@ -69,7 +71,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 
 	// 1. admit
 	if !cfg.ClientAllowed(clientIP(r)) {
-		return r, refuse(http.StatusForbidden, RefusalClientNotAllowed, "client not in allow_clients", "Forbidden: client not allowed\n")
+		return r, refuse(http.StatusForbidden, metrics.RefusalClientNotAllowed, "client not in allow_clients", "Forbidden: client not allowed\n")
 	}
 	user, reason := checkProxyAuth(&cfg.Guards, r)
 	if sess := tunnelSession(pctx); sess != nil {
@@ -77,28 +79,26 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		user, reason = sess.proxyUser, ""
 	}
 	if reason != "" {
-		s.stats.authFailures.Add(1)
-		resp := refuse(http.StatusProxyAuthRequired, RefusalAuthFailed, reason, "Proxy authentication required\n")
+		resp := refuse(http.StatusProxyAuthRequired, metrics.RefusalAuthFailed, reason, "Proxy authentication required\n")
 		resp.Header.Set("Proxy-Authenticate", proxyAuthRealm)
 		return r, resp
 	}
 	a.ProxyUser = user
 	if !rt.guards.allowClient(a.Client) {
-		s.stats.throttled.Add(1)
-		s.metrics.rateLimitHit(LimitPerClient)
-		return r, refuse(http.StatusTooManyRequests, RefusalRateLimited, "per_client limit reached", throttledBody)
+		s.metrics.RateLimitHit(metrics.LimitPerClient)
+		return r, refuse(http.StatusTooManyRequests, metrics.RefusalRateLimited, "per_client limit reached", throttledBody)
 	}
 	// An absolute-form request names its scheme: postern takes ISE's
 	// plaintext http only, and refuses ftp://, https:// and the rest
 	// before routing, so nothing about them is sent anywhere.
 	if mode == "proxy" && r.URL.Scheme != "http" {
 		a.Code = rewrite.CodeMissingParams
-		return r, refuse(unreadableReply.Status, RefusalBadRequest, "absolute-form URL scheme is not http", unreadableReply.Body)
+		return r, refuse(unreadableReply.Status, metrics.RefusalBadRequest, "absolute-form URL scheme is not http", unreadableReply.Body)
 	}
 	// 2. route
 	route := cfg.Match(r.URL.Host, r.URL.Path)
 	if route == nil {
-		return r, refuse(http.StatusForbidden, RefusalNoRoute, "no route matches", "Forbidden: no route matches this request\n")
+		return r, refuse(http.StatusForbidden, metrics.RefusalNoRoute, "no route matches", "Forbidden: no route matches this request\n")
 	}
 	a.Route, a.Provider = route.Name, route.ProviderName
 	answer := func(rep rewrite.Reply, outcome, code, reason string) *http.Response {
@@ -119,8 +119,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		return r, fail(perr)
 	}
 	if !checkLegacyAuth(route, in) {
-		s.stats.authFailures.Add(1)
-		a.refusal = RefusalAuthFailed
+		a.Refusal = metrics.RefusalAuthFailed
 		return r, fail(legacyAuthFailed())
 	}
 	msg, err := route.dialect.Parse(in)
@@ -131,7 +130,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 		}
 		return r, fail(e)
 	}
-	a.To, a.Chars = maskAll(msg.To), utf8.RuneCountInString(msg.Text)
+	a.To, a.Chars = audit.MaskAll(msg.To), utf8.RuneCountInString(msg.Text)
 	a.Segments = rewrite.CountSegments(msg.Text).Count
 	if len(msg.To) > route.MaxRecipients {
 		return r, fail(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
@@ -151,8 +150,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	defer context.AfterFunc(s.stopSends, cancel)()
 	d, busy := s.sendOnce(ctx, rt, route, &msg, a)
 	if busy {
-		s.stats.busy.Add(1)
-		a.refusal = RefusalBusy
+		a.Refusal = metrics.RefusalBusy
 		return r, fail(upstreamBusy())
 	}
 	res, info := d.Result, d.Info
@@ -192,7 +190,7 @@ func summarize(res rewrite.Result) (outcome, code, reason string) {
 	case first == nil && sandbox == 0:
 		return "delivered", "", ""
 	case first == nil && delivered == 0:
-		return outcomeSandbox, "", ""
+		return audit.OutcomeSandbox, "", ""
 	case first == nil:
 		// Only a route whose fallback is a sandbox route gets here.
 		return "partial", "", "sandbox: some recipients were not sent"

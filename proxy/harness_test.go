@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // received is one request as the fake provider saw it.
@@ -145,8 +146,8 @@ func (s *syncBuffer) String() string {
 type postern struct {
 	addr  string // host:port
 	log   *syncBuffer
-	audit *syncBuffer       // every audit line, written synchronously
-	sinks *proxy.AuditSinks // the config's [audit] file and syslog sinks
+	audit *syncBuffer  // every audit line, written synchronously
+	sinks *audit.Sinks // the config's [audit] file and syslog sinks
 	srv   *proxy.Server
 }
 
@@ -174,7 +175,7 @@ func startPosternWith(t testing.TB, configTOML string, env map[string]string, op
 	// replaced by p.audit, which tests can read without waiting.
 	sinkCfg := cfg.Audit
 	sinkCfg.Console = "off"
-	if p.sinks, err = proxy.OpenAuditSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
+	if p.sinks, err = audit.OpenSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
 		t.Fatalf("opening audit sinks: %v", err)
 	}
 	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.audit, p.sinks), nil))

@@ -17,6 +17,8 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
@@ -60,9 +62,9 @@ func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAc
 		// Listed in [intercept] hosts (added after the CA was made), but
 		// outside the CA's name constraints: no leaf is minted for it.
 		r := ctx.Req
-		s.writeAudit(r.Context(), &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
+		s.writeAudit(r.Context(), &audit.Record{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
 			Outcome: "refused", Status: http.StatusForbidden, Reason: "host outside the interception CA's name constraints",
-			refusal: RefusalConnect})
+			Refusal: metrics.RefusalConnect})
 		fit := ic.Fit(cfg.InterceptHosts)
 		s.log.Warn("CONNECT refused: [intercept] hosts lists a host the interception CA does not permit",
 			"host", name, "ca_permits", fit.Permitted, "fix", fit.NewCAHowTo())
@@ -331,8 +333,8 @@ func namesHost(host, want string) bool {
 // refused, and ends the tunnel: after such a request the connection's
 // framing cannot be trusted.
 func (s *Server) refuseTunnelRequest(conn net.Conn, bw *bufio.Writer, client string, sess *interceptSession, method, reason string) {
-	s.writeAudit(context.Background(), &auditRecord{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method,
-		Outcome: "refused", Status: unreadableReply.Status, Code: rewrite.CodeMissingParams, Reason: reason, refusal: RefusalBadRequest})
+	s.writeAudit(context.Background(), &audit.Record{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method,
+		Outcome: "refused", Status: unreadableReply.Status, Code: rewrite.CodeMissingParams, Reason: reason, Refusal: metrics.RefusalBadRequest})
 	resp := &http.Response{
 		StatusCode: unreadableReply.Status, ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {unreadableReply.ContentType}, "Cache-Control": {"no-store"},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // TestRefusalAuditNamesWhatWasAsked: a request no route serves is audited
@@ -144,7 +145,7 @@ func TestSandboxIsNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := proxy.BuildAuditReport(map[string]io.Reader{file: f}, time.Time{})
+	r, err := audit.BuildReport(map[string]io.Reader{file: f}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

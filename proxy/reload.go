@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/proxy/audit"
 )
 
 // ReloadResult is what a reload applied and what it could not.
@@ -35,7 +37,7 @@ func (s *Server) reloadLocked(cfg *Config) ReloadResult {
 	// a fresh budget.
 	next.guards.inherit(s.rt.Load().guards)
 	old := s.rt.Swap(next)
-	s.metrics.reloaded(true)
+	s.metrics.Reloaded(true)
 	// Idle connections of the old transport go now; those still carrying a
 	// request are closed once the longest such request must have ended.
 	old.transport.CloseIdleConnections()
@@ -84,7 +86,7 @@ func sameTLSSource(a, b TLSSettings) bool {
 		a.ACMEHTTPListen == b.ACMEHTTPListen
 }
 
-func sameAuditSinks(a, b AuditConfig) bool {
+func sameAuditSinks(a, b audit.Config) bool {
 	return a.Console == b.Console && a.File == b.File && urlString(a.Syslog) == urlString(b.Syslog) &&
 		a.SyslogFacility == b.SyslogFacility && a.Queue == b.Queue
 }
@@ -111,7 +113,7 @@ func (s *Server) ReloadAndReport(load func() (*Config, error)) (ReloadResult, er
 	defer s.reloadMu.Unlock()
 	cfg, err := load()
 	if err != nil {
-		s.metrics.reloaded(false)
+		s.metrics.Reloaded(false)
 		s.log.Error("config reload rejected; the previous configuration keeps serving", "err", err.Error())
 		return ReloadResult{}, fmt.Errorf("reload rejected, previous configuration still serving: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // TestAuditReport: the report over a real audit file counts messages by
@@ -28,7 +28,7 @@ func TestAuditReport(t *testing.T) {
 
 	f, _ := os.Open(file)
 	defer f.Close()
-	r, err := proxy.BuildAuditReport(map[string]io.Reader{file: f}, time.Time{})
+	r, err := audit.BuildReport(map[string]io.Reader{file: f}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestAuditReport(t *testing.T) {
 
 	tampered := `{"time":"2025-03-02T10:00:00Z","msg":"message","outcome":"delivered","route":"x","provider":"clickatell-one"}` + "\n" +
 		`{"time":"2025-01-01T10:00:00Z","msg":"message","outcome":"delivered","route":"old","provider":"clickatell-one"}` + "\nnot json\n"
-	since, _ := proxy.ParseReportSince("2025-03-01")
-	r, err = proxy.BuildAuditReport(map[string]io.Reader{"t": strings.NewReader(tampered)}, since)
+	since, _ := audit.ParseReportSince("2025-03-01")
+	r, err = audit.BuildReport(map[string]io.Reader{"t": strings.NewReader(tampered)}, since)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -227,7 +228,7 @@ func (d *delivery) send(ctx context.Context, rt *runtime, route *Route, m rewrit
 		d.Info = info
 	}
 	outcome, code, _ := summarize(res)
-	d.Attempts = append(d.Attempts, attemptRecord{Route: route.Name, Provider: route.ProviderName, Outcome: outcome, Code: code})
+	d.Attempts = append(d.Attempts, audit.Attempt{Route: route.Name, Provider: route.ProviderName, Outcome: outcome, Code: code})
 	return res
 }
 

@@ -20,6 +20,8 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
 
@@ -43,7 +45,7 @@ type Options struct {
 	// their own to hit limits exactly without sleeping.
 	Now func() time.Time
 	// Metrics receives the server's counters; nil makes a fresh set.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// RetryJitter returns a uniform random number in [0, 1) for retry
 	// backoff; nil uses math/rand. RetrySleep waits between retries; nil
 	// sleeps for real. Tests pass their own so retries never wait.
@@ -61,9 +63,8 @@ type Server struct {
 	audit *slog.Logger
 	gp    *goproxy.ProxyHttpServer
 	rt    atomic.Pointer[runtime]
-	stats serverStats
 
-	metrics   *Metrics
+	metrics   *metrics.Metrics
 	started   *Config         // the config listeners and sinks were opened with: what a reload cannot change
 	reloadMu  sync.Mutex      // one reload at a time (SIGHUP and the admin call)
 	ready     atomic.Bool     // serving and not shutting down: /readyz
@@ -85,7 +86,7 @@ type runtime struct {
 	idKey     []byte // HMAC key for message keys and client message ids
 }
 
-func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtime {
+func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *metrics.Metrics) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
@@ -102,7 +103,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtim
 		if r.provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
 		} else {
-			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.upstreamObserver(r.Name, r.ProviderName),
+			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.Upstream(r.Name, r.ProviderName),
 				userAgent: cmp.Or(opts.UserAgent, "postern")}
 		}
 	}
@@ -113,7 +114,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtim
 func New(cfg *Config, opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics, started: cfg}
 	if s.metrics == nil {
-		s.metrics = NewMetrics(BuildInfo{})
+		s.metrics = metrics.New(metrics.BuildInfo{})
 	}
 	s.stopSends, s.cutOff = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -146,6 +147,15 @@ func New(cfg *Config, opts Options) *Server {
 
 func refuseDial(context.Context, string, string) (net.Conn, error) {
 	return nil, errors.New("postern never relays: upstream dialing through goproxy is disabled")
+}
+
+// Stats returns the guardrail counters since start.
+func (s *Server) Stats() metrics.Stats { return s.metrics.Stats() }
+
+// writeAudit counts a in the metrics and writes its audit line.
+func (s *Server) writeAudit(ctx context.Context, a *audit.Record) {
+	s.metrics.Record(a)
+	audit.Write(ctx, s.audit, a)
 }
 
 // Config returns the configuration currently served.

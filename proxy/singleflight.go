@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -120,7 +121,7 @@ func (sf *singleFlight) finish(k messageKey, f *flight) {
 // which case it waits for that one's outcome and reports it as its own
 // (a.Joined). It sets the derived client message id when ISE gave none.
 // busy is true when no upstream slot came free within upstream_queue_wait.
-func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *Route, msg *rewrite.Message, a *auditRecord) (d delivery, busy bool) {
+func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *Route, msg *rewrite.Message, a *audit.Record) (d delivery, busy bool) {
 	k := keyFor(rt.idKey, route.Name, *msg)
 	if msg.Options.ClientMessageID == "" {
 		msg.Options.ClientMessageID = k.clientMessageID()

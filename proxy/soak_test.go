@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // soakRequests is how many requests TestSoak sends: 50 000, or
@@ -119,17 +120,8 @@ func TestSoak(t *testing.T) {
 
 	var auditMu sync.Mutex
 	var auditLines, notSentRetries atomic.Int64
-	audit := writerFunc(func(b []byte) (int, error) {
-		var a struct {
-			Outcome     string   `json:"outcome"`
-			Status      int      `json:"status"`
-			IDs         []string `json:"ids"`
-			ClientMsgID string   `json:"client_msg_id"`
-			Joined      bool     `json:"joined"`
-			Attempts    []struct {
-				Retry string `json:"retry"`
-			} `json:"attempts"`
-		}
+	auditW := writerFunc(func(b []byte) (int, error) {
+		var a audit.Line
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Errorf("audit line %q: %v", b, err)
 			return len(b), nil
@@ -156,7 +148,7 @@ func TestSoak(t *testing.T) {
 	})
 	opts := faultOptions(dialer, &sleepLog{})
 	opts.RetrySleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-	addr := serveSoak(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 16"), opts, audit)
+	addr := serveSoak(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 16"), opts, auditW)
 
 	p := &postern{addr: addr}
 	c := iseClient(t, p, 32)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
@@ -41,7 +43,7 @@ type sender interface {
 type httpSender struct {
 	provider  rewrite.Provider
 	client    *http.Client
-	observe   upstreamObserver
+	observe   metrics.Observer
 	userAgent string
 }
 
@@ -98,7 +100,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	sent := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
-		h.observe.observe(time.Since(sent), "", nil)
+		h.observe.Observe(time.Since(sent), "", nil)
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
 		// Go's client quotes a malformed reply ("malformed HTTP response
@@ -121,7 +123,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
-	h.observe.observe(time.Since(sent), hostOnly(req.URL.Host), resp.TLS)
+	h.observe.Observe(time.Since(sent), hostOnly(req.URL.Host), resp.TLS)
 	if err == nil && len(body) > maxProviderReply {
 		err = errors.New("reply larger than 1 MiB")
 	}
@@ -187,7 +189,7 @@ func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Re
 		res.Recipients[i] = rewrite.Recipient{To: to, ID: "sandbox-" + strconv.FormatUint(s.seq.Add(1), 10), Sandbox: true}
 	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "sandbox: message accepted but NOT SENT",
-		slog.String("route", s.route), slog.Any("to", maskAll(m.To)),
+		slog.String("route", s.route), slog.Any("to", audit.MaskAll(m.To)),
 		slog.Int("chars", len([]rune(m.Text))), slog.Bool("not_sent", true))
 	return res, sendInfo{}
 }

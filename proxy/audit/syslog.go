@@ -1,4 +1,4 @@
-package proxy
+package audit
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ const (
 	syslogSeverityInfo = 6
 )
 
-func newSyslogSink(cfg AuditConfig) *syslogSink {
+func newSyslogSink(cfg Config) *syslogSink {
 	u := cfg.Syslog
 	s := &syslogSink{
 		network:  u.Scheme,

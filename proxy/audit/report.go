@@ -1,8 +1,7 @@
-package proxy
+package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -11,9 +10,9 @@ import (
 	"time"
 )
 
-// AuditReport is what `postern report` tells an auditor about a set of
+// Report is what `postern report` tells an auditor about a set of
 // audit logs.
-type AuditReport struct {
+type Report struct {
 	Since      time.Time      `json:"since,omitzero"`
 	First      time.Time      `json:"first,omitzero"` // earliest line counted
 	Last       time.Time      `json:"last,omitzero"`  // latest line counted
@@ -32,32 +31,21 @@ type AuditReport struct {
 	Statement  string `json:"statement"`
 }
 
-// outcomeSandbox is the audit outcome of a message the sandbox provider
-// took: answered like a delivery, but nothing was sent.
-const outcomeSandbox = "sandbox"
+// sandboxProvider is the provider name of the sandbox, which sends
+// nothing and so has no TLS connection to record.
+const sandboxProvider = "sandbox"
 
-type auditLine struct {
-	Time     time.Time `json:"time"`
-	Msg      string    `json:"msg"`
-	Outcome  string    `json:"outcome"`
-	Route    string    `json:"route"`
-	Provider string    `json:"provider"`
-	Reason   string    `json:"reason"`
-	TLS      string    `json:"tls"`
-	Leaf     string    `json:"leaf_sha256"`
-}
-
-// BuildAuditReport reads audit logs (JSON lines as postern writes them) and
+// BuildReport reads audit logs (JSON lines as postern writes them) and
 // summarises the lines at or after since (zero = all).
-func BuildAuditReport(logs map[string]io.Reader, since time.Time) (*AuditReport, error) {
-	r := &AuditReport{Since: since, ByOutcome: map[string]int{}, ByRoute: map[string]int{}, ByProvider: map[string]int{},
+func BuildReport(logs map[string]io.Reader, since time.Time) (*Report, error) {
+	r := &Report{Since: since, ByOutcome: map[string]int{}, ByRoute: map[string]int{}, ByProvider: map[string]int{},
 		Refusals: map[string]int{}, TLS: map[string]int{}, Leaves: map[string]int{}}
 	for _, name := range slices.Sorted(maps.Keys(logs)) {
 		sc := bufio.NewScanner(logs[name])
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			var l auditLine
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Msg != "message" || l.Outcome == "" {
+			l, ok := ParseLine(sc.Bytes())
+			if !ok {
 				if strings.TrimSpace(sc.Text()) != "" {
 					r.Unreadable++
 				}
@@ -80,7 +68,7 @@ func BuildAuditReport(logs map[string]io.Reader, since time.Time) (*AuditReport,
 	return r, nil
 }
 
-func (r *AuditReport) add(l auditLine) {
+func (r *Report) add(l Line) {
 	r.Lines++
 	if r.First.IsZero() || l.Time.Before(r.First) {
 		r.First = l.Time
@@ -114,7 +102,7 @@ func orDash(s string) string {
 }
 
 // Text renders the report for people.
-func (r *AuditReport) Text() string {
+func (r *Report) Text() string {
 	var b strings.Builder
 	b.WriteString("postern audit report\n")
 	if !r.Since.IsZero() {
@@ -146,7 +134,7 @@ func (r *AuditReport) Text() string {
 	section("refusals by reason", r.Refusals)
 	section("upstream TLS versions", r.TLS)
 	section("upstream leaf certificates (SHA-256)", r.Leaves)
-	if n := r.ByOutcome[outcomeSandbox]; n > 0 {
+	if n := r.ByOutcome[OutcomeSandbox]; n > 0 {
 		fmt.Fprintf(&b, "\n%d message(s) went to the sandbox provider and were NOT sent.\n", n)
 	}
 	fmt.Fprintf(&b, "\n%s\n", r.Statement)

@@ -1,4 +1,7 @@
-package proxy
+// Package metrics holds postern's Prometheus collectors: what the server
+// counts (messages, refusals, rate-limit hits, reloads, requests in flight)
+// and observes (upstream latency, certificate expiry).
+package metrics
 
 import (
 	"crypto/tls"
@@ -8,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/postern/postern/proxy/audit"
 )
 
 // Refusal reasons: the fixed, low-cardinality values of the reason label of
@@ -56,9 +61,9 @@ type Metrics struct {
 	lastReloadTime  prometheus.Gauge
 }
 
-// NewMetrics registers postern's metrics, the Go runtime's and the process's
+// New registers postern's metrics, the Go runtime's and the process's
 // in a fresh registry.
-func NewMetrics(bi BuildInfo) *Metrics {
+func New(bi BuildInfo) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -126,16 +131,23 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// Started counts one request into the in-flight gauge; call the returned
+// func when it is answered.
+func (m *Metrics) Started() (done func()) {
+	m.inFlight.Inc()
+	return m.inFlight.Dec
+}
+
 // Registry is the registry every postern metric is in.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// record counts one audit record: a message that matched a route, and/or a
+// Record counts one audit record: a message that matched a route, and/or a
 // refusal by postern itself.
-func (m *Metrics) record(a *auditRecord) {
+func (m *Metrics) Record(a *audit.Record) {
 	if a.Route != "" {
 		m.messages.WithLabelValues(a.Route, a.Provider, a.Outcome).Inc()
 	}
-	reason := a.refusal
+	reason := a.Refusal
 	if reason == "" && a.Route != "" && a.Status >= 400 && a.Status < 500 {
 		reason = RefusalBadRequest // the legacy request itself was unacceptable
 	}
@@ -144,18 +156,18 @@ func (m *Metrics) record(a *auditRecord) {
 	}
 }
 
-// rateLimitHit counts a request refused by one of the [limits] (LimitPer*).
-func (m *Metrics) rateLimitHit(limit string) {
+// RateLimitHit counts a request refused by one of the [limits] (LimitPer*).
+func (m *Metrics) RateLimitHit(limit string) {
 	m.rateLimitHits.WithLabelValues(limit).Inc()
 }
 
-// upstreamObserver returns what a sender reports one provider exchange to.
-func (m *Metrics) upstreamObserver(route, provider string) upstreamObserver {
-	return upstreamObserver{latency: m.upstreamLatency.WithLabelValues(route, provider), expiry: m.certExpiry}
+// Upstream returns what a sender reports one provider exchange to.
+func (m *Metrics) Upstream(route, provider string) Observer {
+	return Observer{latency: m.upstreamLatency.WithLabelValues(route, provider), expiry: m.certExpiry}
 }
 
-// reloaded records the result of a configuration reload.
-func (m *Metrics) reloaded(ok bool) {
+// Reloaded records the result of a configuration reload.
+func (m *Metrics) Reloaded(ok bool) {
 	if ok {
 		m.reloads.WithLabelValues("success").Inc()
 		m.lastReloadOK.Set(1)
@@ -166,14 +178,17 @@ func (m *Metrics) reloaded(ok bool) {
 	m.lastReloadOK.Set(0)
 }
 
-// upstreamObserver is a sender's view of the metrics: latency of each
-// provider exchange and the expiry of the certificate it verified.
-type upstreamObserver struct {
+// Observer is a sender's view of the metrics: latency of each provider
+// exchange and the expiry of the certificate it verified. The zero
+// Observer observes nothing.
+type Observer struct {
 	latency prometheus.Observer
 	expiry  *prometheus.GaugeVec
 }
 
-func (o upstreamObserver) observe(d time.Duration, host string, cs *tls.ConnectionState) {
+// Observe records one exchange that took d with host; cs is its verified
+// TLS state, nil when none was reached.
+func (o Observer) Observe(d time.Duration, host string, cs *tls.ConnectionState) {
 	if o.latency == nil {
 		return
 	}

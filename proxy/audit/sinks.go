@@ -1,4 +1,4 @@
-package proxy
+package audit
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 	"time"
 )
 
-// AuditSinks sends each audit line to every configured sink: the console
+// Sinks sends each audit line to every configured sink: the console
 // (stdout or stderr), an append-only file and syslog. It is the io.Writer
 // under the audit slog.Logger, which writes each line with one Write call.
 //
 // A sink that is slow or down never blocks message delivery: every sink has
 // its own bounded queue and goroutine, and a line that does not fit in the
 // queue, or that the sink fails to write, is dropped and counted.
-type AuditSinks struct {
+type Sinks struct {
 	sinks []*queuedSink
 	log   *slog.Logger
 }
@@ -49,15 +49,15 @@ type queuedSink struct {
 	log     *slog.Logger
 }
 
-// OpenAuditSinks opens every sink cfg names. A file that cannot be opened is
+// OpenSinks opens every sink cfg names. A file that cannot be opened is
 // an error (postern must not start without the audit trail it was told to
 // keep); a syslog server that is down is not: its lines are dropped and
 // counted until it comes back.
-func OpenAuditSinks(cfg AuditConfig, stdout, stderr io.Writer, log *slog.Logger) (*AuditSinks, error) {
+func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &AuditSinks{log: log}
+	s := &Sinks{log: log}
 	switch cfg.Console {
 	case "stdout", "":
 		s.add("stdout", consoleSink{stdout}, cfg.Queue)
@@ -78,7 +78,7 @@ func OpenAuditSinks(cfg AuditConfig, stdout, stderr io.Writer, log *slog.Logger)
 	return s, nil
 }
 
-func (s *AuditSinks) add(name string, w sinkWriter, queue int) {
+func (s *Sinks) add(name string, w sinkWriter, queue int) {
 	qs := &queuedSink{name: name, w: w, q: make(chan []byte, max(queue, 1)),
 		reopen: make(chan struct{}, 1), done: make(chan struct{}), log: s.log}
 	s.sinks = append(s.sinks, qs)
@@ -86,7 +86,7 @@ func (s *AuditSinks) add(name string, w sinkWriter, queue int) {
 }
 
 // Write queues one audit line for every sink and never blocks.
-func (s *AuditSinks) Write(p []byte) (int, error) {
+func (s *Sinks) Write(p []byte) (int, error) {
 	line := bytes.Clone(p)
 	for _, qs := range s.sinks {
 		select {
@@ -101,7 +101,7 @@ func (s *AuditSinks) Write(p []byte) (int, error) {
 // Reopen makes file sinks close and reopen their file, for log rotation
 // tools that move the file and send SIGHUP. It returns at once; the reopen
 // happens in each sink's goroutine between two lines.
-func (s *AuditSinks) Reopen() {
+func (s *Sinks) Reopen() {
 	for _, qs := range s.sinks {
 		select {
 		case qs.reopen <- struct{}{}:
@@ -112,7 +112,7 @@ func (s *AuditSinks) Reopen() {
 
 // Close writes what is queued (waiting at most a few seconds for a slow
 // sink) and closes every sink.
-func (s *AuditSinks) Close() error {
+func (s *Sinks) Close() error {
 	var errs []error
 	for _, qs := range s.sinks {
 		close(qs.q)
@@ -134,7 +134,7 @@ func (s *AuditSinks) Close() error {
 }
 
 // Stats returns each sink's counters.
-func (s *AuditSinks) Stats() []SinkStats {
+func (s *Sinks) Stats() []SinkStats {
 	out := make([]SinkStats, len(s.sinks))
 	for i, qs := range s.sinks {
 		out[i] = SinkStats{Name: qs.name, Written: qs.written.Load(), Dropped: qs.dropped.Load()}
@@ -143,7 +143,7 @@ func (s *AuditSinks) Stats() []SinkStats {
 }
 
 // Dropped is the number of audit lines lost over all sinks.
-func (s *AuditSinks) Dropped() uint64 {
+func (s *Sinks) Dropped() uint64 {
 	var n uint64
 	for _, qs := range s.sinks {
 		n += qs.dropped.Load()
