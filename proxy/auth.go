@@ -5,15 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/elazarl/goproxy"
-
-	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
-
-// proxyAuthRealm is what a client is told to authenticate for.
-const proxyAuthRealm = `Basic realm="postern", charset="UTF-8"`
 
 // checkProxyAuth verifies Proxy-Authorization: Basic against [server]
 // proxy_user and proxy_password. It returns the user the client claimed
@@ -39,36 +32,6 @@ func checkProxyAuth(g *Guards, r *http.Request) (user, reason string) {
 		return "", "proxy authentication failed"
 	}
 	return g.ProxyUser, ""
-}
-
-// proxyAuthRequired is the 407 answer that asks the client for credentials.
-func proxyAuthRequired(r *http.Request) *http.Response {
-	resp := textResponse(r, http.StatusProxyAuthRequired, "Proxy authentication required\n")
-	resp.Header.Set("Proxy-Authenticate", proxyAuthRealm)
-	return resp
-}
-
-// authorizeConnect checks a CONNECT against allow_clients and proxy
-// authentication. It returns nil when the tunnel may be considered, else the
-// response to reject it with (ctx.Resp + goproxy.RejectConnect), already
-// audited and counted. Every CONNECT handler calls it first.
-func (s *Server) authorizeConnect(ctx *goproxy.ProxyCtx) *http.Response {
-	r := ctx.Req
-	cfg := s.rt.Load().cfg
-	a := &audit.Record{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(r.Host),
-		Outcome: "refused", Status: http.StatusForbidden}
-	if !cfg.ClientAllowed(clientIP(r)) {
-		a.Reason, a.Refusal = "client not in allow_clients", metrics.RefusalClientNotAllowed
-		s.writeAudit(r.Context(), a)
-		return textResponse(r, http.StatusForbidden, "Forbidden: client not allowed\n")
-	}
-	_, reason := checkProxyAuth(&cfg.Guards, r)
-	if reason != "" {
-		a.Status, a.Reason, a.Refusal = http.StatusProxyAuthRequired, reason, metrics.RefusalAuthFailed
-		s.writeAudit(r.Context(), a)
-		return proxyAuthRequired(r)
-	}
-	return nil
 }
 
 // checkLegacyAuth verifies the legacy credentials a route requires. It

@@ -2,12 +2,9 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"slices"
 	"time"
 
-	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
@@ -115,38 +112,4 @@ func (gs *guardState) acquireUpstream(ctx context.Context) (release func(), ok b
 	case <-ctx.Done():
 	}
 	return nil, false
-}
-
-// throttledBody is the legacy throttling error, answered with 429 for every
-// rate limit.
-const throttledBody = "ERR: " + rewrite.CodeThrottled + ", Maximum MT limit exceeded\n"
-
-// admitMessage applies the destination and rate guardrails to a parsed
-// message, recording each recipient's country in a.
-func (s *Server) admitMessage(rt *runtime, a *audit.Record, to []string) *rewrite.Error {
-	countries, reason := rt.guards.checkDestinations(to)
-	a.Country = countries
-	if reason != "" {
-		a.Refusal = metrics.RefusalDestination
-		return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeCannotRoute,
-			Description: "Cannot route message", Outcome: rewrite.Refused, Cause: errors.New(reason)}
-	}
-	if limit := rt.guards.admitMessage(to); limit != "" {
-		s.metrics.RateLimitHit(limit)
-		a.Refusal = metrics.RefusalRateLimited
-		return &rewrite.Error{Status: http.StatusTooManyRequests, Code: rewrite.CodeThrottled,
-			Description: "Maximum MT limit exceeded", Outcome: rewrite.Refused, Cause: errors.New(limit + " limit reached")}
-	}
-	return nil
-}
-
-func legacyAuthFailed() *rewrite.Error {
-	return &rewrite.Error{Status: http.StatusForbidden, Code: rewrite.CodeAuthFailed,
-		Description: "Authentication failed", Outcome: rewrite.Refused, Cause: errors.New("legacy credentials do not match the route")}
-}
-
-func upstreamBusy() *rewrite.Error {
-	return &rewrite.Error{Status: http.StatusServiceUnavailable, Code: rewrite.CodeInternal,
-		Description: "Too many messages in flight, message not sent", Outcome: rewrite.Refused,
-		Cause: errors.New("max_concurrent_upstream busy for upstream_queue_wait")}
 }

@@ -18,8 +18,6 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/metrics"
-	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
 
@@ -41,47 +39,6 @@ const (
 	// keep a tunnel open for the next request; past it, the tunnel closes.
 	tunnelDrainBytes = 256 << 10
 )
-
-// connect decides a CONNECT: hosts listed in [intercept] hosts, asked by an
-// allowed client, get their TLS terminated by postern with a leaf from its
-// own interception CA, and the requests inside go through the same pipeline
-// as every other request. Everything else is refused with 403: a blind
-// tunnel would make postern an open proxy.
-func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	cfg := s.Config()
-	ic := s.opts.InterceptCA
-	if ic == nil || !cfg.interceptsHost(host) {
-		return s.refuseConnect(host, ctx)
-	}
-	if resp := s.authorizeConnect(ctx); resp != nil {
-		ctx.Resp = resp
-		return goproxy.RejectConnect, host
-	}
-	name := hostOnly(host)
-	if !ic.Permits(name) {
-		// Listed in [intercept] hosts (added after the CA was made), but
-		// outside the CA's name constraints: no leaf is minted for it.
-		r := ctx.Req
-		s.writeAudit(r.Context(), &audit.Record{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
-			Outcome: "refused", Status: http.StatusForbidden, Reason: "host outside the interception CA's name constraints",
-			Refusal: metrics.RefusalConnect})
-		fit := ic.Fit(cfg.InterceptHosts)
-		s.log.Warn("CONNECT refused: [intercept] hosts lists a host the interception CA does not permit",
-			"host", name, "ca_permits", fit.Permitted, "fix", fit.NewCAHowTo())
-		ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern's interception CA does not cover this host\n")
-		return goproxy.RejectConnect, host
-	}
-	// Clients send Proxy-Authorization with the CONNECT only, not with the
-	// requests inside the tunnel: the session remembers who authenticated.
-	user, _ := checkProxyAuth(&cfg.Guards, ctx.Req)
-	sess := &interceptSession{proxyUser: user, host: name}
-	// postern runs the tunnel itself rather than goproxy's MITM loop, which
-	// drops a request it cannot read without a reply or an audit line and
-	// logs the parser's error, which quotes the request line (see
-	// serveTunnel).
-	return &goproxy.ConnectAction{Action: goproxy.ConnectHijack,
-		Hijack: func(r *http.Request, conn net.Conn, _ *goproxy.ProxyCtx) { s.serveTunnel(r, conn, sess) }}, host
-}
 
 // interceptSession is one accepted CONNECT; every request read inside its
 // tunnel carries it.
@@ -112,10 +69,6 @@ func requestMode(r *http.Request, ctx *goproxy.ProxyCtx) string {
 	}
 	return "proxy"
 }
-
-// unreadableReply answers a request postern cannot read or will not take
-// as written, in the legacy format ISE logs.
-var unreadableReply = rewrite.ClickatellHTTP{}.ReplyError(rewrite.BadRequest(rewrite.CodeMissingParams, "Invalid or missing parameters"))
 
 // serveTunnel runs an accepted CONNECT on the hijacked client connection:
 // it answers 200, terminates TLS with a leaf for the CONNECT host from the
@@ -333,14 +286,16 @@ func namesHost(host, want string) bool {
 // refused, and ends the tunnel: after such a request the connection's
 // framing cannot be trusted.
 func (s *Server) refuseTunnelRequest(conn net.Conn, bw *bufio.Writer, client string, sess *interceptSession, method, reason string) {
-	s.writeAudit(context.Background(), &audit.Record{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method,
-		Outcome: "refused", Status: unreadableReply.Status, Code: rewrite.CodeMissingParams, Reason: reason, Refusal: metrics.RefusalBadRequest})
+	ref := refuseInTunnel(reason)
+	a := &audit.Record{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method}
+	ref.record(a, ref.status, nil)
+	s.writeAudit(context.Background(), a)
 	resp := &http.Response{
-		StatusCode: unreadableReply.Status, ProtoMajor: 1, ProtoMinor: 1,
+		StatusCode: ref.status, ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {unreadableReply.ContentType}, "Cache-Control": {"no-store"},
-			"X-Content-Type-Options": {"nosniff"}, "Content-Length": {strconv.Itoa(len(unreadableReply.Body))}},
-		ContentLength: int64(len(unreadableReply.Body)),
-		Body:          io.NopCloser(strings.NewReader(unreadableReply.Body)),
+			"X-Content-Type-Options": {"nosniff"}, "Content-Length": {strconv.Itoa(len(ref.body))}},
+		ContentLength: int64(len(ref.body)),
+		Body:          io.NopCloser(strings.NewReader(ref.body)),
 		Close:         true,
 	}
 	conn.SetWriteDeadline(time.Now().Add(tunnelWriteTimeout))

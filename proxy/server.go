@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -193,45 +192,6 @@ func (s *Server) NewHTTPServer() *http.Server {
 	hs.RegisterOnShutdown(s.tunnels.shutdown)
 	return hs
 }
-
-// Serve accepts connections on ln until ctx is cancelled, then shuts down:
-// it stops accepting, lets requests in flight finish for up to grace, and
-// then cuts off what is left. A message cut off is answered and audited with
-// its outcome (usually "unknown": it may have reached the provider). Being
-// cut off is part of a normal shutdown, not an error.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := s.NewHTTPServer()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.ready.Store(true)
-	select {
-	case err := <-errc:
-		s.ready.Store(false)
-		return fmt.Errorf("serving %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	s.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		n := s.flights.Load()
-		s.log.Warn("shutdown grace period over: cutting off messages still in flight; each is audited with its outcome",
-			"grace", grace.String(), "in_flight", n)
-		s.cutOff()
-		// The cut-off messages now finish at once; give them a moment to
-		// answer ISE and write their audit lines before closing everything.
-		fctx, fcancel := context.WithTimeout(context.Background(), cutOffWait)
-		defer fcancel()
-		if err := hs.Shutdown(fctx); err != nil {
-			hs.Close()
-		}
-	}
-	s.rt.Load().transport.CloseIdleConnections()
-	return nil
-}
-
-// cutOffWait bounds how long cut-off messages get to be answered and audited.
-const cutOffWait = 5 * time.Second
 
 // printfLogger receives goproxy's log lines. Their arguments can quote a
 // request line, a Host header or a URL, that is, message texts and legacy

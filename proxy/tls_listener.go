@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/postern/postern/trust"
@@ -78,30 +77,6 @@ func (in *InboundTLS) Close() {
 	if in.acme != nil {
 		in.acme.Stop()
 	}
-}
-
-// ServeTLS serves the same handler as Serve over TLS on ln — HTTP/1.1 only,
-// TLS 1.2 or later with modern suites — until ctx is cancelled, then shuts
-// down letting requests in flight finish for up to grace.
-func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config, grace time.Duration) error {
-	hs := s.NewHTTPServer()
-	hs.TLSConfig = cfg
-	// A non-nil empty map keeps net/http from offering h2: ISE speaks
-	// HTTP/1.1, and goproxy's handler expects it.
-	hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving TLS %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down TLS: %w", err)
-	}
-	return nil
 }
 
 // ServeBoth serves the plain listener and, when tlsLn is not nil, the HTTPS
