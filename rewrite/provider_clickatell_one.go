@@ -44,7 +44,7 @@ type oneMessage struct {
 // so the legacy unicode/concat options have nothing to map to.
 func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiOne, err)
+		return nil, buildErrorFor(apiOne, err)
 	}
 	from := p.cfg.sender(m)
 	body := oneRequest{Messages: make([]oneMessage, len(m.To))}
@@ -53,7 +53,7 @@ func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, er
 	}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiOne, err)
+		return nil, buildErrorFor(apiOne, err)
 	}
 	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
 	req.Header.Set("Authorization", p.cfg.token)

@@ -42,12 +42,12 @@ type platformMessage struct {
 // chooses the encoding itself, so unicode/concat have nothing to map to.
 func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiPlatform, err)
+		return nil, buildErrorFor(apiPlatform, err)
 	}
 	body := platformMessage{Content: m.Text, To: m.To, From: p.cfg.sender(m), ClientMessageID: m.Options.ClientMessageID}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiPlatform, err)
+		return nil, buildErrorFor(apiPlatform, err)
 	}
 	// Like the One API, the raw key: no "Bearer".
 	req.Header.Set("Authorization", p.cfg.token)

@@ -44,7 +44,7 @@ type restMessage struct {
 // two-way number is only accepted on reply-capable routes.
 func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiREST, err)
+		return nil, buildErrorFor(apiREST, err)
 	}
 	body := restMessage{
 		Text:            m.Text,
@@ -58,7 +58,7 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 	}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiREST, err)
+		return nil, buildErrorFor(apiREST, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+p.cfg.token)
 	req.Header.Set("X-Version", "1")

@@ -390,7 +390,7 @@ func (t *Template) Read(m Message, r Response) Result {
 
 func (t *Template) refusal(status int, errText string, providerBody bool, mk masker) *Error {
 	return legacyError(httpStatusClasses[status], status, providerBody,
-		upstreamCause(templateName, status, clickatellFault{Description: errText}, mk))
+		upstreamCause(templateName, status, "", errText, mk))
 }
 
 // pointerString resolves an RFC 6901 pointer and returns a string or number

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 )
 
 // twilioAPIBase is Twilio's REST host; the send call is
@@ -22,11 +21,6 @@ var (
 	apiKeySIDRE  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
 	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 )
-
-// providerName labels a non-Clickatell provider in causes.
-type providerName string
-
-func (p providerName) String() string { return string(p) }
 
 const twilioName providerName = "twilio"
 
@@ -105,30 +99,6 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 	return t, nil
 }
 
-// checkToken says what is wrong with a token, or "".
-func checkToken(token string) string {
-	switch {
-	case token == "":
-		return "token is required"
-	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
-		// A space means a pasted "Bearer ..." or a stray newline; either
-		// would break or inject the Authorization header.
-		return "token must not contain spaces or control characters"
-	}
-	return ""
-}
-
-// checkEndpoint says what is wrong with a configured endpoint, or "".
-func checkEndpoint(u *url.URL) string {
-	switch {
-	case u.Scheme != "https" || u.Host == "":
-		return "endpoint must be an absolute https:// URL"
-	case u.User != nil:
-		return "endpoint must not carry credentials; use token"
-	}
-	return ""
-}
-
 // Build returns the Create Message POST for m's one recipient.
 func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, t.MaxRecipients()); err != nil {
@@ -147,17 +117,6 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 		return nil, buildErrorFor(twilioName, err)
 	}
 	req.SetBasicAuth(t.user, t.token)
-	return req, nil
-}
-
-// newFormRequest encodes form with net/url (never by concatenation).
-func newFormRequest(ctx context.Context, method string, endpoint *url.URL, form url.Values) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, endpoint.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", formContentType)
-	req.Header.Set("Accept", "application/json")
 	return req, nil
 }
 
@@ -217,7 +176,7 @@ func (t *Twilio) refusal(status int, code, message string, providerBody bool, mk
 	if _, err := strconv.Atoi(code); err != nil {
 		code = ""
 	}
-	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, clickatellFault{Code: code, Description: message}, mk))
+	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, code, message, mk))
 }
 
 // MaxRecipients is 1: Twilio's Create Message takes one To.
@@ -225,17 +184,6 @@ func (t *Twilio) MaxRecipients() int { return 1 }
 
 // DefaultEndpoint is the URL requests go to, for the startup report.
 func (t *Twilio) DefaultEndpoint() *url.URL { u := *t.endpoint; return &u }
-
-// buildErrorFor is a Build failure: nothing was sent, and the fault is ours.
-func buildErrorFor(name fmt.Stringer, cause error) *Error {
-	return &Error{
-		Status:      http.StatusInternalServerError,
-		Code:        CodeInternal,
-		Description: "Internal error",
-		Outcome:     Refused,
-		Cause:       fmt.Errorf("building %s request: %w", name, cause),
-	}
-}
 
 // Describe summarises the settings for `postern check`; SIDs are account
 // identifiers, not secrets.
