@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -68,4 +69,13 @@ func (c clickatellConfig) sender(m Message) string {
 func (c clickatellConfig) defaultEndpoint() *url.URL {
 	u := *c.endpoint
 	return &u
+}
+
+// clickatellRetryable is the Clickatell APIs' retry rule: 429 (rate limit)
+// and 503 ("temporary error; retry", One API code 19), with Retry-After.
+// Only a reply carrying Clickatell's own error body gets here (Read sets
+// Failover on a 5xx only then), so the provider itself answered and took
+// nothing.
+func clickatellRetryable(status int, hasRetryAfter bool) bool {
+	return hasRetryAfter && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable)
 }

@@ -30,6 +30,15 @@ type ClickatellHTTP struct {
 
 var _ Dialect = ClickatellHTTP{}
 
+// ClickatellHTTPConfig holds the "clickatell-http" dialect's own route keys:
+// none beyond default_country and max_recipients (DialectConfig).
+type ClickatellHTTPConfig struct{}
+
+// NewClickatellHTTP returns the dialect for cfg; it cannot fail.
+func NewClickatellHTTP(cfg DialectConfig) (ClickatellHTTP, error) {
+	return ClickatellHTTP{DefaultCountry: cfg.DefaultCountry, MaxRecipients: cfg.MaxRecipients}, nil
+}
+
 const formContentType = "application/x-www-form-urlencoded"
 
 // Every Parse error is one of these fixed values (copied per call), so no

@@ -18,6 +18,10 @@ type ClickatellOne struct {
 
 var _ Provider = (*ClickatellOne)(nil)
 
+// ClickatellOneConfig holds the "clickatell-one" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellOneConfig struct{}
+
 // NewClickatellOne validates cfg (a token is required; an endpoint, when
 // given, must be https) and fills the default endpoint.
 func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
@@ -72,3 +76,8 @@ func (p *ClickatellOne) MaxRecipients() int { return 200 }
 // DefaultEndpoint is the URL requests go to (the configured one, or the
 // default), for the proxy's startup report.
 func (p *ClickatellOne) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellOne) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

@@ -18,6 +18,10 @@ type ClickatellREST struct {
 
 var _ Provider = (*ClickatellREST)(nil)
 
+// ClickatellRESTConfig holds the "clickatell-rest" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellRESTConfig struct{}
+
 // NewClickatellREST validates cfg (a token is required; an endpoint, when
 // given, must be https) and fills the default endpoint.
 func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
@@ -77,3 +81,8 @@ func (p *ClickatellREST) MaxRecipients() int { return 200 }
 // DefaultEndpoint is the URL requests go to (the configured one, or the
 // default), for the proxy's startup report.
 func (p *ClickatellREST) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellREST) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

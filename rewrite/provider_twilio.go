@@ -37,10 +37,17 @@ type Twilio struct {
 
 var _ Provider = (*Twilio)(nil)
 
-// NewTwilio validates cfg: token and account_sid are required, and exactly
+// TwilioConfig holds the "twilio" provider's own route keys.
+type TwilioConfig struct {
+	AccountSID          string `toml:"account_sid"`           // AC..., in the URL path and the default Basic user
+	APIKeySID           string `toml:"api_key_sid"`           // SK..., the Basic user instead of AccountSID
+	MessagingServiceSID string `toml:"messaging_service_sid"` // MG..., sent instead of From
+}
+
+// NewTwilio validates cfg and tw: token and account_sid are required, and exactly
 // one of from and messaging_service_sid (Twilio's own rule). Problems are
 // reported all at once and never quote the token.
-func NewTwilio(cfg Config) (*Twilio, error) {
+func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("twilio: "+format, args...)})
@@ -48,24 +55,24 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 	if msg := checkToken(cfg.Token); msg != "" {
 		add("token", "%s", msg)
 	}
-	t := &Twilio{user: cfg.AccountSID, token: cfg.Token, service: cfg.MessagingServiceSID}
+	t := &Twilio{user: tw.AccountSID, token: cfg.Token, service: tw.MessagingServiceSID}
 	switch {
-	case cfg.AccountSID == "":
+	case tw.AccountSID == "":
 		add("account_sid", "account_sid is required (AC followed by 32 hex digits)")
-	case !accountSIDRE.MatchString(cfg.AccountSID):
+	case !accountSIDRE.MatchString(tw.AccountSID):
 		add("account_sid", "account_sid must be AC followed by 32 hex digits")
 	}
-	if cfg.APIKeySID != "" {
-		if !apiKeySIDRE.MatchString(cfg.APIKeySID) {
+	if tw.APIKeySID != "" {
+		if !apiKeySIDRE.MatchString(tw.APIKeySID) {
 			add("api_key_sid", "api_key_sid must be SK followed by 32 hex digits")
 		}
-		t.user = cfg.APIKeySID
+		t.user = tw.APIKeySID
 	}
 	switch {
-	case cfg.MessagingServiceSID != "" && cfg.From != "":
+	case tw.MessagingServiceSID != "" && cfg.From != "":
 		add("messaging_service_sid", "set from or messaging_service_sid, not both")
-	case cfg.MessagingServiceSID != "":
-		if !serviceSIDRE.MatchString(cfg.MessagingServiceSID) {
+	case tw.MessagingServiceSID != "":
+		if !serviceSIDRE.MatchString(tw.MessagingServiceSID) {
 			add("messaging_service_sid", "messaging_service_sid must be MG followed by 32 hex digits")
 		}
 	case cfg.From == "":
@@ -86,8 +93,8 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 		}
 		u := *cfg.Endpoint
 		t.endpoint = &u
-	} else if accountSIDRE.MatchString(cfg.AccountSID) {
-		u, err := url.Parse(twilioAPIBase + cfg.AccountSID + "/Messages.json")
+	} else if accountSIDRE.MatchString(tw.AccountSID) {
+		u, err := url.Parse(twilioAPIBase + tw.AccountSID + "/Messages.json")
 		if err != nil {
 			panic(err) // a constant and a checked SID; cannot fail
 		}
@@ -181,6 +188,13 @@ func (t *Twilio) refusal(status int, code, message string, providerBody bool, mk
 
 // MaxRecipients is 1: Twilio's Create Message takes one To.
 func (t *Twilio) MaxRecipients() int { return 1 }
+
+// RetryableReply: 429 only, with Retry-After. It is error 20429, which
+// Twilio documents as "not processed, safe to retry with backoff"; a 503 is
+// not documented that way and is not retried.
+func (t *Twilio) RetryableReply(status int, hasRetryAfter bool) bool {
+	return hasRetryAfter && status == http.StatusTooManyRequests
+}
 
 // DefaultEndpoint is the URL requests go to, for the startup report.
 func (t *Twilio) DefaultEndpoint() *url.URL { u := *t.endpoint; return &u }
