@@ -534,3 +534,22 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+var _ CredentialReader = ClickatellHTTP{}
+
+// Credentials reads user, password and api_id from the query and, for a
+// form POST, the body (the body wins, as in Parse).
+func (ClickatellHTTP) Credentials(in Inbound) Credentials {
+	params, err := parseForm(in.RawQuery)
+	if err != nil {
+		return Credentials{}
+	}
+	if in.Method == http.MethodPost && len(in.Body) > 0 {
+		if body, err := parseForm(string(in.Body)); err == nil && hasLegacyKey(body) {
+			for k, v := range body {
+				params[k] = v
+			}
+		}
+	}
+	return Credentials{User: first(params, "user"), Password: first(params, "password"), APIID: first(params, "api_id")}
+}
