@@ -15,112 +15,45 @@ import (
 // password text, and stop a runaway template from costing a fortune.
 const DefaultMaxSegments = 6
 
-// routeDeliveryKeys are the route keys for dialects, numbers, segments,
-// failover and the providers beyond Clickatell. They are embedded in
-// routeFile, so each is a plain [[route]] key; README.md documents them.
+// routeDeliveryKeys are the route keys for numbers, segments and failover,
+// and every dialect's and provider's own keys (rewrite.RouteKeys: rewrite's
+// registry says which belong to whom). They are embedded in routeFile, so
+// each is a plain [[route]] key; README.md documents them.
 type routeDeliveryKeys struct {
 	DefaultCountry string `toml:"default_country"`
 	MaxSegments    int    `toml:"max_segments"`
 	Fallback       string `toml:"fallback"`
-
-	// query dialect
-	ToParam      string `toml:"to_param"`
-	TextParam    string `toml:"text_param"`
-	FromParam    string `toml:"from_param"`
-	ReplySuccess string `toml:"reply_success"`
-	ReplyFailure string `toml:"reply_failure"`
-
-	// twilio
-	AccountSID          string `toml:"account_sid"`
-	APIKeySID           string `toml:"api_key_sid"`
-	MessagingServiceSID string `toml:"messaging_service_sid"`
-
-	// template
-	Method       string            `toml:"method"`
-	ContentType  string            `toml:"content_type"`
-	Headers      map[string]string `toml:"headers"`
-	Auth         string            `toml:"auth"`
-	AuthHeader   string            `toml:"auth_header"`
-	Username     string            `toml:"username"`
-	Body         map[string]any    `toml:"body"`
-	IDPointer    string            `toml:"id_pointer"`
-	ErrorPointer string            `toml:"error_pointer"`
+	rewrite.RouteKeys
 }
 
-// keyOwners says which inbound dialect or provider each specialised key
-// belongs to, so a key set on the wrong route is an error rather than
+// checkKeyOwners reports every dialect or provider key set on a route whose
+// dialect and provider do not own it, so that it is an error rather than
 // silently ignored.
-var keyOwners = map[string][]string{
-	"to_param": {"query"}, "text_param": {"query"}, "from_param": {"query"},
-	"reply_success": {"query"}, "reply_failure": {"query"},
-	"account_sid": {"twilio"}, "api_key_sid": {"twilio"}, "messaging_service_sid": {"twilio"},
-	"method": {"template"}, "content_type": {"template"}, "headers": {"template"}, "auth": {"template"},
-	"auth_header": {"template"}, "username": {"template"}, "body": {"template"},
-	"id_pointer": {"template"}, "error_pointer": {"template"},
-}
-
-// setKeys lists the specialised keys a route sets, for keyOwners.
-func (k *routeDeliveryKeys) setKeys() map[string]bool {
-	return map[string]bool{
-		"to_param": k.ToParam != "", "text_param": k.TextParam != "", "from_param": k.FromParam != "",
-		"reply_success": k.ReplySuccess != "", "reply_failure": k.ReplyFailure != "",
-		"account_sid": k.AccountSID != "", "api_key_sid": k.APIKeySID != "", "messaging_service_sid": k.MessagingServiceSID != "",
-		"method": k.Method != "", "content_type": k.ContentType != "", "headers": k.Headers != nil, "auth": k.Auth != "",
-		"auth_header": k.AuthHeader != "", "username": k.Username != "", "body": k.Body != nil,
-		"id_pointer": k.IDPointer != "", "error_pointer": k.ErrorPointer != "",
-	}
-}
-
-// checkKeyOwners reports every specialised key set on a route whose dialect
-// and provider do not use it.
 func (v *validator) checkKeyOwners(i int, rf *routeFile, label string) {
-	set := rf.setKeys()
-	for _, k := range slices.Sorted(mapsKeys(set)) {
-		owners := keyOwners[k]
-		if set[k] && !slices.Contains(owners, rf.Inbound) && !slices.Contains(owners, rf.Provider) {
-			v.at(fmt.Sprintf("route.%d.%s", i, k), "%s: %s is only used by %s", label, k, strings.Join(owners, ", "))
+	for _, k := range rf.RouteKeys.Set() {
+		if !slices.Contains(rewrite.DialectKeys(rf.Inbound), k) && !slices.Contains(rewrite.ProviderKeys(rf.Provider), k) {
+			v.at(fmt.Sprintf("route.%d.%s", i, k), "%s: %s is only used by %s", label, k, strings.Join(rewrite.KeyOwners(k), ", "))
 		}
 	}
 }
 
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// dialectConfig validates the route's dialect keys. The dialect counts
-// recipients against maxRecipients before it parses any number.
-func (v *validator) dialectConfig(i int, rf *routeFile, label string, maxRecipients int) rewrite.DialectConfig {
+// dialectConfig validates the route's common dialect keys; the dialect
+// validates its own. It counts recipients against maxRecipients before it
+// parses any number.
+func (v *validator) dialectConfig(i int, rf *routeFile, label string, maxRecipients int) rewrite.DialectSettings {
 	if c := rf.DefaultCountry; c != "" && !rewrite.ValidCountry(c) {
 		v.at(fmt.Sprintf("route.%d.default_country", i), "%s: default_country %q is not an ISO 3166 country code libphonenumber knows (e.g. \"GB\", \"US\")", label, c)
 	}
-	return rewrite.DialectConfig{
-		DefaultCountry: rf.DefaultCountry,
-		MaxRecipients:  maxRecipients,
-		ToParam:        rf.ToParam, TextParam: rf.TextParam, FromParam: rf.FromParam,
-		ReplySuccess: rf.ReplySuccess, ReplyFailure: rf.ReplyFailure,
+	return rewrite.DialectSettings{
+		DialectConfig: rewrite.DialectConfig{DefaultCountry: rf.DefaultCountry, MaxRecipients: maxRecipients},
+		Keys:          &rf.RouteKeys,
 	}
 }
 
-// providerConfig gathers the route's provider keys; the provider validates.
-func providerConfig(rf *routeFile, endpoint *url.URL, token string) rewrite.Config {
-	cfg := rewrite.Config{
-		Endpoint: endpoint, Token: token, From: rf.From,
-		AccountSID: rf.AccountSID, APIKeySID: rf.APIKeySID, MessagingServiceSID: rf.MessagingServiceSID,
-	}
-	if rf.Provider == "template" {
-		cfg.Template = &rewrite.TemplateConfig{
-			Method: rf.Method, ContentType: rf.ContentType, Headers: rf.Headers, Auth: rf.Auth,
-			AuthHeader: rf.AuthHeader, Username: rf.Username, Body: rf.Body,
-			IDPointer: rf.IDPointer, ErrorPointer: rf.ErrorPointer,
-		}
-	}
-	return cfg
+// providerConfig gathers the route's provider settings; the provider takes
+// its own keys from rf.RouteKeys and validates.
+func providerConfig(rf *routeFile, endpoint *url.URL, token string) rewrite.ProviderSettings {
+	return rewrite.ProviderSettings{Config: rewrite.Config{Endpoint: endpoint, Token: token, From: rf.From}, Keys: &rf.RouteKeys}
 }
 
 // atErrors records err, placing each rewrite.KeyError at its key's line.

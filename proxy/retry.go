@@ -57,7 +57,7 @@ func markNotWritten(ctx context.Context, e *rewrite.Error, wrote, verifyFailed b
 // markThrottled tags the recipients of a 429 or 503 reply that the provider
 // refused outright (rewrite says Failover: the provider itself answered and
 // did not take the message). Whether such a reply may be retried is the
-// provider's policy (retryableReply), decided later.
+// provider's own answer (rewrite.Provider.RetryableReply), asked later.
 func markThrottled(status int, header http.Header, res rewrite.Result) rewrite.Result {
 	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
 		return res
@@ -74,32 +74,11 @@ func markThrottled(status int, header http.Header, res rewrite.Result) rewrite.R
 	return res
 }
 
-// retryableReply is the per-provider decision whether a 429 or 503 reply
+// retryableReply asks the route's provider whether a 429 or 503 reply
 // means "not processed", so that sending again cannot double the message.
-// Every provider needs a Retry-After header (the provider saying when to
-// come back) on top of its own reading:
-//
-//   - twilio: 429 only. It is error 20429, which Twilio documents as "not
-//     processed, safe to retry with backoff". A 503 is not documented that
-//     way and is not retried.
-//   - clickatell-one, clickatell-platform, clickatell-rest: 429 (rate limit)
-//     and 503 ("temporary error; retry", One API code 19), and only with
-//     Clickatell's own error body (rewrite's failover rule: the provider
-//     itself answered and took nothing).
-//   - template: 429 only (RFC 6585: the request was rejected); an arbitrary
-//     gateway's 503 may come from a front end after the back end took the
-//     message.
-func retryableReply(provider string, status int, hasRetryAfter bool) bool {
-	if !hasRetryAfter {
-		return false
-	}
-	switch provider {
-	case "twilio", "template":
-		return status == http.StatusTooManyRequests
-	case "clickatell-one", "clickatell-platform", "clickatell-rest":
-		return true
-	}
-	return false
+// The sandbox (nil) never gets such a reply.
+func retryableReply(p rewrite.Provider, status int, hasRetryAfter bool) bool {
+	return p != nil && p.RetryableReply(status, hasRetryAfter)
 }
 
 // retryPolicy decides whether and when to repeat an attempt. Its clock,
@@ -143,7 +122,7 @@ func (p retryPolicy) backoff(n int) time.Duration {
 
 // plan returns the recipients of res that may be sent again to provider
 // and how long to wait first, or ok false. n is the retry number (1-based).
-func (p retryPolicy) plan(ctx context.Context, provider string, res rewrite.Result, n int) (to []string, wait time.Duration, why string, ok bool) {
+func (p retryPolicy) plan(ctx context.Context, provider rewrite.Provider, res rewrite.Result, n int) (to []string, wait time.Duration, why string, ok bool) {
 	if n > p.max || ctx.Err() != nil {
 		return nil, 0, "", false
 	}
@@ -170,7 +149,7 @@ func (p retryPolicy) plan(ctx context.Context, provider string, res rewrite.Resu
 	return slices.Compact(to), wait, why, true
 }
 
-func (p retryPolicy) waitFor(ns *notSent, provider string, n int) (time.Duration, string, bool) {
+func (p retryPolicy) waitFor(ns *notSent, provider rewrite.Provider, n int) (time.Duration, string, bool) {
 	if ns.status == 0 {
 		return p.backoff(n), "not sent", true
 	}
@@ -206,7 +185,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 func (d *delivery) attempt(ctx context.Context, rt *runtime, route *Route, m rewrite.Message) rewrite.Result {
 	res := d.send(ctx, rt, route, m)
 	for n := 1; ; n++ {
-		to, wait, why, ok := rt.retry.plan(ctx, route.ProviderName, res, n)
+		to, wait, why, ok := rt.retry.plan(ctx, route.provider, res, n)
 		if !ok {
 			return res
 		}

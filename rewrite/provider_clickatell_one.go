@@ -18,6 +18,10 @@ type ClickatellOne struct {
 
 var _ Provider = (*ClickatellOne)(nil)
 
+// ClickatellOneConfig holds the "clickatell-one" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellOneConfig struct{}
+
 // NewClickatellOne validates cfg (a token is required; an endpoint, when
 // given, must be https) and fills the default endpoint.
 func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
@@ -44,7 +48,7 @@ type oneMessage struct {
 // so the legacy unicode/concat options have nothing to map to.
 func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiOne, err)
+		return nil, buildErrorFor(apiOne, err)
 	}
 	from := p.cfg.sender(m)
 	body := oneRequest{Messages: make([]oneMessage, len(m.To))}
@@ -53,7 +57,7 @@ func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, er
 	}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiOne, err)
+		return nil, buildErrorFor(apiOne, err)
 	}
 	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
 	req.Header.Set("Authorization", p.cfg.token)
@@ -72,3 +76,8 @@ func (p *ClickatellOne) MaxRecipients() int { return 200 }
 // DefaultEndpoint is the URL requests go to (the configured one, or the
 // default), for the proxy's startup report.
 func (p *ClickatellOne) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellOne) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 )
 
 // twilioAPIBase is Twilio's REST host; the send call is
@@ -22,11 +21,6 @@ var (
 	apiKeySIDRE  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
 	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 )
-
-// providerName labels a non-Clickatell provider in causes.
-type providerName string
-
-func (p providerName) String() string { return string(p) }
 
 const twilioName providerName = "twilio"
 
@@ -43,10 +37,17 @@ type Twilio struct {
 
 var _ Provider = (*Twilio)(nil)
 
-// NewTwilio validates cfg: token and account_sid are required, and exactly
+// TwilioConfig holds the "twilio" provider's own route keys.
+type TwilioConfig struct {
+	AccountSID          string `toml:"account_sid"`           // AC..., in the URL path and the default Basic user
+	APIKeySID           string `toml:"api_key_sid"`           // SK..., the Basic user instead of AccountSID
+	MessagingServiceSID string `toml:"messaging_service_sid"` // MG..., sent instead of From
+}
+
+// NewTwilio validates cfg and tw: token and account_sid are required, and exactly
 // one of from and messaging_service_sid (Twilio's own rule). Problems are
 // reported all at once and never quote the token.
-func NewTwilio(cfg Config) (*Twilio, error) {
+func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("twilio: "+format, args...)})
@@ -54,24 +55,24 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 	if msg := checkToken(cfg.Token); msg != "" {
 		add("token", "%s", msg)
 	}
-	t := &Twilio{user: cfg.AccountSID, token: cfg.Token, service: cfg.MessagingServiceSID}
+	t := &Twilio{user: tw.AccountSID, token: cfg.Token, service: tw.MessagingServiceSID}
 	switch {
-	case cfg.AccountSID == "":
+	case tw.AccountSID == "":
 		add("account_sid", "account_sid is required (AC followed by 32 hex digits)")
-	case !accountSIDRE.MatchString(cfg.AccountSID):
+	case !accountSIDRE.MatchString(tw.AccountSID):
 		add("account_sid", "account_sid must be AC followed by 32 hex digits")
 	}
-	if cfg.APIKeySID != "" {
-		if !apiKeySIDRE.MatchString(cfg.APIKeySID) {
+	if tw.APIKeySID != "" {
+		if !apiKeySIDRE.MatchString(tw.APIKeySID) {
 			add("api_key_sid", "api_key_sid must be SK followed by 32 hex digits")
 		}
-		t.user = cfg.APIKeySID
+		t.user = tw.APIKeySID
 	}
 	switch {
-	case cfg.MessagingServiceSID != "" && cfg.From != "":
+	case tw.MessagingServiceSID != "" && cfg.From != "":
 		add("messaging_service_sid", "set from or messaging_service_sid, not both")
-	case cfg.MessagingServiceSID != "":
-		if !serviceSIDRE.MatchString(cfg.MessagingServiceSID) {
+	case tw.MessagingServiceSID != "":
+		if !serviceSIDRE.MatchString(tw.MessagingServiceSID) {
 			add("messaging_service_sid", "messaging_service_sid must be MG followed by 32 hex digits")
 		}
 	case cfg.From == "":
@@ -92,8 +93,8 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 		}
 		u := *cfg.Endpoint
 		t.endpoint = &u
-	} else if accountSIDRE.MatchString(cfg.AccountSID) {
-		u, err := url.Parse(twilioAPIBase + cfg.AccountSID + "/Messages.json")
+	} else if accountSIDRE.MatchString(tw.AccountSID) {
+		u, err := url.Parse(twilioAPIBase + tw.AccountSID + "/Messages.json")
 		if err != nil {
 			panic(err) // a constant and a checked SID; cannot fail
 		}
@@ -103,30 +104,6 @@ func NewTwilio(cfg Config) (*Twilio, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// checkToken says what is wrong with a token, or "".
-func checkToken(token string) string {
-	switch {
-	case token == "":
-		return "token is required"
-	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
-		// A space means a pasted "Bearer ..." or a stray newline; either
-		// would break or inject the Authorization header.
-		return "token must not contain spaces or control characters"
-	}
-	return ""
-}
-
-// checkEndpoint says what is wrong with a configured endpoint, or "".
-func checkEndpoint(u *url.URL) string {
-	switch {
-	case u.Scheme != "https" || u.Host == "":
-		return "endpoint must be an absolute https:// URL"
-	case u.User != nil:
-		return "endpoint must not carry credentials; use token"
-	}
-	return ""
 }
 
 // Build returns the Create Message POST for m's one recipient.
@@ -147,17 +124,6 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 		return nil, buildErrorFor(twilioName, err)
 	}
 	req.SetBasicAuth(t.user, t.token)
-	return req, nil
-}
-
-// newFormRequest encodes form with net/url (never by concatenation).
-func newFormRequest(ctx context.Context, method string, endpoint *url.URL, form url.Values) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, endpoint.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", formContentType)
-	req.Header.Set("Accept", "application/json")
 	return req, nil
 }
 
@@ -217,25 +183,21 @@ func (t *Twilio) refusal(status int, code, message string, providerBody bool, mk
 	if _, err := strconv.Atoi(code); err != nil {
 		code = ""
 	}
-	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, clickatellFault{Code: code, Description: message}, mk))
+	return legacyError(class, status, providerBody, upstreamCause(twilioName, status, code, message, mk))
 }
 
 // MaxRecipients is 1: Twilio's Create Message takes one To.
 func (t *Twilio) MaxRecipients() int { return 1 }
 
+// RetryableReply: 429 only, with Retry-After. It is error 20429, which
+// Twilio documents as "not processed, safe to retry with backoff"; a 503 is
+// not documented that way and is not retried.
+func (t *Twilio) RetryableReply(status int, hasRetryAfter bool) bool {
+	return hasRetryAfter && status == http.StatusTooManyRequests
+}
+
 // DefaultEndpoint is the URL requests go to, for the startup report.
 func (t *Twilio) DefaultEndpoint() *url.URL { u := *t.endpoint; return &u }
-
-// buildErrorFor is a Build failure: nothing was sent, and the fault is ours.
-func buildErrorFor(name fmt.Stringer, cause error) *Error {
-	return &Error{
-		Status:      http.StatusInternalServerError,
-		Code:        CodeInternal,
-		Description: "Internal error",
-		Outcome:     Refused,
-		Cause:       fmt.Errorf("building %s request: %w", name, cause),
-	}
-}
 
 // Describe summarises the settings for `postern check`; SIDs are account
 // identifiers, not secrets.

@@ -18,6 +18,10 @@ type ClickatellREST struct {
 
 var _ Provider = (*ClickatellREST)(nil)
 
+// ClickatellRESTConfig holds the "clickatell-rest" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellRESTConfig struct{}
+
 // NewClickatellREST validates cfg (a token is required; an endpoint, when
 // given, must be https) and fills the default endpoint.
 func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
@@ -44,7 +48,7 @@ type restMessage struct {
 // two-way number is only accepted on reply-capable routes.
 func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiREST, err)
+		return nil, buildErrorFor(apiREST, err)
 	}
 	body := restMessage{
 		Text:            m.Text,
@@ -58,7 +62,7 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 	}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiREST, err)
+		return nil, buildErrorFor(apiREST, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+p.cfg.token)
 	req.Header.Set("X-Version", "1")
@@ -77,3 +81,8 @@ func (p *ClickatellREST) MaxRecipients() int { return 200 }
 // DefaultEndpoint is the URL requests go to (the configured one, or the
 // default), for the proxy's startup report.
 func (p *ClickatellREST) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellREST) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

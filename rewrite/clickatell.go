@@ -1,9 +1,6 @@
 package rewrite
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -74,52 +71,11 @@ func (c clickatellConfig) defaultEndpoint() *url.URL {
 	return &u
 }
 
-// buildError is a Build failure: nothing was sent, so the outcome is
-// Refused, and the fault is ours, so the status is 500.
-func buildError(api clickatellAPI, cause error) *Error {
-	return &Error{
-		Status:      http.StatusInternalServerError,
-		Code:        CodeInternal,
-		Description: "Internal error",
-		Outcome:     Refused,
-		Cause:       fmt.Errorf("building %s request: %w", api, cause),
-	}
-}
-
-// checkMessage rejects what no Clickatell API accepts, before anything is
-// built; the proxy is expected to have split batches already.
-func checkMessage(m Message, max int) error {
-	switch {
-	case len(m.To) == 0:
-		return errors.New("message has no recipients")
-	case len(m.To) > max:
-		return fmt.Errorf("message has %d recipients, at most %d per request", len(m.To), max)
-	case m.Text == "":
-		return errors.New("message text is empty")
-	}
-	for i, to := range m.To {
-		if n, err := NormalizeNumber(to); err != nil || n != to {
-			return fmt.Errorf("recipient %d is not a normalised number", i+1)
-		}
-	}
-	return nil
-}
-
-// newJSONRequest encodes v with encoding/json (HTML escaping off, so "&" and
-// "<" in a password reach the handset unchanged) and builds the POST.
-func newJSONRequest(ctx context.Context, endpoint *url.URL, v any) (*http.Request, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	return req, nil
+// clickatellRetryable is the Clickatell APIs' retry rule: 429 (rate limit)
+// and 503 ("temporary error; retry", One API code 19), with Retry-After.
+// Only a reply carrying Clickatell's own error body gets here (Read sets
+// Failover on a 5xx only then), so the provider itself answered and took
+// nothing.
+func clickatellRetryable(status int, hasRetryAfter bool) bool {
+	return hasRetryAfter && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable)
 }

@@ -30,6 +30,16 @@ type ClickatellHTTP struct {
 
 var _ Dialect = ClickatellHTTP{}
 
+// ClickatellHTTPConfig holds the "clickatell-http" dialect's own route keys:
+// none beyond default_country and max_recipients (DialectConfig).
+type ClickatellHTTPConfig struct{}
+
+// NewClickatellHTTP returns the dialect for cfg; it cannot fail.
+func NewClickatellHTTP(cfg DialectConfig) (ClickatellHTTP, error) {
+	//lint:ignore S1016 the two structs only happen to match; DialectConfig may grow
+	return ClickatellHTTP{DefaultCountry: cfg.DefaultCountry, MaxRecipients: cfg.MaxRecipients}, nil
+}
+
 const formContentType = "application/x-www-form-urlencoded"
 
 // Every Parse error is one of these fixed values (copied per call), so no
@@ -524,4 +534,23 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+var _ CredentialReader = ClickatellHTTP{}
+
+// Credentials reads user, password and api_id from the query and, for a
+// form POST, the body (the body wins, as in Parse).
+func (ClickatellHTTP) Credentials(in Inbound) Credentials {
+	params, err := parseForm(in.RawQuery)
+	if err != nil {
+		return Credentials{}
+	}
+	if in.Method == http.MethodPost && len(in.Body) > 0 {
+		if body, err := parseForm(string(in.Body)); err == nil && hasLegacyKey(body) {
+			for k, v := range body {
+				params[k] = v
+			}
+		}
+	}
+	return Credentials{User: first(params, "user"), Password: first(params, "password"), APIID: first(params, "api_id")}
 }

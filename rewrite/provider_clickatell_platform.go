@@ -19,6 +19,10 @@ type ClickatellPlatform struct {
 
 var _ Provider = (*ClickatellPlatform)(nil)
 
+// ClickatellPlatformConfig holds the "clickatell-platform" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellPlatformConfig struct{}
+
 // NewClickatellPlatform validates cfg (a token is required; an endpoint,
 // when given, must be https) and fills the default endpoint.
 func NewClickatellPlatform(cfg Config) (*ClickatellPlatform, error) {
@@ -42,12 +46,12 @@ type platformMessage struct {
 // chooses the encoding itself, so unicode/concat have nothing to map to.
 func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildError(apiPlatform, err)
+		return nil, buildErrorFor(apiPlatform, err)
 	}
 	body := platformMessage{Content: m.Text, To: m.To, From: p.cfg.sender(m), ClientMessageID: m.Options.ClientMessageID}
 	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
 	if err != nil {
-		return nil, buildError(apiPlatform, err)
+		return nil, buildErrorFor(apiPlatform, err)
 	}
 	// Like the One API, the raw key: no "Bearer".
 	req.Header.Set("Authorization", p.cfg.token)
@@ -66,3 +70,8 @@ func (p *ClickatellPlatform) MaxRecipients() int { return 200 }
 // DefaultEndpoint is the URL requests go to (the configured one, or the
 // default), for the proxy's startup report.
 func (p *ClickatellPlatform) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellPlatform) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

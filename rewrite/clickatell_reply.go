@@ -3,11 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
 // clickatellAPI selects the error-code table: the legacy REST API numbers its
@@ -29,74 +25,6 @@ func (a clickatellAPI) String() string {
 		return "clickatell-platform"
 	}
 	return "clickatell-rest"
-}
-
-// flexString decodes a JSON string, number or boolean as its text and
-// anything else (null, objects, arrays) as "". Clickatell sends codes both as
-// "001" and as 1, and a reply we cannot fully type must still be readable.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	*f = ""
-	if len(b) == 0 {
-		return nil
-	}
-	switch c := b[0]; {
-	case c == '"':
-		s, err := jsonString(b)
-		if err != nil {
-			return err
-		}
-		*f = flexString(s)
-	case c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f':
-		*f = flexString(b)
-	}
-	return nil
-}
-
-// jsonString decodes the JSON string literal b. Provider replies are mostly
-// plain strings (ids, numbers, codes), which need no decoder at all: a
-// literal without escapes, quotes or control characters and in valid UTF-8
-// means exactly its bytes. Anything else goes to encoding/json, which
-// decides errors and replacement characters as before.
-func jsonString(b []byte) (string, error) {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		inner := b[1 : len(b)-1]
-		plain := utf8.Valid(inner)
-		for _, c := range inner {
-			if c < 0x20 || c == '"' || c == '\\' {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(inner), nil
-		}
-	}
-	var s string
-	err := json.Unmarshal(b, &s)
-	return s, err
-}
-
-// flexBool decodes true/false, "true"/"false" and 1/0; set reports whether
-// the field carried a recognisable value at all.
-type flexBool struct{ val, set bool }
-
-func (f *flexBool) UnmarshalJSON(b []byte) error {
-	var s flexString
-	if err := s.UnmarshalJSON(b); err != nil {
-		return err
-	}
-	switch strings.ToLower(string(s)) {
-	case "true", "1":
-		*f = flexBool{val: true, set: true}
-	case "false", "0":
-		*f = flexBool{val: false, set: true}
-	default:
-		*f = flexBool{}
-	}
-	return nil
 }
 
 // clickatellFault is an error field in any of the shapes Clickatell uses:
@@ -210,20 +138,6 @@ func (r clickatellReply) entries() []clickatellEntry {
 	return nil
 }
 
-// Legacy error classes. Each upstream failure is mapped onto one of these
-// fixed code/description pairs so ISE sees the legacy vocabulary and never
-// provider wording.
-type errClass int
-
-const (
-	classOther errClass = iota
-	classAuth
-	classCredit
-	classDestination
-	classSource
-	classThrottled
-)
-
 var clickatellCodeClasses = map[clickatellAPI]map[string]errClass{
 	apiREST: {
 		"001": classAuth, "002": classAuth, "003": classAuth, "005": classAuth, "007": classAuth, "108": classAuth,
@@ -245,13 +159,6 @@ var clickatellCodeClasses = map[clickatellAPI]map[string]errClass{
 		"25": classDestination, "26": classDestination,
 		"43": classThrottled,
 	},
-}
-
-var httpStatusClasses = map[int]errClass{
-	http.StatusUnauthorized:    classAuth,
-	http.StatusPaymentRequired: classCredit,
-	http.StatusGone:            classDestination,
-	http.StatusTooManyRequests: classThrottled,
 }
 
 // normalizeCode makes "001", "1" and 1 comparable within one API's table:
@@ -287,79 +194,7 @@ func clickatellError(api clickatellAPI, status int, f clickatellFault, mk masker
 	if !ok {
 		class = httpStatusClasses[status]
 	}
-	return legacyError(class, status, f.set(), upstreamCause(api, status, f, mk))
-}
-
-// legacyError is an upstream refusal in the legacy vocabulary: 502 with the
-// fixed code/description of its class, and whether another provider may try.
-func legacyError(class errClass, status int, providerBody bool, cause error) *Error {
-	e := &Error{Status: http.StatusBadGateway, Outcome: Refused, Cause: cause}
-	switch class {
-	case classAuth:
-		e.Code, e.Description = CodeAuthFailed, "Authentication failed"
-	case classCredit:
-		e.Code, e.Description = CodeNoCredit, "No credit left"
-	case classDestination:
-		e.Code, e.Description = CodeInvalidDestination, "Invalid destination address"
-	case classSource:
-		e.Code, e.Description = CodeInvalidSource, "Invalid source address"
-	case classThrottled:
-		e.Code, e.Description = CodeThrottled, "Maximum MT limit exceeded"
-	default:
-		e.Code, e.Description = CodeInternal, "Upstream error"
-	}
-	e.Failover = failoverClass(class, status, providerBody)
-	return e
-}
-
-// failoverClass decides whether a refusal lets another provider try: the
-// account-level and provider-side failures do, a bad message does not. A 5xx
-// counts only with the provider's own error body, which proves the provider
-// itself answered and refused; a bare 5xx from something in between does not.
-func failoverClass(class errClass, status int, providerBody bool) bool {
-	switch class {
-	case classThrottled, classAuth, classCredit:
-		return true
-	case classDestination, classSource:
-		return false
-	}
-	return status >= 500 && status <= 599 && providerBody
-}
-
-// unknownError is the answer when the provider may have taken the message
-// but its reply does not say so readably: ISE must not be told it was
-// refused (it might resend a password SMS), nor that it was delivered.
-func unknownError(api fmt.Stringer, status int, why string) *Error {
-	return &Error{
-		Status:      http.StatusBadGateway,
-		Code:        CodeInternal,
-		Description: "Upstream reply unclear, outcome unknown",
-		Outcome:     Unknown,
-		Cause:       fmt.Errorf("%s: HTTP %d: %s", api, status, why),
-	}
-}
-
-// numberRE finds phone-number-like digit runs written with separators
-// ("+1 (555) 123-4567"), which the digit-run rule alone does not catch.
-var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ().-]{5,}[0-9]`)
-
-// maxCodeDetail bounds a provider's error code in the audit log.
-const maxCodeDetail = 20
-
-// upstreamCause keeps the provider's own code and description for the audit
-// log only, each sanitised (SanitizeProviderString: the message text and
-// long digit runs masked, cut at 200 characters).
-func upstreamCause(api fmt.Stringer, status int, f clickatellFault, mk masker) error {
-	if !f.set() {
-		return fmt.Errorf("%s: HTTP %d, no error detail", api, status)
-	}
-	// Masked before quoting: %q escapes quotes and would hide an echo of
-	// the text from the match.
-	code := mk.clean(f.Code, maxCodeDetail)
-	// Providers quote the recipient back ("The 'To' number +1 555... is
-	// not valid"); a guest's number must not reach the log unmasked.
-	desc := numberRE.ReplaceAllString(mk.clean(f.Description, MaxProviderString), maskNumber)
-	return fmt.Errorf("%s: HTTP %d, code %q, %q", api, status, code, desc)
+	return legacyError(class, status, f.set(), upstreamCause(api, status, f.Code, f.Description, mk))
 }
 
 // entryNumber is the recipient a reply entry names, in Message.To form, or ""

@@ -9,20 +9,16 @@ import (
 	"unicode/utf8"
 )
 
-// DialectConfig is what a dialect takes from its route.
-type DialectConfig struct {
-	// DefaultCountry (ISO code, e.g. "GB") reads recipients without a
-	// country code as national numbers of that country.
-	DefaultCountry string
-	// MaxRecipients refuses a request naming more recipients (400 ERR:
-	// 101), counted as written before any is normalised; 0 = no limit.
-	MaxRecipients int
-
-	// The "query" dialect's parameter names; "" means "to", "text", "from".
-	ToParam, TextParam, FromParam string
-	// The "query" dialect's reply lines, text/templates over ReplyFields;
-	// "" means "ID: {{.ID}}" and "ERR: {{.Code}}, {{.Description}}".
-	ReplySuccess, ReplyFailure string
+// QueryConfig holds the "query" dialect's own route keys.
+type QueryConfig struct {
+	// The parameter names; "" means "to", "text", "from".
+	ToParam   string `toml:"to_param"`
+	TextParam string `toml:"text_param"`
+	FromParam string `toml:"from_param"`
+	// The reply lines, text/templates over ReplyFields; "" means
+	// "ID: {{.ID}}" and "ERR: {{.Code}}, {{.Description}}".
+	ReplySuccess string `toml:"reply_success"`
+	ReplyFailure string `toml:"reply_failure"`
 }
 
 // ReplyFields are the values a query dialect reply template may use.
@@ -54,10 +50,10 @@ const (
 	DefaultReplyFailure = "ERR: {{.Code}}, {{.Description}}"
 )
 
-// NewQuery validates cfg and compiles its reply templates.
-func NewQuery(cfg DialectConfig) (*Query, error) {
-	q := &Query{country: cfg.DefaultCountry, maxRecipients: cfg.MaxRecipients, toParam: cfg.ToParam, textParam: cfg.TextParam, from: cfg.FromParam,
-		successSrc: cfg.ReplySuccess, failureSrc: cfg.ReplyFailure}
+// NewQuery validates qc and compiles its reply templates.
+func NewQuery(cfg DialectConfig, qc QueryConfig) (*Query, error) {
+	q := &Query{country: cfg.DefaultCountry, maxRecipients: cfg.MaxRecipients, toParam: qc.ToParam, textParam: qc.TextParam, from: qc.FromParam,
+		successSrc: qc.ReplySuccess, failureSrc: qc.ReplyFailure}
 	if q.toParam == "" {
 		q.toParam = "to"
 	}

@@ -282,7 +282,7 @@ func TestClickatellBuild_RejectsBadMessages(t *testing.T) {
 		{To: many, Text: "hi"},
 	} {
 		for _, name := range []string{"clickatell-one", "clickatell-platform", "clickatell-rest"} {
-			p, _ := NewProvider(name, Config{Token: testToken})
+			p, _ := NewProvider(name, ProviderSettings{Config: Config{Token: testToken}})
 			req, err := p.Build(context.Background(), m)
 			var e *Error
 			if !errors.As(err, &e) || req != nil || e.Outcome != Refused || e.Code != CodeInternal {

@@ -18,25 +18,25 @@ import (
 // TemplateConfig describes a REST gateway for the "template" provider. Every
 // string in Headers and Body is a text/template over TemplateFields.
 type TemplateConfig struct {
-	Method      string            // "POST" (default) or "PUT"
-	ContentType string            // "json" (default) or "form"
-	Headers     map[string]string // header name -> value template
+	Method      string            `toml:"method"`       // "POST" (default) or "PUT"
+	ContentType string            `toml:"content_type"` // "json" (default) or "form"
+	Headers     map[string]string `toml:"headers"`      // header name -> value template
 	// Auth is how the token goes out: "bearer" (Authorization: Bearer),
 	// "basic" (Username and token), "header" (AuthHeader: token) or "none".
-	Auth       string
-	AuthHeader string
-	Username   string
+	Auth       string `toml:"auth"`
+	AuthHeader string `toml:"auth_header"`
+	Username   string `toml:"username"`
 	// Body maps each field to a template string, a list of template strings
 	// (a JSON array, or a repeated form field), or a literal number or
 	// boolean. A field whose template renders empty is left out.
-	Body map[string]any
+	Body map[string]any `toml:"body"`
 	// IDPointer is a JSON pointer (RFC 6901) to the message id in a 2xx
 	// reply; "" means the reply carries none and ISE gets "ID: accepted".
-	IDPointer string
+	IDPointer string `toml:"id_pointer"`
 	// ErrorPointer is a JSON pointer to an error message; when it names a
 	// non-empty value the provider refused, even with a 2xx (Vonage answers
 	// 200 with messages[0].error-text).
-	ErrorPointer string
+	ErrorPointer string `toml:"error_pointer"`
 }
 
 // TemplateFields are the values a template may use, for one recipient.
@@ -81,14 +81,10 @@ var sampleFields = TemplateFields{Text: "t", To: "+15551234567", ToDigits: "1555
 
 // NewTemplate validates cfg and compiles every template, reporting each
 // problem with the key it belongs to.
-func NewTemplate(cfg Config) (*Template, error) {
+func NewTemplate(cfg Config, tc TemplateConfig) (*Template, error) {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf("template: "+format, args...)})
-	}
-	tc := cfg.Template
-	if tc == nil {
-		tc = &TemplateConfig{}
 	}
 	t := &Template{method: strings.ToUpper(tc.Method), contentType: tc.ContentType, auth: tc.Auth,
 		authHeader: tc.AuthHeader, username: tc.Username, token: cfg.Token, idPointer: tc.IDPointer, errPtr: tc.ErrorPointer,
@@ -390,7 +386,7 @@ func (t *Template) Read(m Message, r Response) Result {
 
 func (t *Template) refusal(status int, errText string, providerBody bool, mk masker) *Error {
 	return legacyError(httpStatusClasses[status], status, providerBody,
-		upstreamCause(templateName, status, clickatellFault{Description: errText}, mk))
+		upstreamCause(templateName, status, "", errText, mk))
 }
 
 // pointerString resolves an RFC 6901 pointer and returns a string or number
@@ -427,6 +423,13 @@ func pointerString(doc any, ptr string) string {
 
 // MaxRecipients is 1: templates describe one recipient per request.
 func (t *Template) MaxRecipients() int { return 1 }
+
+// RetryableReply: 429 only, with Retry-After (RFC 6585: the request was
+// rejected). An arbitrary gateway's 503 may come from a front end after the
+// back end took the message.
+func (t *Template) RetryableReply(status int, hasRetryAfter bool) bool {
+	return hasRetryAfter && status == http.StatusTooManyRequests
+}
 
 // DefaultEndpoint is the configured URL, for the startup report.
 func (t *Template) DefaultEndpoint() *url.URL { u := *t.endpoint; return &u }
