@@ -34,6 +34,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -137,7 +138,7 @@ left without verified TLS.`,
 			summary: "make a running postern re-read its config",
 			about: `Make a running postern re-read its config: POST to its admin listener,
 found through -url, else [server] admin_listen of -config FILE or
-./config.toml, else ` + proxy.DefaultAdminListen + `. Prints what serves now and each
+./config.toml, else ` + config.DefaultAdminListen + `. Prints what serves now and each
 change that only a restart applies ("listen changed: restart needed").`,
 			exits: "0 all applied, 3 applied but some changes need a restart, 1 rejected (the old config keeps serving) or unreachable, 2 usage error",
 			setup: reloadFlags},
@@ -371,13 +372,13 @@ func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		if !ok {
 			return exitFailure
 		}
-		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: *skipSecrets})
+		cfg, err := config.LoadFile(path, config.LoadOptions{SkipSecrets: *skipSecrets})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
 		}
 		fmt.Fprintln(stdout, cfg.Summary())
-		if msg, problem := cfg.InterceptCAReport(); problem {
+		if msg, problem := proxy.InterceptCAReport(cfg); problem {
 			fmt.Fprintln(stderr, msg)
 			return exitFailure
 		} else if msg != "" {
@@ -400,12 +401,12 @@ func translateFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		if !ok {
 			return exitFailure
 		}
-		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{})
+		cfg, err := config.LoadFile(path, config.LoadOptions{})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
 		}
-		out, err := cfg.Translate(context.Background(), args[0])
+		out, err := proxy.Translate(context.Background(), cfg, args[0])
 		if err != nil {
 			fmt.Fprintf(stderr, "postern translate: %v\n", err)
 			return exitFailure
@@ -452,7 +453,7 @@ func trustRoots(path string) (*trust.Roots, error) {
 	}
 	// Only [trust] matters here and nothing is sent: the file may have no
 	// routes, and their tokens need not be at hand for a diagnosis.
-	cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: true, AllowNoRoutes: true})
+	cfg, err := config.LoadFile(path, config.LoadOptions{SkipSecrets: true, AllowNoRoutes: true})
 	if err != nil {
 		return nil, err
 	}
@@ -602,7 +603,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		adminAddr = o.adminListen
 	}
 	var adminLn net.Listener
-	if adminAddr != "" && adminAddr != proxy.AdminOff {
+	if adminAddr != "" && adminAddr != config.AdminOff {
 		if adminLn, err = net.Listen("tcp", adminAddr); err != nil {
 			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
 			return exitFailure
@@ -674,7 +675,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 // serveConfigLoader picks the configuration: -sandbox, else -config, else
 // ./config.toml, else the embedded sandbox, saying which. The loader it
 // returns is called again on every reload.
-func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*proxy.Config, error), error) {
+func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*config.Config, error), error) {
 	if sandbox && path != "" {
 		return nil, errors.New("postern: -sandbox and -config are mutually exclusive")
 	}
@@ -686,7 +687,7 @@ func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*pr
 	}
 	if sandbox {
 		log.Warn("sandbox mode: requests are answered \"ID: sandbox-<n>\" and nothing is sent to any provider")
-		return proxy.LoadSandbox, nil
+		return config.LoadSandbox, nil
 	}
-	return func() (*proxy.Config, error) { return proxy.LoadFile(path, proxy.LoadOptions{}) }, nil
+	return func() (*config.Config, error) { return config.LoadFile(path, config.LoadOptions{}) }, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 )
 
 // onSIGHUP does what operators and logrotate expect of SIGHUP, until ctx
@@ -22,7 +23,7 @@ import (
 // configuration. A config that fails to load is logged and counted, and the
 // old one keeps serving. [audit] sinks are opened at start-up only: a
 // changed [audit] table takes effect after a restart.
-func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config, error), sinks *audit.Sinks) {
+func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*config.Config, error), sinks *audit.Sinks) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -45,7 +46,7 @@ func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config
 // was rejected (the reason is printed) or postern could not be reached.
 func reloadFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
-	u := fs.String("url", "", "postern's admin reload `URL` (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/-/reload)")
+	u := fs.String("url", "", "postern's admin reload `URL` (default: from admin_listen, else http://"+config.DefaultAdminListen+"/-/reload)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 0 {
 			return usageError(stderr, "reload", "takes no arguments, got %q", args[0])
@@ -77,7 +78,7 @@ func reloadFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 // HEALTHCHECK.
 func healthFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
-	u := fs.String("url", "", "postern's admin health `URL`, /healthz or /readyz (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/healthz)")
+	u := fs.String("url", "", "postern's admin health `URL`, /healthz or /readyz (default: from admin_listen, else http://"+config.DefaultAdminListen+"/healthz)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 0 {
 			return usageError(stderr, "health", "takes no arguments, got %q", args[0])
@@ -108,13 +109,13 @@ func adminURL(flagURL, configPath, path string) (string, error) {
 	if flagURL != "" {
 		return flagURL, nil
 	}
-	addr := proxy.DefaultAdminListen
+	addr := config.DefaultAdminListen
 	if file := configFile(configPath); file != "" {
-		a, err := proxy.ReadAdminListen(file)
+		a, err := config.ReadAdminListen(file)
 		if err != nil {
 			return "", err
 		}
-		if a == proxy.AdminOff {
+		if a == config.AdminOff {
 			return "", fmt.Errorf("%s: admin_listen = \"off\": the admin listener is disabled, so there is nothing to ask (pass -url, or send postern SIGHUP to reload)", file)
 		}
 		addr = a

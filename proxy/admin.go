@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 )
 
@@ -21,7 +22,7 @@ import (
 // belongs on loopback or a management network: it takes no input beyond
 // "reload now", but its metrics describe the traffic. A browser must not be
 // able to drive it (see adminGuard).
-func (s *Server) AdminHandler(load func() (*Config, error)) http.Handler {
+func (s *Server) AdminHandler(load func() (*config.Config, error)) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // startAdminListener serves p's admin endpoints exactly as `postern serve`
@@ -23,8 +23,8 @@ func startAdminListener(t *testing.T, p *postern, configTOML string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func() (*proxy.Config, error) {
-		return proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	load := func() (*config.Config, error) {
+		return config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 			v, ok := env()[k]
 			return v, ok
 		}})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -14,7 +15,7 @@ import (
 // the request may proceed. goproxy only strips proxy headers when it
 // forwards a request itself, which postern never lets it do, so the header
 // is still present here, in all three ways in.
-func checkProxyAuth(g *Guards, r *http.Request) (user, reason string) {
+func checkProxyAuth(g *config.Guards, r *http.Request) (user, reason string) {
 	if g.ProxyUser == "" {
 		return "", ""
 	}
@@ -28,7 +29,7 @@ func checkProxyAuth(g *Guards, r *http.Request) (user, reason string) {
 		return "", "proxy authentication malformed"
 	}
 	u, p, _ := strings.Cut(string(raw), ":")
-	if equalSecret(u, g.ProxyUser)&equalSecret(p, g.proxyPassword) != 1 {
+	if !g.ProxyCredentialsMatch(u, p) {
 		return "", "proxy authentication failed"
 	}
 	return g.ProxyUser, ""
@@ -36,10 +37,10 @@ func checkProxyAuth(g *Guards, r *http.Request) (user, reason string) {
 
 // checkLegacyAuth verifies the legacy credentials a route requires. It
 // reports false when the route requires them and in does not carry them.
-func checkLegacyAuth(route *Route, in rewrite.Inbound) bool {
+func checkLegacyAuth(route *config.Route, in rewrite.Inbound) bool {
 	if !route.Legacy.Required() {
 		return true
 	}
-	cr, ok := route.dialect.(rewrite.CredentialReader)
+	cr, ok := route.Dialect.(rewrite.CredentialReader)
 	return ok && route.Legacy.Match(cr.Credentials(in))
 }

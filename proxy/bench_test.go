@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // BenchmarkPipeline is the whole in-process pipeline for one message: an
@@ -40,7 +41,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := proxy.Load("bench.toml", []byte(fmt.Sprintf(`
+	cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`
 [trust]
 ca_files = [%q]
 # One client sending many messages is far beyond any sane guardrail:
@@ -58,7 +59,7 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "tok-bench"
-`, ca, provider.URL)), proxy.LoadOptions{})
+`, ca, provider.URL)), config.LoadOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

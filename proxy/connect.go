@@ -7,6 +7,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 )
 
 // connect decides a CONNECT: hosts listed in [intercept] hosts, asked by an
@@ -17,7 +18,7 @@ import (
 func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 	cfg := s.Config()
 	ic := s.opts.InterceptCA
-	if ic == nil || !cfg.interceptsHost(host) {
+	if ic == nil || !cfg.InterceptsHost(host) {
 		// postern cannot rewrite what it cannot read.
 		if ref := s.authorizeConnect(ctx); ref != nil {
 			return s.rejectConnect(ctx, host, asked(ctx.Req.Host), ref)
@@ -27,7 +28,7 @@ func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAc
 	if ref := s.authorizeConnect(ctx); ref != nil {
 		return s.rejectConnect(ctx, host, asked(ctx.Req.Host), ref)
 	}
-	name := hostOnly(host)
+	name := config.HostOnly(host)
 	if !ic.Permits(name) {
 		// Listed in [intercept] hosts (added after the CA was made), but
 		// outside the CA's name constraints: no leaf is minted for it.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -24,7 +25,7 @@ type delivery struct {
 //
 // Retries (retry.go) wrap each route's attempt; failover stays one hop on
 // top of them.
-func (rt *runtime) deliver(ctx context.Context, route *Route, m rewrite.Message) delivery {
+func (rt *runtime) deliver(ctx context.Context, route *config.Route, m rewrite.Message) delivery {
 	var d delivery
 	d.Result = d.attempt(ctx, rt, route, m)
 	fb := route.Fallback

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
@@ -12,7 +13,7 @@ import (
 // guardState is the mutable side of the guardrails for one runtime: the rate
 // limiters and the upstream semaphore.
 type guardState struct {
-	g         *Guards
+	g         *config.Guards
 	now       func() time.Time
 	perClient *keyedLimiter
 	perNumber *keyedLimiter
@@ -20,7 +21,7 @@ type guardState struct {
 	upstream  chan struct{}
 }
 
-func newGuardState(g *Guards, now func() time.Time) *guardState {
+func newGuardState(g *config.Guards, now func() time.Time) *guardState {
 	if now == nil {
 		now = time.Now
 	}

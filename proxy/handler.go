@@ -11,6 +11,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -76,8 +77,8 @@ func summarize(res rewrite.Result) (outcome, code, reason string) {
 }
 
 // readInbound copies what a dialect may look at out of r, within limits.
-func readInbound(r *http.Request, g *Guards) (rewrite.Inbound, *rewrite.Error) {
-	in := rewrite.Inbound{Method: r.Method, Host: hostOnly(r.URL.Host), Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+func readInbound(r *http.Request, g *config.Guards) (rewrite.Inbound, *rewrite.Error) {
+	in := rewrite.Inbound{Method: r.Method, Host: config.HostOnly(r.URL.Host), Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	if len(r.URL.RawQuery)+len(r.URL.Path) > g.MaxURLBytes {
 		return in, &rewrite.Error{Status: http.StatusRequestURITooLong, Code: rewrite.CodeMissingParams,
 			Description: "Invalid or missing parameters: URL too long", Outcome: rewrite.Refused}

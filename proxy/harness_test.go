@@ -23,6 +23,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 )
 
 // received is one request as the fake provider saw it.
@@ -162,7 +163,7 @@ func startPostern(t testing.TB, configTOML string, env map[string]string) *poste
 // are always captured.
 func startPosternWith(t testing.TB, configTOML string, env map[string]string, opts proxy.Options) *postern {
 	t.Helper()
-	cfg, err := proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	cfg, err := config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}})

@@ -18,6 +18,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust"
 )
 
@@ -458,9 +459,9 @@ func ReportInterceptCA(log *slog.Logger, ic *trust.InterceptCA, hosts []string) 
 }
 
 // InterceptCAReport is `postern check`'s verdict on the interception CA in
-// data_dir against [intercept] hosts: msg is "" when there is nothing to
+// c's data_dir against [intercept] hosts: msg is "" when there is nothing to
 // say; problem is true when some hosts cannot be intercepted with it.
-func (c *Config) InterceptCAReport() (msg string, problem bool) {
+func InterceptCAReport(c *config.Config) (msg string, problem bool) {
 	if len(c.InterceptHosts) == 0 || c.DataDir == "" {
 		return "", false
 	}

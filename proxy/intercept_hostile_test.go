@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust"
 )
 
@@ -349,9 +350,9 @@ func TestShutdownClosesIdleTunnels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := proxy.Load("t.toml", []byte("[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
+	cfg, err := config.Load("t.toml", []byte("[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
 		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")),
-		proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
+		config.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
 	}

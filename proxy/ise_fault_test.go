@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // iseClient is ISE with postern as its HTTP proxy, sharing one connection
@@ -173,7 +173,7 @@ func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 	}
 	sendAsync()
 	<-fp.gated // the first is at the provider, on a 60 s deadline
-	shorter, err := proxy.Load("reload.toml", []byte(faultConfig(fp, fp.caFile(t), `request_timeout = "1s"`)), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	shorter, err := config.Load("reload.toml", []byte(faultConfig(fp, fp.caFile(t), `request_timeout = "1s"`)), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})

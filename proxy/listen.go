@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 // listener is one way postern is served; serveUntilShutdown runs each the
@@ -103,7 +105,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config,
 
 // ServeAdmin serves [Server.AdminHandler] on ln until ctx is cancelled. It
 // stays up while the main listener drains, so probes see /readyz go 503.
-func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener, load func() (*Config, error)) error {
+func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener, load func() (*config.Config, error)) error {
 	hs := &http.Server{
 		Handler:           s.AdminHandler(load),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
-
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 // scrape fetches /metrics from a real admin listener and parses it with the
@@ -67,7 +67,7 @@ next:
 }
 
 // startAdmin serves p's admin endpoints on a loopback listener.
-func startAdmin(t *testing.T, p *postern, load func() (*proxy.Config, error)) string {
+func startAdmin(t *testing.T, p *postern, load func() (*config.Config, error)) string {
 	t.Helper()
 	srv := httptest.NewServer(p.srv.AdminHandler(load))
 	t.Cleanup(srv.Close)

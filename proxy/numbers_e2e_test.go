@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // numbersConfig has three routes with a default_country each: the
@@ -126,7 +127,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 	}
 
 	// postern translate shows the number the provider would get.
-	cfg, err := proxy.Load("test.toml", []byte(cfgTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	cfg, err := config.Load("test.toml", []byte(cfgTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})
@@ -138,7 +139,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 		"http://api.clickatell.com/it/sendmsg?to=+33612345678&text=Your+password+is+k7Q2":     `"to":"33612345678"`,
 		"http://sms.carrier.example/send?phone=+33612345678&msg=Your+password+is+k7Q2":        `"to":"33612345678"`,
 	} {
-		out, err := cfg.Translate(context.Background(), rawURL)
+		out, err := proxy.Translate(context.Background(), cfg, rawURL)
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("translate %s: got %v\n%s\nwant %s", rawURL, err, out, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
@@ -50,7 +51,7 @@ type pipeline struct {
 	r     *http.Request
 	start time.Time
 	a     *audit.Record
-	rte   *Route // set by route
+	rte   *config.Route // set by route
 }
 
 // admit decides who is asking: allow_clients, proxy authentication (or the
@@ -105,7 +106,7 @@ func (p *pipeline) parse() (rewrite.Message, *refusal) {
 	if !checkLegacyAuth(route, in) {
 		return rewrite.Message{}, refuseLegacyAuth()
 	}
-	msg, err := route.dialect.Parse(in)
+	msg, err := route.Dialect.Parse(in)
 	if err != nil {
 		var e *rewrite.Error
 		if !errors.As(err, &e) {
@@ -165,8 +166,8 @@ func (p *pipeline) answer(d delivery) *http.Response {
 			a.IDs = append(a.IDs, rc.ID)
 		}
 	}
-	resp := replyResponse(p.r, p.rte.dialect.Reply(res))
-	a.Outcome, a.Status, a.Code, a.Reason = outcome, resp.StatusCode, code, p.rt.cfg.redact(reason)
+	resp := replyResponse(p.r, p.rte.Dialect.Reply(res))
+	a.Outcome, a.Status, a.Code, a.Reason = outcome, resp.StatusCode, code, p.rt.cfg.Redact(reason)
 	p.audit()
 	return resp
 }
@@ -177,11 +178,11 @@ func (p *pipeline) answer(d delivery) *http.Response {
 func (p *pipeline) refuse(ref *refusal) *http.Response {
 	var dialect rewrite.Dialect
 	if p.rte != nil {
-		dialect = p.rte.dialect
+		dialect = p.rte.Dialect
 	} else {
 		p.a.Host, p.a.Path = asked(p.r.URL.Host), asked(p.r.URL.Path)
 	}
-	resp := ref.answer(p.r, p.a, dialect, p.rt.cfg.redact)
+	resp := ref.answer(p.r, p.a, dialect, p.rt.cfg.Redact)
 	p.audit()
 	return resp
 }

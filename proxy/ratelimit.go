@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 // DefaultMaxLimiterKeys bounds how many numbers or clients a keyedLimiter
@@ -33,7 +35,7 @@ type bucket struct {
 }
 
 // newKeyedLimiter returns nil for an "off" rate; a nil limiter allows all.
-func newKeyedLimiter(r Rate, maxKeys int) *keyedLimiter {
+func newKeyedLimiter(r config.Rate, maxKeys int) *keyedLimiter {
 	if r.Off() {
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
@@ -11,7 +13,7 @@ var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 // TestKeyedLimiterBounds: "5/10m" allows exactly 5 at once, refuses the
 // sixth, and gives one more back every 2 minutes, per key.
 func TestKeyedLimiterBounds(t *testing.T) {
-	k := newKeyedLimiter(Rate{Count: 5, Per: 10 * time.Minute}, 100)
+	k := newKeyedLimiter(config.Rate{Count: 5, Per: 10 * time.Minute}, 100)
 	for i := range 5 {
 		if !k.allowAll(t0, []string{"A"}) {
 			t.Fatalf("message %d refused, want 5 allowed", i+1)
@@ -37,7 +39,7 @@ func TestKeyedLimiterBounds(t *testing.T) {
 // TestKeyedLimiterAllOrNothing: a message to several numbers takes a token
 // from each only if every number has one.
 func TestKeyedLimiterAllOrNothing(t *testing.T) {
-	k := newKeyedLimiter(Rate{Count: 1, Per: time.Hour}, 100)
+	k := newKeyedLimiter(config.Rate{Count: 1, Per: time.Hour}, 100)
 	if !k.allowAll(t0, []string{"A"}) {
 		t.Fatal("first refused")
 	}
@@ -53,7 +55,7 @@ func TestKeyedLimiterAllOrNothing(t *testing.T) {
 // than maxKeys buckets, and the most recent numbers are still limited.
 func TestKeyedLimiterMemoryBounded(t *testing.T) {
 	const maxKeys = DefaultMaxLimiterKeys
-	k := newKeyedLimiter(Rate{Count: 1, Per: time.Hour}, maxKeys)
+	k := newKeyedLimiter(config.Rate{Count: 1, Per: time.Hour}, maxKeys)
 	for i := range 100_000 {
 		k.allowAll(t0, []string{fmt.Sprintf("1555%07d", i)})
 		if n := k.size(); n > maxKeys {
@@ -66,7 +68,7 @@ func TestKeyedLimiterMemoryBounded(t *testing.T) {
 }
 
 func TestOffRateAllowsAll(t *testing.T) {
-	k := newKeyedLimiter(Rate{}, 10)
+	k := newKeyedLimiter(config.Rate{}, 10)
 	for range 1000 {
 		if !k.allowAll(t0, []string{"A"}) {
 			t.Fatal("an off rate refused")
@@ -98,13 +100,13 @@ func TestDailyCap(t *testing.T) {
 
 func TestRateUnmarshal(t *testing.T) {
 	for in, want := range map[string]string{"5/10m": "5/10m0s", "600/1m": "600/1m0s", "off": "off", " 1/24h ": "1/24h0m0s"} {
-		var r Rate
+		var r config.Rate
 		if err := r.UnmarshalText([]byte(in)); err != nil || r.String() != want {
 			t.Errorf("%q: got %v %v, want %s", in, r, err, want)
 		}
 	}
 	for _, bad := range []string{"", "5", "5/", "/10m", "0/1m", "-1/1m", "5/10", "5/-1m", "five/1m", "on"} {
-		var r Rate
+		var r config.Rate
 		if err := r.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("%q accepted as %v", bad, r)
 		}

@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // fileLoader loads the config at path with env as the environment, as the
 // CLI's loader does on SIGHUP and POST /-/reload.
-func fileLoader(path string, env map[string]string) func() (*proxy.Config, error) {
-	return func() (*proxy.Config, error) {
-		return proxy.LoadFile(path, proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+func fileLoader(path string, env map[string]string) func() (*config.Config, error) {
+	return func() (*config.Config, error) {
+		return config.LoadFile(path, config.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 	}
 }
 
@@ -141,9 +141,9 @@ func TestReloadDuringInFlightRequest(t *testing.T) {
 	}
 }
 
-func mustLoad(t *testing.T, src string) *proxy.Config {
+func mustLoad(t *testing.T, src string) *config.Config {
 	t.Helper()
-	cfg, err := proxy.Load("reloaded.toml", []byte(src), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
+	cfg, err := config.Load("reloaded.toml", []byte(src), config.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
 	}

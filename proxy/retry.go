@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
 // Retry bounds. A retry happens only when the provider certainly did not
 // receive the message; these only decide how often and how soon.
 const (
-	// DefaultUpstreamRetries is how many times one attempt at a provider is
-	// repeated at most (so at most 1+2 requests per recipient and route).
-	DefaultUpstreamRetries = 2
 	// retryBase is the first backoff step; each further step doubles it.
 	retryBase = 200 * time.Millisecond
 	// retryCap bounds one backoff step.
@@ -182,10 +180,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // attempt is one send through one route's provider, repeated while the
 // retry policy allows, each request recorded. Only the recipients that
 // certainly did not reach the provider are sent again.
-func (d *delivery) attempt(ctx context.Context, rt *runtime, route *Route, m rewrite.Message) rewrite.Result {
+func (d *delivery) attempt(ctx context.Context, rt *runtime, route *config.Route, m rewrite.Message) rewrite.Result {
 	res := d.send(ctx, rt, route, m)
 	for n := 1; ; n++ {
-		to, wait, why, ok := rt.retry.plan(ctx, route.provider, res, n)
+		to, wait, why, ok := rt.retry.plan(ctx, route.Provider, res, n)
 		if !ok {
 			return res
 		}
@@ -201,7 +199,7 @@ func (d *delivery) attempt(ctx context.Context, rt *runtime, route *Route, m rew
 }
 
 // send is exactly one request (or one per batch) to route's provider.
-func (d *delivery) send(ctx context.Context, rt *runtime, route *Route, m rewrite.Message) rewrite.Result {
+func (d *delivery) send(ctx context.Context, rt *runtime, route *config.Route, m rewrite.Message) rewrite.Result {
 	res, info := rt.senders[route].Send(ctx, m)
 	if info.TLSVersion != "" {
 		d.Info = info

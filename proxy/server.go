@@ -20,6 +20,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -64,7 +65,7 @@ type Server struct {
 	rt    atomic.Pointer[runtime]
 
 	metrics   *metrics.Metrics
-	started   *Config         // the config listeners and sinks were opened with: what a reload cannot change
+	started   *config.Config  // the config listeners and sinks were opened with: what a reload cannot change
 	reloadMu  sync.Mutex      // one reload at a time (SIGHUP and the admin call)
 	ready     atomic.Bool     // serving and not shutting down: /readyz
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
@@ -77,15 +78,15 @@ type Server struct {
 // runtime is everything derived from one Config; a reload builds a new
 // one and swaps it whole, so a request sees one config from start to end.
 type runtime struct {
-	cfg       *Config
+	cfg       *config.Config
 	transport *http.Transport
-	senders   map[*Route]sender
+	senders   map[*config.Route]sender
 	guards    *guardState
 	retry     retryPolicy
 	idKey     []byte // HMAC key for message keys and client message ids
 }
 
-func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *metrics.Metrics) *runtime {
+func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
@@ -96,13 +97,13 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *metrics.Metrics)
 		// (and our credentials) somewhere we did not configure.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now),
-		retry: newRetryPolicy(cfg.Retries, opts), idKey: newIDKey(cfg.secrets)}
+	rt := &runtime{cfg: cfg, transport: tr, senders: map[*config.Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now),
+		retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey()}
 	for _, r := range cfg.Routes {
-		if r.provider == nil {
+		if r.Provider == nil {
 			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
 		} else {
-			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.Upstream(r.Name, r.ProviderName),
+			rt.senders[r] = &httpSender{provider: r.Provider, client: client, observe: m.Upstream(r.Name, r.ProviderName),
 				userAgent: cmp.Or(opts.UserAgent, "postern")}
 		}
 	}
@@ -110,7 +111,7 @@ func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *metrics.Metrics)
 }
 
 // New builds a server for cfg. Nothing listens until Serve.
-func New(cfg *Config, opts Options) *Server {
+func New(cfg *config.Config, opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics, started: cfg}
 	if s.metrics == nil {
 		s.metrics = metrics.New(metrics.BuildInfo{})
@@ -158,7 +159,7 @@ func (s *Server) writeAudit(ctx context.Context, a *audit.Record) {
 }
 
 // Config returns the configuration currently served.
-func (s *Server) Config() *Config { return s.rt.Load().cfg }
+func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
 
 // UpstreamExpiry reports the last verified leaf certificate of every
 // provider host and its expiry (for metrics and diagnostics).

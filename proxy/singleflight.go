@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -24,23 +24,6 @@ import (
 // HA peer) derives the same ids while nobody without those secrets can test
 // guesses of a short password against an id in the audit log.
 type messageKey [sha256.Size]byte
-
-// newIDKey derives the HMAC key from the config's secret values; a config
-// without any (sandbox) gets a random one.
-func newIDKey(secrets []string) []byte {
-	h := sha256.New()
-	h.Write([]byte("postern message key\x00"))
-	for _, s := range secrets {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	if len(secrets) == 0 {
-		var r [32]byte
-		rand.Read(r[:])
-		h.Write(r[:])
-	}
-	return h.Sum(nil)
-}
 
 func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
 	mac := hmac.New(sha256.New, idKey)
@@ -121,7 +104,7 @@ func (sf *singleFlight) finish(k messageKey, f *flight) {
 // which case it waits for that one's outcome and reports it as its own
 // (a.Joined). It sets the derived client message id when ISE gave none.
 // busy is true when no upstream slot came free within upstream_queue_wait.
-func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *Route, msg *rewrite.Message, a *audit.Record) (d delivery, busy bool) {
+func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *config.Route, msg *rewrite.Message, a *audit.Record) (d delivery, busy bool) {
 	k := keyFor(rt.idKey, route.Name, *msg)
 	if msg.Options.ClientMessageID == "" {
 		msg.Options.ClientMessageID = k.clientMessageID()

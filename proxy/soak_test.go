@@ -19,6 +19,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 )
 
 // soakRequests is how many requests TestSoak sends: 50 000, or
@@ -273,7 +274,7 @@ func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
 // in memory) and returns its address; it is shut down when the test ends.
 func serveSoak(t *testing.T, cfg string, opts proxy.Options, audit io.Writer) string {
 	t.Helper()
-	c, err := proxy.Load("soak.toml", []byte(cfg), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	c, err := config.Load("soak.toml", []byte(cfg), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // vonageTemplate is docs/template-vonage.md's route body: Vonage's SMS API
@@ -113,7 +113,7 @@ text = "{{.Txt}}"
 [route.headers]
 X-Trace = "{{.Tracking}}"
 `
-	_, err := proxy.Load("t.toml", []byte(cfg), proxy.LoadOptions{})
+	_, err := config.Load("t.toml", []byte(cfg), config.LoadOptions{})
 	if err == nil {
 		t.Fatal("config loaded, want an error")
 	}

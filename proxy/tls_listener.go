@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust"
 )
 
@@ -25,19 +26,19 @@ type InboundTLS struct {
 // OpenInboundTLS prepares the certificate for listen_tls from cfg.TLS: it
 // loads the files, loads or creates the self-signed CA and leaf, or sets up
 // ACME (which starts with [InboundTLS.Start], once the listener is bound).
-func OpenInboundTLS(cfg *Config, log *slog.Logger) (*InboundTLS, error) {
+func OpenInboundTLS(cfg *config.Config, log *slog.Logger) (*InboundTLS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := cfg.TLS
 	switch t.Mode {
-	case TLSModeFiles:
+	case config.TLSModeFiles:
 		fc, err := trust.NewFileCertificate(t.CertFile, t.KeyFile, log)
 		if err != nil {
 			return nil, err
 		}
 		return &InboundTLS{Config: trust.ServerTLSConfig(fc.GetCertificate)}, nil
-	case TLSModeSelfSigned:
+	case config.TLSModeSelfSigned:
 		ss, err := trust.LoadOrCreateSelfSigned(cfg.DataDir, t.Names, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("self-signed certificate: %w", err)
@@ -50,7 +51,7 @@ func OpenInboundTLS(cfg *Config, log *slog.Logger) (*InboundTLS, error) {
 		}
 		log.Info("HTTPS listener uses the self-signed CA", "ca_file", ss.CA.CertFile, "ca_sha256", ss.CA.Fingerprint(), "names", t.Names)
 		return &InboundTLS{SelfSignedCA: ss.CA, Config: trust.ServerTLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })}, nil
-	case TLSModeACME:
+	case config.TLSModeACME:
 		a, err := trust.NewACME(trust.ACMEOptions{
 			DataDir: cfg.DataDir, Directory: t.ACMEDirectory, Roots: t.ACMERoots, Email: t.ACMEEmail,
 			Names: t.Names, Challenge: t.ACMEChallenge, ListenTLS: cfg.ListenTLS, HTTPListen: t.ACMEHTTPListen, Log: log,

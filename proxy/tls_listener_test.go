@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust/trusttest"
 )
 
@@ -42,7 +43,7 @@ func listenLoopback(t *testing.T) net.Listener {
 // tlsServerConfig).
 func startPosternTLS(t *testing.T, tlsLn net.Listener, configTOML string, env map[string]string) *tlsPostern {
 	t.Helper()
-	cfg, err := proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	cfg, err := config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
@@ -123,7 +124,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
-	h.observe.Observe(time.Since(sent), hostOnly(req.URL.Host), resp.TLS)
+	h.observe.Observe(time.Since(sent), config.HostOnly(req.URL.Host), resp.TLS)
 	if err == nil && len(body) > maxProviderReply {
 		err = errors.New("reply larger than 1 MiB")
 	}

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"fmt"
@@ -9,10 +9,6 @@ import (
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/trust"
 )
-
-// DefaultAuditQueue is how many audit lines each sink may hold while it is
-// slow or down before lines are dropped (and counted).
-const DefaultAuditQueue = 1000
 
 // auditFile mirrors [audit].
 type auditFile struct {

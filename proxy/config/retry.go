@@ -1,8 +1,4 @@
-package proxy
-
-// maxUpstreamRetries bounds upstream_retries: each retry waits, and all of
-// them must fit in request_timeout anyway.
-const maxUpstreamRetries = 5
+package config
 
 // buildRetries reads upstream_retries (default DefaultUpstreamRetries; 0
 // turns retries off).

@@ -1,6 +1,8 @@
-package proxy
+package config
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -93,4 +95,24 @@ func (s Secret) standIn() (string, error) {
 		return secretStandIn, nil
 	}
 	return s.ref, nil
+}
+
+// newIDKey derives the HMAC key for message keys from the config's secret
+// values, so the same config (a restart, an HA peer) derives the same
+// client message ids while nobody without those secrets can test guesses
+// against an id in the audit log; a config without any (sandbox) gets a
+// random one.
+func newIDKey(secrets []string) []byte {
+	h := sha256.New()
+	h.Write([]byte("postern message key\x00"))
+	for _, s := range secrets {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	if len(secrets) == 0 {
+		var r [32]byte
+		rand.Read(r[:])
+		h.Write(r[:])
+	}
+	return h.Sum(nil)
 }

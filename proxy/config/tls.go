@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"crypto/tls"
@@ -24,13 +24,6 @@ const (
 const (
 	ChallengeTLSALPN = "tls-alpn-01"
 	ChallengeHTTP    = "http-01"
-)
-
-// Defaults for the [tls] keys.
-const (
-	DefaultACMEDirectory  = "https://acme-v02.api.letsencrypt.org/directory"
-	DefaultACMEChallenge  = ChallengeTLSALPN
-	DefaultACMEHTTPListen = ":80"
 )
 
 type tlsFile struct {
@@ -236,8 +229,8 @@ func defaultSelfSignedNames(listen string) []string {
 
 // interceptsHost reports whether CONNECT to host (with or without port) is
 // terminated by postern.
-func (c *Config) interceptsHost(host string) bool {
-	return slices.Contains(c.InterceptHosts, hostOnly(host))
+func (c *Config) InterceptsHost(host string) bool {
+	return slices.Contains(c.InterceptHosts, HostOnly(host))
 }
 
 func (s TLSSettings) String() string {

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 // README.md's config reference as `key` in a table row, so a new key cannot
 // land undocumented.
 func TestEveryConfigKeyIsDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

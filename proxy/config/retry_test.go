@@ -1,10 +1,10 @@
-package proxy_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // TestUpstreamRetriesKey: default 2, 0 turns retries off, out of range is
@@ -15,13 +15,13 @@ func TestUpstreamRetriesKey(t *testing.T) {
 		want   int
 		err    string
 	}{
-		{"", proxy.DefaultUpstreamRetries, ""},
+		{"", config.DefaultUpstreamRetries, ""},
 		{"upstream_retries = 0", 0, ""},
 		{"upstream_retries = 5", 5, ""},
 		{"upstream_retries = 6", 0, "t.toml:2:1: upstream_retries must be between 0 and 5"},
 		{"upstream_retries = -1", 0, "t.toml:2:1: upstream_retries must be between 0 and 5"},
 	} {
-		cfg, err := proxy.Load("t.toml", []byte("[server]\n"+tc.server+"\n"+minimalRoute), proxy.LoadOptions{})
+		cfg, err := config.Load("t.toml", []byte("[server]\n"+tc.server+"\n"+minimalRoute), config.LoadOptions{})
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -1,4 +1,4 @@
-package proxy_test
+package config_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // TestLoadReportsEveryTypeErrorSortedByLine: one run shows every wrong type
@@ -43,8 +43,8 @@ max_recipients = "ten"
 token = "literal-token"
 tokne = 1
 `
-	_, err := proxy.Load("t.toml", []byte(src), proxy.LoadOptions{})
-	var ce *proxy.ConfigError
+	_, err := config.Load("t.toml", []byte(src), config.LoadOptions{})
+	var ce *config.ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v, want a *ConfigError", err)
 	}
@@ -81,7 +81,7 @@ func TestLoadTypeErrorsOfTables(t *testing.T) {
 			"t.toml:2:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := proxy.Load("t.toml", []byte(tc.src), proxy.LoadOptions{})
+			_, err := config.Load("t.toml", []byte(tc.src), config.LoadOptions{})
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("got:\n%v\nwant it to start with:\n%s", err, tc.want)
 			}
@@ -111,10 +111,10 @@ legacy_user = "u"
 legacy_password = "env:POSTERN_ALSO_UNSET"
 `
 	noEnv := func(string) (string, bool) { return "", false }
-	if _, err := proxy.Load("t.toml", []byte(src), proxy.LoadOptions{LookupEnv: noEnv, SkipSecrets: true}); err != nil {
+	if _, err := config.Load("t.toml", []byte(src), config.LoadOptions{LookupEnv: noEnv, SkipSecrets: true}); err != nil {
 		t.Fatalf("SkipSecrets: %v", err)
 	}
-	_, err := proxy.Load("t.toml", []byte(src), proxy.LoadOptions{LookupEnv: noEnv})
+	_, err := config.Load("t.toml", []byte(src), config.LoadOptions{LookupEnv: noEnv})
 	for _, w := range []string{
 		"t.toml:3:1: proxy_password: reading secret file: open " + secretFile,
 		`t.toml:10:1: route "r": token: environment variable POSTERN_UNSET_FOR_TEST is not set`,
@@ -130,7 +130,7 @@ legacy_password = "env:POSTERN_ALSO_UNSET"
 
 	bad := strings.Replace(src, "env:POSTERN_UNSET_FOR_TEST", "env:", 1)
 	bad = strings.Replace(bad, `match_path = "/http/sendmsg"`, `match_path = "http/sendmsg"`, 1)
-	_, err = proxy.Load("t.toml", []byte(bad), proxy.LoadOptions{LookupEnv: noEnv, SkipSecrets: true})
+	_, err = config.Load("t.toml", []byte(bad), config.LoadOptions{LookupEnv: noEnv, SkipSecrets: true})
 	want := "t.toml:7:1: route \"r\": match_path \"http/sendmsg\" must start with \"/\"\n" +
 		"t.toml:10:1: route \"r\": token: \"env:\" needs a variable name"
 	if err == nil || err.Error() != want {
@@ -142,10 +142,10 @@ legacy_password = "env:POSTERN_ALSO_UNSET"
 // and accepted when the caller asks for part of the config.
 func TestLoadAllowNoRoutes(t *testing.T) {
 	src := []byte("[trust]\naia = false\n")
-	if _, err := proxy.Load("t.toml", src, proxy.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "no [[route]] defined") {
+	if _, err := config.Load("t.toml", src, config.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "no [[route]] defined") {
 		t.Errorf("without AllowNoRoutes: %v", err)
 	}
-	cfg, err := proxy.Load("t.toml", src, proxy.LoadOptions{AllowNoRoutes: true})
+	cfg, err := config.Load("t.toml", src, config.LoadOptions{AllowNoRoutes: true})
 	if err != nil || len(cfg.Routes) != 0 || cfg.Roots == nil {
 		t.Errorf("AllowNoRoutes: %v", err)
 	}

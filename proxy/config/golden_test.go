@@ -1,4 +1,4 @@
-package proxy_test
+package config_test
 
 import (
 	"flag"
@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/config/*.golden from the current output")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // TestConfigGolden: every provider and dialect, config in, the normalised
 // `postern check` summary (or every error with its line) out. Secrets come
 // from a fake environment and must never appear in either.
 func TestConfigGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/config/*.toml")
+	files, err := filepath.Glob("testdata/*.toml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden configs: %v", err)
 	}
@@ -28,7 +28,7 @@ func TestConfigGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := proxy.Load(filepath.Base(path), src, proxy.LoadOptions{LookupEnv: func(string) (string, bool) { return secret, true }})
+			cfg, err := config.Load(filepath.Base(path), src, config.LoadOptions{LookupEnv: func(string) (string, bool) { return secret, true }})
 			var got string
 			if err != nil {
 				got = "ERROR\n" + err.Error() + "\n"
@@ -52,7 +52,7 @@ func TestConfigGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./proxy -run TestConfigGolden -update)", err)
+				t.Fatalf("%v (run go test ./proxy/config -run TestConfigGolden -update)", err)
 			}
 			if got != string(want) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)

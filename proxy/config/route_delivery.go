@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"errors"
@@ -9,11 +9,6 @@ import (
 
 	"github.com/postern/postern/rewrite"
 )
-
-// DefaultMaxSegments is how many SMS parts a message may need by default:
-// six parts hold 918 GSM-7 or 402 UCS-2 characters, far beyond any guest
-// password text, and stop a runaway template from costing a fortune.
-const DefaultMaxSegments = 6
 
 // routeDeliveryKeys are the route keys for numbers, segments and failover,
 // and every dialect's and provider's own keys (rewrite.RouteKeys: rewrite's

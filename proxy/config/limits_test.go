@@ -1,11 +1,11 @@
-package proxy_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 const minimalRoute = `
@@ -19,7 +19,7 @@ provider = "sandbox"
 // TestGuardrailDefaults: an operator who writes nothing gets the documented
 // limits.
 func TestGuardrailDefaults(t *testing.T) {
-	cfg, err := proxy.Load("t.toml", []byte(minimalRoute), proxy.LoadOptions{})
+	cfg, err := config.Load("t.toml", []byte(minimalRoute), config.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +55,13 @@ syslog_facility = "kern"
 `
 	// A value the decoder rejects (a duration or rate) is reported alone,
 	// with its position; the rest is validated once it decodes.
-	_, err := proxy.Load("t.toml", []byte(src), proxy.LoadOptions{})
+	_, err := config.Load("t.toml", []byte(src), config.LoadOptions{})
 	if err == nil || !strings.HasPrefix(err.Error(), "t.toml:") || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("got %v, want a positioned decode error", err)
 	}
 	// A decode error stops at the first bad value; the rest is validation.
 	src = strings.Replace(strings.Replace(strings.Replace(src, `upstream_queue_wait = "soon"`, "", 1), `per_number = "5 per 10m"`, "", 1), `per_client = "0/1m"`, "", 1)
-	_, err = proxy.Load("t.toml", []byte(src), proxy.LoadOptions{LookupEnv: func(string) (string, bool) { return "", false }})
+	_, err = config.Load("t.toml", []byte(src), config.LoadOptions{LookupEnv: func(string) (string, bool) { return "", false }})
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -86,7 +86,7 @@ syslog_facility = "kern"
 
 func TestRateSyntaxErrorsNamePosition(t *testing.T) {
 	for _, bad := range []string{`per_number = "5 per 10m"`, `per_client = "0/1m"`, `per_number = "5/10"`} {
-		_, err := proxy.Load("t.toml", []byte("[limits]\n"+bad+"\n"+minimalRoute), proxy.LoadOptions{})
+		_, err := config.Load("t.toml", []byte("[limits]\n"+bad+"\n"+minimalRoute), config.LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), "t.toml:2:") || !strings.Contains(err.Error(), "invalid rate") {
 			t.Errorf("%s: got %v, want a positioned invalid rate error", bad, err)
 		}

@@ -1,10 +1,10 @@
-package proxy_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 const tlsTestRoute = `
@@ -51,7 +51,7 @@ func TestTLSConfigKeys(t *testing.T) {
 		{"intercept URL", "[server]\ndata_dir = \"/tmp/x\"\n[intercept]\nhosts = [\"https://api.clickatell.com\"]\n", `test.toml:4:1: intercept: "https://api.clickatell.com" must be a bare host name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := proxy.Load("test.toml", []byte(tc.toml+tlsTestRoute), proxy.LoadOptions{})
+			_, err := config.Load("test.toml", []byte(tc.toml+tlsTestRoute), config.LoadOptions{})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"cmp"
@@ -22,19 +22,6 @@ import (
 	"github.com/postern/postern/trust"
 )
 
-// Defaults for keys that are not set.
-const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultMaxRecipients  = 10
-	DefaultAdminListen    = "127.0.0.1:9090"
-	DefaultShutdownGrace  = 15 * time.Second
-)
-
-// DefaultAllowClients admits only the local machine until an operator says
-// otherwise: a fresh install is never an open relay.
-var defaultAllowClients = []string{"127.0.0.0/8", "::1/128"}
-
 // sandboxProvider is handled by the proxy itself: it never leaves the box.
 const sandboxProvider = "sandbox"
 
@@ -56,7 +43,7 @@ type serverFile struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 	ListenTLS      string   `toml:"listen_tls"`
 	DataDir        string   `toml:"data_dir"`
-	// Guardrails (guardconfig.go).
+	// Guardrails (limits.go).
 	ProxyUser             string   `toml:"proxy_user"`
 	ProxyPassword         Secret   `toml:"proxy_password"`
 	HeaderReadTimeout     Duration `toml:"header_read_timeout"`
@@ -86,7 +73,7 @@ type routeFile struct {
 	Token         Secret `toml:"token"`
 	From          string `toml:"from"`
 	MaxRecipients int    `toml:"max_recipients"`
-	// Legacy credentials the request must carry (guardconfig.go).
+	// Legacy credentials the request must carry (limits.go).
 	LegacyUser     string `toml:"legacy_user"`
 	LegacyPassword Secret `toml:"legacy_password"`
 	LegacyAPIID    string `toml:"legacy_api_id"`
@@ -131,6 +118,7 @@ type Config struct {
 	Audit          audit.Config // [audit] sinks
 
 	secrets []string // resolved secret values, for redaction
+	idKey   []byte   // derived from secrets (newIDKey)
 }
 
 // Route is one [[route]] entry turned into runtime values.
@@ -150,8 +138,8 @@ type Route struct {
 	FallbackName  string     // fallback route name, "" = none
 	Fallback      *Route     // resolved FallbackName; its fallback is not followed
 
-	dialect  rewrite.Dialect
-	provider rewrite.Provider // nil for sandbox
+	Dialect  rewrite.Dialect
+	Provider rewrite.Provider // nil for sandbox
 }
 
 // matches reports whether the route serves a request for host and path.
@@ -171,7 +159,7 @@ func (r *Route) matches(host, path string) bool {
 // Match returns the first route, in file order, that serves host and path,
 // or nil: deny by default.
 func (c *Config) Match(host, path string) *Route {
-	host = hostOnly(host)
+	host = HostOnly(host)
 	for _, r := range c.Routes {
 		if r.matches(host, path) {
 			return r
@@ -191,11 +179,15 @@ func (c *Config) ClientAllowed(addr netip.Addr) bool {
 	return false
 }
 
-// redact replaces every secret value of the config in s with <redacted>.
-func (c *Config) redact(s string) string { return audit.Redact(c.secrets, s) }
+// Redact replaces every secret value of the config in s with <redacted>.
+func (c *Config) Redact(s string) string { return audit.Redact(c.secrets, s) }
 
-// hostOnly strips a port and brackets and lowers the case.
-func hostOnly(hostport string) string {
+// IDKey is the HMAC key for message keys and client message ids, derived
+// from the config's secret values (see newIDKey).
+func (c *Config) IDKey() []byte { return c.idKey }
+
+// HostOnly strips a port and brackets and lowers the case.
+func HostOnly(hostport string) string {
 	h := hostport
 	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		h = host
@@ -294,6 +286,7 @@ func Load(name string, src []byte, opts LoadOptions) (*Config, error) {
 		sortProblems(v.problems)
 		return nil, &ConfigError{File: name, Problems: v.problems}
 	}
+	cfg.idKey = newIDKey(cfg.secrets)
 	return cfg, nil
 }
 
@@ -575,7 +568,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label, r.MaxRecipients)); err != nil {
 		v.atErrors(i, "inbound", label, err)
 	} else {
-		r.dialect = d
+		r.Dialect = d
 	}
 
 	var endpoint *url.URL
@@ -616,7 +609,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 			v.atErrors(i, "provider", label, err)
 			break
 		}
-		r.provider = p
+		r.Provider = p
 		r.Endpoint = endpoint
 		if r.Endpoint == nil {
 			if d, ok := p.(interface{ DefaultEndpoint() *url.URL }); ok {

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"crypto/sha256"
@@ -9,30 +9,6 @@ import (
 	"time"
 
 	"github.com/postern/postern/rewrite"
-	"github.com/postern/postern/trust"
-)
-
-// Guardrail defaults. ISE's requests are a few hundred bytes and it sends one
-// message per guest, so these leave a busy ISE plenty of room while an
-// attacker (or a runaway script) hits a wall quickly.
-//
-// DefaultMaxConcurrentUpstream is the per-host connection pool's size: on an
-// HTTP/1.1 provider every message in flight has a pooled connection to
-// return to, so none is closed and redialled after a burst. At real provider
-// latencies (100-300 ms) it allows 200-600 messages/s; the rate limits, not
-// this, are the abuse bound (docs/benchmarks.md).
-const (
-	DefaultHeaderReadTimeout     = 10 * time.Second
-	DefaultMaxURLBytes           = 8 << 10
-	DefaultMaxBodyBytes          = 64 << 10
-	DefaultMaxConcurrentUpstream = trust.DefaultMaxIdleConnsPerHost
-	DefaultUpstreamQueueWait     = 2 * time.Second
-	DefaultDailyMax              = 1000
-)
-
-var (
-	defaultPerNumber = Rate{Count: 5, Per: 10 * time.Minute, set: true}
-	defaultPerClient = Rate{Count: 600, Per: time.Minute, set: true}
 )
 
 // limitsFile mirrors [limits].
@@ -121,6 +97,12 @@ func (l LegacyAuth) Match(c rewrite.Credentials) bool {
 		ok &= equalSecret(p[0], p[1])
 	}
 	return ok == 1
+}
+
+// ProxyCredentialsMatch compares a client's proxy credentials with
+// proxy_user and proxy_password in constant time.
+func (g *Guards) ProxyCredentialsMatch(user, password string) bool {
+	return equalSecret(user, g.ProxyUser)&equalSecret(password, g.proxyPassword) == 1
 }
 
 // equalSecret is 1 when a == b, in time independent of where they differ.
