@@ -8,6 +8,7 @@ import (
 
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/guard"
 )
 
 // connect decides a CONNECT: hosts listed in [intercept] hosts, asked by an
@@ -39,7 +40,7 @@ func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAc
 	}
 	// Clients send Proxy-Authorization with the CONNECT only, not with the
 	// requests inside the tunnel: the session remembers who authenticated.
-	user, _ := checkProxyAuth(&cfg.Guards, ctx.Req)
+	user, _ := guard.CheckProxyAuth(&cfg.Guards, ctx.Req)
 	sess := &interceptSession{proxyUser: user, host: name}
 	// postern runs the tunnel itself rather than goproxy's MITM loop, which
 	// drops a request it cannot read without a reply or an audit line and
@@ -57,7 +58,7 @@ func (s *Server) authorizeConnect(ctx *goproxy.ProxyCtx) *refusal {
 	if !cfg.ClientAllowed(clientIP(ctx.Req)) {
 		return refuseClient
 	}
-	if _, reason := checkProxyAuth(&cfg.Guards, ctx.Req); reason != "" {
+	if _, reason := guard.CheckProxyAuth(&cfg.Guards, ctx.Req); reason != "" {
 		return refuseProxyAuth(reason)
 	}
 	return nil

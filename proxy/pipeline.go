@@ -11,6 +11,7 @@ import (
 
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 )
@@ -62,7 +63,7 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 	if !cfg.ClientAllowed(clientIP(r)) {
 		return refuseClient
 	}
-	user, reason := checkProxyAuth(&cfg.Guards, r)
+	user, reason := guard.CheckProxyAuth(&cfg.Guards, r)
 	if sess := tunnelSession(pctx); sess != nil {
 		// Authenticated (or not required) when the tunnel was accepted.
 		user, reason = sess.proxyUser, ""
@@ -71,7 +72,7 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 		return refuseProxyAuth(reason)
 	}
 	p.a.ProxyUser = user
-	if !p.rt.guards.allowClient(p.a.Client) {
+	if !p.rt.guards.AllowClient(p.a.Client) {
 		p.s.metrics.RateLimitHit(metrics.LimitPerClient)
 		return refusePerClient
 	}
@@ -103,7 +104,7 @@ func (p *pipeline) parse() (rewrite.Message, *refusal) {
 	if perr != nil {
 		return rewrite.Message{}, refuseRequest(perr)
 	}
-	if !checkLegacyAuth(route, in) {
+	if !guard.CheckLegacyAuth(route, in) {
 		return rewrite.Message{}, refuseLegacyAuth()
 	}
 	msg, err := route.Dialect.Parse(in)
@@ -128,12 +129,12 @@ func (p *pipeline) parse() (rewrite.Message, *refusal) {
 // guard applies the destination and rate guardrails to the recipients,
 // recording each recipient's country.
 func (p *pipeline) guard(to []string) *refusal {
-	countries, reason := p.rt.guards.checkDestinations(to)
+	countries, reason := p.rt.guards.CheckDestinations(to)
 	p.a.Country = countries
 	if reason != "" {
 		return refuseDestination(reason)
 	}
-	if limit := p.rt.guards.admitMessage(to); limit != "" {
+	if limit := p.rt.guards.AdmitMessage(to); limit != "" {
 		p.s.metrics.RateLimitHit(limit)
 		return refuseRateLimit(limit)
 	}

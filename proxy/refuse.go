@@ -65,7 +65,7 @@ var (
 )
 
 // refuseProxyAuth asks for proxy credentials; reason says what was wrong
-// with the ones given (checkProxyAuth).
+// with the ones given (guard.CheckProxyAuth).
 func refuseProxyAuth(reason string) *refusal {
 	return &refusal{label: metrics.RefusalAuthFailed, status: http.StatusProxyAuthRequired, reason: reason,
 		body: "Proxy authentication required\n", authenticate: true}

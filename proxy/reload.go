@@ -36,7 +36,7 @@ func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
 	// Rate limits and the daily cap protect the bill across reloads: a
 	// reload (or a SIGHUP meant to rotate the audit file) must not hand out
 	// a fresh budget.
-	next.guards.inherit(s.rt.Load().guards)
+	next.guards.Inherit(s.rt.Load().guards)
 	old := s.rt.Swap(next)
 	s.metrics.Reloaded(true)
 	// Idle connections of the old transport go now; those still carrying a

@@ -21,6 +21,7 @@ import (
 
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -81,7 +82,7 @@ type runtime struct {
 	cfg       *config.Config
 	transport *http.Transport
 	senders   map[*config.Route]sender
-	guards    *guardState
+	guards    *guard.State
 	retry     retryPolicy
 	idKey     []byte // HMAC key for message keys and client message ids
 }
@@ -97,7 +98,7 @@ func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.M
 		// (and our credentials) somewhere we did not configure.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*config.Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now),
+	rt := &runtime{cfg: cfg, transport: tr, senders: map[*config.Route]sender{}, guards: guard.New(&cfg.Guards, opts.Now),
 		retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey()}
 	for _, r := range cfg.Routes {
 		if r.Provider == nil {

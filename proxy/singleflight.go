@@ -131,7 +131,7 @@ func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *config.Route,
 		}
 	}
 	defer s.joins.finish(k, f)
-	release, ok := rt.guards.acquireUpstream(ctx)
+	release, ok := rt.guards.AcquireUpstream(ctx)
 	if !ok {
 		f.busy = true
 		return d, true

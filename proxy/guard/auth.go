@@ -1,4 +1,4 @@
-package proxy
+package guard
 
 import (
 	"encoding/base64"
@@ -9,13 +9,13 @@ import (
 	"github.com/postern/postern/rewrite"
 )
 
-// checkProxyAuth verifies Proxy-Authorization: Basic against [server]
+// CheckProxyAuth verifies Proxy-Authorization: Basic against [server]
 // proxy_user and proxy_password. It returns the user the client claimed
 // (for the audit line, only when it matched) and a refusal reason, "" when
 // the request may proceed. goproxy only strips proxy headers when it
 // forwards a request itself, which postern never lets it do, so the header
 // is still present here, in all three ways in.
-func checkProxyAuth(g *config.Guards, r *http.Request) (user, reason string) {
+func CheckProxyAuth(g *config.Guards, r *http.Request) (user, reason string) {
 	if g.ProxyUser == "" {
 		return "", ""
 	}
@@ -35,9 +35,9 @@ func checkProxyAuth(g *config.Guards, r *http.Request) (user, reason string) {
 	return g.ProxyUser, ""
 }
 
-// checkLegacyAuth verifies the legacy credentials a route requires. It
+// CheckLegacyAuth verifies the legacy credentials a route requires. It
 // reports false when the route requires them and in does not carry them.
-func checkLegacyAuth(route *config.Route, in rewrite.Inbound) bool {
+func CheckLegacyAuth(route *config.Route, in rewrite.Inbound) bool {
 	if !route.Legacy.Required() {
 		return true
 	}

@@ -1,4 +1,8 @@
-package proxy
+// Package guard holds postern's guardrails: who may send (proxy and legacy
+// credentials) and how much (per_client, per_number, daily_max), where to
+// (destination countries, premium-rate numbers), and the upstream slots
+// that bound how many messages are in flight.
+package guard
 
 import (
 	"context"
@@ -10,9 +14,9 @@ import (
 	"github.com/postern/postern/rewrite"
 )
 
-// guardState is the mutable side of the guardrails for one runtime: the rate
+// State is the mutable side of the guardrails for one runtime: the rate
 // limiters and the upstream semaphore.
-type guardState struct {
+type State struct {
 	g         *config.Guards
 	now       func() time.Time
 	perClient *keyedLimiter
@@ -21,11 +25,13 @@ type guardState struct {
 	upstream  chan struct{}
 }
 
-func newGuardState(g *config.Guards, now func() time.Time) *guardState {
+// New returns the guardrail state for g; now is the clock rate limits run
+// on (nil means time.Now).
+func New(g *config.Guards, now func() time.Time) *State {
 	if now == nil {
 		now = time.Now
 	}
-	return &guardState{
+	return &State{
 		g:         g,
 		now:       now,
 		perClient: newKeyedLimiter(g.PerClient, DefaultMaxLimiterKeys),
@@ -35,9 +41,9 @@ func newGuardState(g *config.Guards, now func() time.Time) *guardState {
 	}
 }
 
-// inherit keeps prev's counters where the settings behind them did not
+// Inherit keeps prev's counters where the settings behind them did not
 // change, so a reload neither resets budgets nor the upstream slots in use.
-func (gs *guardState) inherit(prev *guardState) {
+func (gs *State) Inherit(prev *State) {
 	if prev.g.PerClient == gs.g.PerClient {
 		gs.perClient = prev.perClient
 	}
@@ -52,17 +58,17 @@ func (gs *guardState) inherit(prev *guardState) {
 	}
 }
 
-// allowClient takes one request from client's per_client budget.
-func (gs *guardState) allowClient(client string) bool {
+// AllowClient takes one request from client's per_client budget.
+func (gs *State) AllowClient(client string) bool {
 	return gs.perClient.allowAll(gs.now(), []string{client})
 }
 
-// checkDestinations looks every recipient up in libphonenumber's metadata.
+// CheckDestinations looks every recipient up in libphonenumber's metadata.
 // It returns each recipient's country ("" when unknown) and a refusal reason,
 // "" when all may be sent to. Premium-rate numbers are always refused: they
 // are what SMS pumping fraud sends to. With allow_countries set, a number
 // must also belong to a listed country and be of a known type.
-func (gs *guardState) checkDestinations(to []string) (countries []string, reason string) {
+func (gs *State) CheckDestinations(to []string) (countries []string, reason string) {
 	countries = make([]string, len(to))
 	for i, n := range to {
 		info := rewrite.LookupNumber(n)
@@ -81,10 +87,10 @@ func (gs *guardState) checkDestinations(to []string) (countries []string, reason
 	return countries, reason
 }
 
-// admitMessage counts a message against daily_max and per_number, all or
+// AdmitMessage counts a message against daily_max and per_number, all or
 // nothing, and returns the limit that refused it (metrics.LimitDailyMax,
 // metrics.LimitPerNumber) or "".
-func (gs *guardState) admitMessage(to []string) string {
+func (gs *State) AdmitMessage(to []string) string {
 	now := gs.now()
 	if !gs.daily.take(now, len(to)) {
 		return metrics.LimitDailyMax
@@ -96,9 +102,9 @@ func (gs *guardState) admitMessage(to []string) string {
 	return ""
 }
 
-// acquireUpstream waits up to upstream_queue_wait for one of
+// AcquireUpstream waits up to upstream_queue_wait for one of
 // max_concurrent_upstream slots. ok is false when none came free in time.
-func (gs *guardState) acquireUpstream(ctx context.Context) (release func(), ok bool) {
+func (gs *State) AcquireUpstream(ctx context.Context) (release func(), ok bool) {
 	select {
 	case gs.upstream <- struct{}{}:
 		return func() { <-gs.upstream }, true
