@@ -35,6 +35,7 @@ import (
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -614,7 +615,7 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		grace = cfg.ShutdownGrace
 	}
 	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: metrics.New(bi), UserAgent: proxy.UserAgent(bi.Version)}
+	opts := proxy.Options{Log: log, Audit: audit, Metrics: metrics.New(bi), UserAgent: deliver.UserAgent(bi.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
 		if err != nil {

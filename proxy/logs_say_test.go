@@ -14,6 +14,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/deliver"
 )
 
 // TestRefusalAuditNamesWhatWasAsked: a request no route serves is audited
@@ -186,7 +187,7 @@ provider = "sandbox"
 // TestUpstreamUserAgent: provider requests say who sends them.
 func TestUpstreamUserAgent(t *testing.T) {
 	for _, tc := range []struct{ ua, want string }{
-		{proxy.UserAgent("v1.2.3"), "postern/v1.2.3"},
+		{deliver.UserAgent("v1.2.3"), "postern/v1.2.3"},
 		{"", "postern"},
 	} {
 		fp := newFakeProvider(t, oneAPIReply())

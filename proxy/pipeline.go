@@ -11,6 +11,7 @@ import (
 
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
@@ -38,7 +39,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	if ref := p.guard(msg.To); ref != nil {
 		return r, p.refuse(ref)
 	}
-	d, ref := p.deliver(&msg)
+	d, ref := p.deliver(msg)
 	if ref != nil {
 		return r, p.refuse(ref)
 	}
@@ -146,22 +147,23 @@ func (p *pipeline) guard(to []string) *refusal {
 // delivered, refused or unknown — never abandoned half-sent — so the
 // client's cancellation is not inherited. Only the end of the shutdown
 // grace period cuts it short.
-func (p *pipeline) deliver(msg *rewrite.Message) (delivery, *refusal) {
+func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), p.rt.cfg.RequestTimeout)
 	defer cancel()
 	defer context.AfterFunc(p.s.stopSends, cancel)()
-	d, busy := p.s.sendOnce(ctx, p.rt, p.rte, msg, p.a)
-	if busy {
+	d := p.rt.deliver.Deliver(ctx, p.rte, msg)
+	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
+	if d.Busy {
 		return d, refuseBusy()
 	}
 	return d, nil
 }
 
 // answer tells ISE the outcome in the route's legacy format and audits it.
-func (p *pipeline) answer(d delivery) *http.Response {
+func (p *pipeline) answer(d deliver.Delivery) *http.Response {
 	a, res := p.a, d.Result
 	a.TLS, a.Leaf, a.Attempts = d.Info.TLSVersion, d.Info.LeafSHA256, d.Attempts
-	outcome, code, reason := summarize(res)
+	outcome, code, reason := deliver.Summarize(res)
 	for _, rc := range res.Recipients {
 		if rc.ID != "" {
 			a.IDs = append(a.IDs, rc.ID)

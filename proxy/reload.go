@@ -32,11 +32,13 @@ func (s *Server) Reload(cfg *config.Config) {
 }
 
 func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
-	next := newRuntime(cfg, s.opts, s.log, s.metrics)
+	next := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins)
 	// Rate limits and the daily cap protect the bill across reloads: a
 	// reload (or a SIGHUP meant to rotate the audit file) must not hand out
 	// a fresh budget.
-	next.guards.Inherit(s.rt.Load().guards)
+	prev := s.rt.Load()
+	next.guards.Inherit(prev.guards)
+	next.deliver.Inherit(prev.deliver)
 	old := s.rt.Swap(next)
 	s.metrics.Reloaded(true)
 	// Idle connections of the old transport go now; those still carrying a

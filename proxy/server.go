@@ -6,7 +6,6 @@
 package proxy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
@@ -72,8 +72,8 @@ type Server struct {
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
 	stopSends context.Context // cancelled when the shutdown grace period is over
 	cutOff    context.CancelFunc
-	joins     singleFlight // identical requests in flight (singleflight.go)
-	tunnels   tunnels      // intercepted CONNECT tunnels being served (intercept.go)
+	joins     *deliver.Joins // identical requests in flight, across reloads
+	tunnels   tunnels        // intercepted CONNECT tunnels being served (intercept.go)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
@@ -81,34 +81,18 @@ type Server struct {
 type runtime struct {
 	cfg       *config.Config
 	transport *http.Transport
-	senders   map[*config.Route]sender
 	guards    *guard.State
-	retry     retryPolicy
-	idKey     []byte // HMAC key for message keys and client message ids
+	deliver   *deliver.Deliverer
 }
 
-func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics) *runtime {
+func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics, joins *deliver.Joins) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
 	}
-	client := &http.Client{
-		Transport: tr,
-		// A provider redirect is never followed: it would resend the message
-		// (and our credentials) somewhere we did not configure.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*config.Route]sender{}, guards: guard.New(&cfg.Guards, opts.Now),
-		retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey()}
-	for _, r := range cfg.Routes {
-		if r.Provider == nil {
-			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
-		} else {
-			rt.senders[r] = &httpSender{provider: r.Provider, client: client, observe: m.Upstream(r.Name, r.ProviderName),
-				userAgent: cmp.Or(opts.UserAgent, "postern")}
-		}
-	}
-	return rt
+	return &runtime{cfg: cfg, transport: tr, guards: guard.New(&cfg.Guards, opts.Now),
+		deliver: deliver.New(cfg, deliver.Options{Transport: tr, Log: log, Metrics: m, UserAgent: opts.UserAgent,
+			RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins})}
 }
 
 // New builds a server for cfg. Nothing listens until Serve.
@@ -127,7 +111,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	if s.opts.Expiry == nil {
 		s.opts.Expiry = trust.NewExpiryTracker(s.log, nil)
 	}
-	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics))
+	s.joins = &deliver.Joins{}
+	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics, s.joins))
 
 	gp := goproxy.NewProxyHttpServer()
 	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.

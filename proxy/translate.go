@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -48,7 +49,7 @@ func Translate(ctx context.Context, c *config.Config, rawURL string) (string, er
 		fmt.Fprintf(&b, "# sandbox: nothing would be sent; ISE would get 200 \"ID: sandbox-<n>\" for %d recipient(s)\n", len(msg.To))
 		return b.String(), nil
 	}
-	for _, batch := range batches(msg, route.Provider.MaxRecipients()) {
+	for _, batch := range deliver.Batches(msg, route.Provider.MaxRecipients()) {
 		req, err := route.Provider.Build(ctx, batch)
 		if err != nil {
 			return "", fmt.Errorf("route %q: building request: %w", route.Name, redactErr(c, err))

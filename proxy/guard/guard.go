@@ -1,11 +1,9 @@
 // Package guard holds postern's guardrails: who may send (proxy and legacy
 // credentials) and how much (per_client, per_number, daily_max), where to
-// (destination countries, premium-rate numbers), and the upstream slots
-// that bound how many messages are in flight.
+// (destination countries, premium-rate numbers).
 package guard
 
 import (
-	"context"
 	"slices"
 	"time"
 
@@ -15,14 +13,13 @@ import (
 )
 
 // State is the mutable side of the guardrails for one runtime: the rate
-// limiters and the upstream semaphore.
+// limiters.
 type State struct {
 	g         *config.Guards
 	now       func() time.Time
 	perClient *keyedLimiter
 	perNumber *keyedLimiter
 	daily     *dailyCap
-	upstream  chan struct{}
 }
 
 // New returns the guardrail state for g; now is the clock rate limits run
@@ -37,12 +34,11 @@ func New(g *config.Guards, now func() time.Time) *State {
 		perClient: newKeyedLimiter(g.PerClient, DefaultMaxLimiterKeys),
 		perNumber: newKeyedLimiter(g.PerNumber, DefaultMaxLimiterKeys),
 		daily:     &dailyCap{max: g.DailyMax},
-		upstream:  make(chan struct{}, g.MaxConcurrentUpstream),
 	}
 }
 
 // Inherit keeps prev's counters where the settings behind them did not
-// change, so a reload neither resets budgets nor the upstream slots in use.
+// change, so a reload does not reset budgets.
 func (gs *State) Inherit(prev *State) {
 	if prev.g.PerClient == gs.g.PerClient {
 		gs.perClient = prev.perClient
@@ -52,9 +48,6 @@ func (gs *State) Inherit(prev *State) {
 	}
 	if prev.g.DailyMax == gs.g.DailyMax {
 		gs.daily = prev.daily
-	}
-	if prev.g.MaxConcurrentUpstream == gs.g.MaxConcurrentUpstream {
-		gs.upstream = prev.upstream
 	}
 }
 
@@ -100,23 +93,4 @@ func (gs *State) AdmitMessage(to []string) string {
 		return metrics.LimitPerNumber
 	}
 	return ""
-}
-
-// AcquireUpstream waits up to upstream_queue_wait for one of
-// max_concurrent_upstream slots. ok is false when none came free in time.
-func (gs *State) AcquireUpstream(ctx context.Context) (release func(), ok bool) {
-	select {
-	case gs.upstream <- struct{}{}:
-		return func() { <-gs.upstream }, true
-	default:
-	}
-	t := time.NewTimer(gs.g.UpstreamQueueWait)
-	defer t.Stop()
-	select {
-	case gs.upstream <- struct{}{}:
-		return func() { <-gs.upstream }, true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return nil, false
 }

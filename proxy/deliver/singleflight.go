@@ -1,7 +1,6 @@
-package proxy
+package deliver
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -58,10 +55,10 @@ func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
 // provider and in the audit log.
 func (k messageKey) clientMessageID() string { return "pst" + hex.EncodeToString(k[:12]) }
 
-// singleFlight joins identical requests while the first is in flight: ISE
+// Joins joins identical requests while the first is in flight: ISE
 // repeating a request it thinks was lost must not send the guest a second
 // SMS. Only keys are held, and only until the first request is answered.
-type singleFlight struct {
+type Joins struct {
 	mu      sync.Mutex
 	flights map[messageKey]*flight
 	joiners int // requests waiting for another's outcome (for tests)
@@ -70,13 +67,12 @@ type singleFlight struct {
 // flight is one message being sent; done is closed when its outcome is in.
 type flight struct {
 	done chan struct{}
-	d    delivery
-	busy bool // refused for want of an upstream slot
+	d    Delivery
 }
 
 // join returns the flight in progress for k, or registers a new one that
 // the caller leads (leader true) and must finish.
-func (sf *singleFlight) join(k messageKey) (f *flight, leader bool) {
+func (sf *Joins) join(k messageKey) (f *flight, leader bool) {
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
 	if f := sf.flights[k]; f != nil {
@@ -91,54 +87,28 @@ func (sf *singleFlight) join(k messageKey) (f *flight, leader bool) {
 	return f, true
 }
 
+// leave ends a joiner's wait.
+func (sf *Joins) leave() {
+	sf.mu.Lock()
+	sf.joiners--
+	sf.mu.Unlock()
+}
+
+// Waiting is how many requests are waiting for an identical one in
+// flight, so tests can line up a join without sleeping.
+func (sf *Joins) Waiting() int {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	return sf.joiners
+}
+
 // finish publishes the leader's outcome and lets the next identical
 // request send again.
-func (sf *singleFlight) finish(k messageKey, f *flight) {
+func (sf *Joins) finish(k messageKey, f *flight) {
 	sf.mu.Lock()
 	delete(sf.flights, k)
 	sf.mu.Unlock()
 	close(f.done)
-}
-
-// sendOnce sends msg unless an identical message is already in flight, in
-// which case it waits for that one's outcome and reports it as its own
-// (a.Joined). It sets the derived client message id when ISE gave none.
-// busy is true when no upstream slot came free within upstream_queue_wait.
-func (s *Server) sendOnce(ctx context.Context, rt *runtime, route *config.Route, msg *rewrite.Message, a *audit.Record) (d delivery, busy bool) {
-	k := keyFor(rt.idKey, route.Name, *msg)
-	if msg.Options.ClientMessageID == "" {
-		msg.Options.ClientMessageID = k.clientMessageID()
-	}
-	a.ClientMsgID = msg.Options.ClientMessageID
-	f, leader := s.joins.join(k)
-	if !leader {
-		a.Joined = true
-		defer func() {
-			s.joins.mu.Lock()
-			s.joins.joiners--
-			s.joins.mu.Unlock()
-		}()
-		select {
-		case <-f.done:
-			// The leader's attempts are its own; the joiner made none.
-			d = f.d
-			d.Attempts = nil
-			return d, f.busy
-		case <-ctx.Done():
-			// Unreachable in practice: the leader started first and has
-			// the same request_timeout.
-			return delivery{Result: failAll(*msg, joinTimedOut())}, false
-		}
-	}
-	defer s.joins.finish(k, f)
-	release, ok := rt.guards.AcquireUpstream(ctx)
-	if !ok {
-		f.busy = true
-		return d, true
-	}
-	f.d = rt.deliver(ctx, route, *msg)
-	release()
-	return f.d, false
 }
 
 func joinTimedOut() *rewrite.Error {

@@ -1,4 +1,4 @@
-package proxy
+package deliver
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func TestSummarizeSandbox(t *testing.T) {
 		{"sandbox and failed", []rewrite.Recipient{sb, bad}, "partial"},
 		{"failed only", []rewrite.Recipient{bad}, "refused"},
 	} {
-		if got, _, _ := summarize(rewrite.Result{Recipients: tc.rcs}); got != tc.want {
+		if got, _, _ := Summarize(rewrite.Result{Recipients: tc.rcs}); got != tc.want {
 			t.Errorf("%s: outcome %q, want %q", tc.name, got, tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package proxy
+package deliver
 
 import (
 	"context"
@@ -180,32 +180,32 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // attempt is one send through one route's provider, repeated while the
 // retry policy allows, each request recorded. Only the recipients that
 // certainly did not reach the provider are sent again.
-func (d *delivery) attempt(ctx context.Context, rt *runtime, route *config.Route, m rewrite.Message) rewrite.Result {
-	res := d.send(ctx, rt, route, m)
+func (d *Deliverer) attempt(ctx context.Context, dl *Delivery, route *config.Route, m rewrite.Message) rewrite.Result {
+	res := d.send(ctx, dl, route, m)
 	for n := 1; ; n++ {
-		to, wait, why, ok := rt.retry.plan(ctx, route.Provider, res, n)
+		to, wait, why, ok := d.retry.plan(ctx, route.Provider, res, n)
 		if !ok {
 			return res
 		}
-		last := &d.Attempts[len(d.Attempts)-1]
+		last := &dl.Attempts[len(dl.Attempts)-1]
 		last.Retry, last.RetryInMS = why, wait.Milliseconds()
-		if rt.retry.sleep(ctx, wait) != nil {
+		if d.retry.sleep(ctx, wait) != nil {
 			return res
 		}
 		again := m
 		again.To = to
-		mergeRecipients(&res, d.send(ctx, rt, route, again))
+		mergeRecipients(&res, d.send(ctx, dl, route, again))
 	}
 }
 
 // send is exactly one request (or one per batch) to route's provider.
-func (d *delivery) send(ctx context.Context, rt *runtime, route *config.Route, m rewrite.Message) rewrite.Result {
-	res, info := rt.senders[route].Send(ctx, m)
+func (d *Deliverer) send(ctx context.Context, dl *Delivery, route *config.Route, m rewrite.Message) rewrite.Result {
+	res, info := d.senders[route].Send(ctx, m)
 	if info.TLSVersion != "" {
-		d.Info = info
+		dl.Info = info
 	}
-	outcome, code, _ := summarize(res)
-	d.Attempts = append(d.Attempts, audit.Attempt{Route: route.Name, Provider: route.ProviderName, Outcome: outcome, Code: code})
+	outcome, code, _ := Summarize(res)
+	dl.Attempts = append(dl.Attempts, audit.Attempt{Route: route.Name, Provider: route.ProviderName, Outcome: outcome, Code: code})
 	return res
 }
 

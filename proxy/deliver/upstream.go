@@ -1,4 +1,4 @@
-package proxy
+package deliver
 
 import (
 	"context"
@@ -27,8 +27,8 @@ import (
 // replies are a few hundred bytes per recipient.
 const maxProviderReply = 1 << 20
 
-// sendInfo is what the audit log needs to know about the upstream exchange.
-type sendInfo struct {
+// Info is what the audit log needs to know about the upstream exchange.
+type Info struct {
 	TLSVersion string
 	LeafSHA256 string
 }
@@ -36,7 +36,7 @@ type sendInfo struct {
 // sender delivers a parsed message and reports one outcome per recipient.
 // It never returns an error: every failure becomes a recipient outcome.
 type sender interface {
-	Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo)
+	Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info)
 }
 
 // httpSender sends through a rewrite.Provider over postern's own verified
@@ -55,10 +55,10 @@ func UserAgent(version string) string {
 	return "postern/" + version
 }
 
-func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
+func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
 	var res rewrite.Result
-	var info sendInfo
-	for _, batch := range batches(m, h.provider.MaxRecipients()) {
+	var info Info
+	for _, batch := range Batches(m, h.provider.MaxRecipients()) {
 		r, bi := h.sendBatch(ctx, batch)
 		res.Recipients = append(res.Recipients, r.Recipients...)
 		if bi.TLSVersion != "" {
@@ -68,9 +68,9 @@ func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Resul
 	return res, info
 }
 
-// batches splits m so that no request carries more recipients than a
+// Batches splits m so that no request carries more recipients than a
 // provider accepts.
-func batches(m rewrite.Message, max int) []rewrite.Message {
+func Batches(m rewrite.Message, max int) []rewrite.Message {
 	if max <= 0 || len(m.To) <= max {
 		return []rewrite.Message{m}
 	}
@@ -83,8 +83,8 @@ func batches(m rewrite.Message, max int) []rewrite.Message {
 	return out
 }
 
-func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
-	var info sendInfo
+func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	var info Info
 	req, err := h.provider.Build(ctx, m)
 	if err != nil {
 		return failAll(m, &rewrite.Error{Status: http.StatusInternalServerError, Code: rewrite.CodeInternal,
@@ -184,7 +184,7 @@ type sandboxSender struct {
 	seq   atomic.Uint64
 }
 
-func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, sendInfo) {
+func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
 	res := rewrite.Result{Recipients: make([]rewrite.Recipient, len(m.To))}
 	for i, to := range m.To {
 		res.Recipients[i] = rewrite.Recipient{To: to, ID: "sandbox-" + strconv.FormatUint(s.seq.Add(1), 10), Sandbox: true}
@@ -192,5 +192,5 @@ func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Re
 	s.log.LogAttrs(ctx, slog.LevelWarn, "sandbox: message accepted but NOT SENT",
 		slog.String("route", s.route), slog.Any("to", audit.MaskAll(m.To)),
 		slog.Int("chars", len([]rune(m.Text))), slog.Bool("not_sent", true))
-	return res, sendInfo{}
+	return res, Info{}
 }
