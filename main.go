@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -35,7 +34,6 @@ import (
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
-	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -573,103 +571,13 @@ func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
-	for _, r := range cfg.Routes {
-		endpoint := "none (sandbox)"
-		if r.Endpoint != nil {
-			endpoint = r.Endpoint.Host // not the whole URL: a query may hold a key
-		}
-		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
-			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
-	}
-	sinks, err := audit.OpenSinks(cfg.Audit, stdout, stderr, log)
-	if err != nil {
-		log.Error("cannot open audit sinks", "err", err)
-		return exitFailure
-	}
-	defer sinks.Close()
-	// The audit line is a contract with auditors and SIEMs: always JSON,
-	// every line, whatever -log-format and -log-level say.
-	audit := slog.New(slog.NewJSONHandler(sinks, nil))
-	addr := cfg.Listen
-	if o.listen != "" {
-		addr = o.listen
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Error("cannot listen", "listen", addr, "err", err)
-		return exitFailure
-	}
-	adminAddr := cfg.AdminListen
-	if o.adminListen != "" {
-		adminAddr = o.adminListen
-	}
-	var adminLn net.Listener
-	if adminAddr != "" && adminAddr != config.AdminOff {
-		if adminLn, err = net.Listen("tcp", adminAddr); err != nil {
-			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
-			return exitFailure
-		}
-	}
-	grace := o.grace
-	if grace <= 0 {
-		grace = cfg.ShutdownGrace
-	}
-	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: metrics.New(bi), UserAgent: deliver.UserAgent(bi.Version)}
-	if len(cfg.InterceptHosts) > 0 {
-		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
-		if err != nil {
-			log.Error("cannot load the interception CA", "err", err)
-			return exitFailure
-		}
-		if created {
-			log.Warn("interception CA created: ISE must trust it to send HTTPS through postern", "ca_file", ic.CA().CertFile,
-				"ca_sha256", ic.CA().Fingerprint(), "ca_pem", string(ic.CA().CertPEM()))
-		}
-		log.Info("intercepting CONNECT", "hosts", cfg.InterceptHosts, "ca_file", ic.CA().CertFile, "ca_sha256", ic.CA().Fingerprint())
-		proxy.ReportInterceptCA(log, ic, cfg.InterceptHosts)
-		opts.InterceptCA = ic
-	}
-	var tlsLn net.Listener
-	var inbound *proxy.InboundTLS
-	if cfg.ListenTLS != "" {
-		if tlsLn, err = net.Listen("tcp", cfg.ListenTLS); err != nil {
-			log.Error("cannot listen", "listen_tls", cfg.ListenTLS, "err", err)
-			return exitFailure
-		}
-		if inbound, err = proxy.OpenInboundTLS(cfg, log); err != nil {
-			log.Error("cannot set up the HTTPS listener", "err", err)
-			return exitFailure
-		}
-		log.Info("postern listening with TLS", "listen_tls", tlsLn.Addr().String(), "tls", cfg.TLS.String())
-	}
-	srv := proxy.New(cfg, opts)
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	adminDone := make(chan error, 1)
-	adminAt := "off"
-	if adminLn != nil {
-		adminAt = adminLn.Addr().String()
-		go func() { adminDone <- srv.ServeAdmin(adminCtx, adminLn, load) }()
-	} else {
-		adminDone <- nil
-	}
-	onSIGHUP(ctx, srv, load, sinks)
-	log.Info("postern listening", "listen", ln.Addr().String(), "admin", adminAt, "config", cfg.Source,
-		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", bi.Version, "commit", bi.Commit)
-
-	err = srv.ServeBoth(ctx, ln, tlsLn, inbound, grace)
-	stopAdmin()
-	if aerr := <-adminDone; aerr != nil {
-		log.Error("admin listener stopped", "err", aerr)
-	}
+	err = proxy.Run(ctx, cfg, proxy.DaemonOptions{Load: load, Listen: o.listen, AdminListen: o.adminListen, Grace: o.grace,
+		Log: log, Stdout: stdout, Stderr: stderr, Build: buildInfo(), Hangup: hangups(ctx)})
 	if err != nil {
-		log.Error("server stopped", "err", err)
-		return exitFailure
+		return exitFailure // Run has logged why
 	}
-	log.Info("postern stopped")
 	return exitOK
 }
 

@@ -14,18 +14,19 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
-	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
 )
 
-// onSIGHUP does what operators and logrotate expect of SIGHUP, until ctx
-// ends: reopen the audit file (it may have been rotated) and re-read the
-// configuration. A config that fails to load is logged and counted, and the
-// old one keeps serving. [audit] sinks are opened at start-up only: a
-// changed [audit] table takes effect after a restart.
-func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*config.Config, error), sinks *audit.Sinks) {
+// hangups delivers each SIGHUP until ctx ends. postern does what
+// operators and logrotate expect of it: reopen the audit file (it may have
+// been rotated) and re-read the configuration. A config that fails to load
+// is logged and counted, and the old one keeps serving. [audit] sinks are
+// opened at start-up only: a changed [audit] table takes effect after a
+// restart.
+func hangups(ctx context.Context) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan struct{})
 	go func() {
 		defer signal.Stop(hup)
 		for {
@@ -33,11 +34,15 @@ func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*config.Confi
 			case <-ctx.Done():
 				return
 			case <-hup:
-				sinks.Reopen()
-				srv.ReloadFrom(load) // logs its own outcome
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
+	return out
 }
 
 // reloadFlags: `postern reload` asks a running postern, through its admin
