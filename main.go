@@ -34,6 +34,7 @@ import (
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
@@ -400,12 +401,12 @@ func translateFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		if !ok {
 			return exitFailure
 		}
-		cfg, err := config.LoadFile(path, config.LoadOptions{})
+		cfg, err := config.LoadFile(path, config.LoadOptions{MaskTokens: true})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
 		}
-		out, err := proxy.Translate(context.Background(), cfg, args[0])
+		out, err := proxy.Translate(context.Background(), cfg, args[0], deliver.UserAgent(buildInfo().Version))
 		if err != nil {
 			fmt.Fprintf(stderr, "postern translate: %v\n", err)
 			return exitFailure

@@ -139,7 +139,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 		"http://api.clickatell.com/it/sendmsg?to=+33612345678&text=Your+password+is+k7Q2":     `"to":"33612345678"`,
 		"http://sms.carrier.example/send?phone=+33612345678&msg=Your+password+is+k7Q2":        `"to":"33612345678"`,
 	} {
-		out, err := proxy.Translate(context.Background(), cfg, rawURL)
+		out, err := proxy.Translate(context.Background(), cfg, rawURL, "postern")
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("translate %s: got %v\n%s\nwant %s", rawURL, err, out, want)
 		}

@@ -52,9 +52,13 @@ type Options struct {
 	// sleeps for real. Tests pass their own so retries never wait.
 	RetryJitter func() float64
 	RetrySleep  func(ctx context.Context, d time.Duration) error
-	// UserAgent is sent with every provider request (see UserAgent); ""
-	// sends plain "postern".
+	// UserAgent is sent with every provider request (see
+	// deliver.UserAgent); "" sends plain "postern".
 	UserAgent string
+
+	// dryRun, when set, takes every provider request instead of the
+	// network, and each message gets one attempt (translate.go).
+	dryRun http.RoundTripper
 }
 
 // Server is a running postern configuration.
@@ -90,9 +94,12 @@ func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.M
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
 	}
-	return &runtime{cfg: cfg, transport: tr, guards: guard.New(&cfg.Guards, opts.Now),
-		deliver: deliver.New(cfg, deliver.Options{Transport: tr, Log: log, Metrics: m, UserAgent: opts.UserAgent,
-			RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins})}
+	do := deliver.Options{Transport: tr, Log: log, Metrics: m, UserAgent: opts.UserAgent,
+		RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins}
+	if opts.dryRun != nil {
+		do.Transport, do.DryRun = opts.dryRun, true
+	}
+	return &runtime{cfg: cfg, transport: tr, guards: guard.New(&cfg.Guards, opts.Now), deliver: deliver.New(cfg, do)}
 }
 
 // New builds a server for cfg. Nothing listens until Serve.

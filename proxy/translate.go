@@ -6,42 +6,55 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/deliver"
-	"github.com/postern/postern/rewrite"
 )
 
 // Translate shows what postern would send for a legacy request URL without
 // sending anything: the matching route, then each provider request (method,
-// URL, headers, body) with every secret replaced by <redacted>. An absolute
-// URL is matched as a proxy request; a bare path as a direct request.
-func Translate(ctx context.Context, c *config.Config, rawURL string) (string, error) {
+// URL, headers, body) exactly as the server would send it, with the token
+// and the Authorization header's credential shown as <redacted>. It runs
+// the server's own route, parse, guard and deliver steps, with a transport
+// that records each request and sends nothing, so it refuses what the
+// server refuses (error: the status and legacy reply).
+//
+// cfg must be loaded with config.LoadOptions.MaskTokens: the token is then
+// never in the requests at all, and where it would stand is known exactly.
+// An absolute URL is matched as a proxy request; a bare path as a direct
+// request. userAgent is what the server would send (deliver.UserAgent).
+func Translate(ctx context.Context, cfg *config.Config, rawURL, userAgent string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "", errors.New("not a valid URL")
 	}
-	route := c.Match(u.Host, u.Path)
-	if route == nil {
-		return "", fmt.Errorf("no route matches host %q path %q: postern would answer 403", config.HostOnly(u.Host), u.Path)
+	rec := &dryRun{}
+	s := New(cfg, Options{UserAgent: userAgent, dryRun: rec})
+	r := (&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}).WithContext(ctx)
+	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now(), a: &audit.Record{Method: http.MethodGet}}
+	if ref := p.route(); ref != nil {
+		return "", fmt.Errorf("no route matches host %q path %q: postern would answer %d", config.HostOnly(u.Host), u.Path, ref.status)
 	}
-	in := rewrite.Inbound{Method: "GET", Host: config.HostOnly(u.Host), Path: u.Path, RawQuery: u.RawQuery}
-	msg, err := route.Dialect.Parse(in)
-	if err != nil {
-		var e *rewrite.Error
-		if errors.As(err, &e) {
-			return "", fmt.Errorf("route %q: postern would answer %d %q", route.Name, e.Status, strings.TrimSpace(route.Dialect.ReplyError(e).Body))
-		}
-		return "", fmt.Errorf("route %q: %w", route.Name, err)
+	route := p.rte
+	msg, ref := p.parse()
+	if ref == nil {
+		ref = p.guard(msg.To)
 	}
-	if len(msg.To) > route.MaxRecipients {
-		return "", fmt.Errorf("route %q: %d recipients, max_recipients is %d", route.Name, len(msg.To), route.MaxRecipients)
+	if ref != nil {
+		resp := p.refuse(ref)
+		body, _ := io.ReadAll(resp.Body)
+		return "", fmt.Errorf("route %q: postern would answer %d %q", route.Name, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
-	if seg := rewrite.CountSegments(msg.Text); seg.Count > route.MaxSegments {
-		return "", fmt.Errorf("route %q: the text needs %d SMS parts, max_segments is %d", route.Name, seg.Count, route.MaxSegments)
+	d, ref := p.deliver(msg)
+	if ref != nil {
+		return "", fmt.Errorf("route %q: %s", route.Name, ref.err.Description)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# route %q: %s -> %s\n", route.Name, route.Inbound, route.ProviderName)
@@ -49,39 +62,84 @@ func Translate(ctx context.Context, c *config.Config, rawURL string) (string, er
 		fmt.Fprintf(&b, "# sandbox: nothing would be sent; ISE would get 200 \"ID: sandbox-<n>\" for %d recipient(s)\n", len(msg.To))
 		return b.String(), nil
 	}
-	for _, batch := range deliver.Batches(msg, route.Provider.MaxRecipients()) {
-		req, err := route.Provider.Build(ctx, batch)
-		if err != nil {
-			return "", fmt.Errorf("route %q: building request: %w", route.Name, redactErr(c, err))
-		}
-		fmt.Fprintf(&b, "%s %s\n", req.Method, req.URL)
-		keys := make([]string, 0, len(req.Header))
-		for k := range req.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			for _, v := range req.Header[k] {
-				if k == "Authorization" || k == "Proxy-Authorization" {
-					v = redactAuthorization(v)
-				}
-				fmt.Fprintf(&b, "%s: %s\n", k, v)
-			}
-		}
-		b.WriteString("\n")
-		if req.Body != nil {
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return "", fmt.Errorf("route %q: reading built body: %w", route.Name, err)
-			}
-			b.Write(bytes.TrimRight(body, "\n"))
-			b.WriteString("\n")
-		}
+	reqs := rec.taken()
+	if len(reqs) == 0 {
+		// The provider could not build a request for this message.
+		_, _, reason := deliver.Summarize(d.Result)
+		return "", fmt.Errorf("route %q: %s", route.Name, maskToken(reason))
 	}
-	return c.Redact(b.String()), nil
+	for _, req := range reqs {
+		req.write(&b)
+	}
+	return b.String(), nil
 }
 
-func redactErr(c *config.Config, err error) error { return errors.New(c.Redact(err.Error())) }
+// dryRun is the transport of a translation: it keeps each request and
+// answers none.
+type dryRun struct {
+	mu   sync.Mutex
+	reqs []dryRequest
+}
+
+// dryRequest is one provider request as it would leave postern.
+type dryRequest struct {
+	method, url string
+	header      http.Header
+	body        []byte
+}
+
+// errDryRun is the answer to every request of a translation.
+var errDryRun = errors.New("postern translate sends nothing")
+
+func (d *dryRun) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reqs = append(d.reqs, dryRequest{method: r.Method, url: r.URL.String(), header: r.Header.Clone(), body: body})
+	return nil, errDryRun
+}
+
+func (d *dryRun) taken() []dryRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.reqs)
+}
+
+// write renders the request: method and URL, headers sorted, a blank line,
+// the body. Credentials are hidden where they stand: the Authorization
+// header's credential (which may encode the token, as Basic does) and the
+// token's stand-in wherever a template placed it.
+func (q dryRequest) write(b *strings.Builder) {
+	fmt.Fprintf(b, "%s %s\n", q.method, maskToken(q.url))
+	keys := make([]string, 0, len(q.header))
+	for k := range q.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range q.header[k] {
+			if k == "Authorization" || k == "Proxy-Authorization" {
+				v = redactAuthorization(v)
+			}
+			fmt.Fprintf(b, "%s: %s\n", k, maskToken(v))
+		}
+	}
+	b.WriteString("\n")
+	if len(q.body) > 0 {
+		b.WriteString(maskToken(string(bytes.TrimRight(q.body, "\n"))))
+		b.WriteString("\n")
+	}
+}
+
+// maskToken shows the token's stand-in (config.LoadOptions.MaskTokens) as
+// <redacted>.
+func maskToken(s string) string {
+	return strings.ReplaceAll(s, config.TokenStandIn, "<redacted>")
+}
 
 // redactAuthorization keeps the scheme ("Bearer", "Basic") so an operator can
 // see which kind of credential goes out, and hides the credential.

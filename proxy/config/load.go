@@ -61,6 +61,13 @@ type LoadOptions struct {
 	// validates configs without holding the tokens) and `postern trust`;
 	// such a Config must never serve.
 	SkipSecrets bool
+	// MaskTokens resolves every route token as usual (a missing one is
+	// still an error) but builds each provider with TokenStandIn in its
+	// place, so what the provider requests would carry shows where the
+	// token stands without holding it. Message keys (and so client
+	// message ids) are still derived from the real values. For `postern
+	// translate`; such a Config must never serve.
+	MaskTokens bool
 	// AllowNoRoutes accepts a file without any [[route]], for commands
 	// that need only part of it (`postern trust` reads [trust]).
 	AllowNoRoutes bool

@@ -126,6 +126,9 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 			token = t
 			// Also as a form or URL would carry it, for template bodies.
 			cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
+			if v.opts.MaskTokens {
+				token = TokenStandIn
+			}
 		}
 	}
 

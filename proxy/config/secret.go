@@ -77,6 +77,11 @@ func (s Secret) resolve(lookupEnv func(string) (string, bool)) (string, error) {
 	return s.ref, nil
 }
 
+// TokenStandIn is the token of every provider under LoadOptions.MaskTokens:
+// printable, without characters any encoding would escape, accepted
+// wherever a token is.
+const TokenStandIn = "postern-token-stand-in"
+
 // secretStandIn takes the place of an unresolved secret under
 // LoadOptions.SkipSecrets: printable, without spaces, accepted wherever a
 // token or password is.

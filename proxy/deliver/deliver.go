@@ -34,6 +34,10 @@ type Options struct {
 	// sleeps for real.
 	RetryJitter func() float64
 	RetrySleep  func(ctx context.Context, d time.Duration) error
+	// DryRun makes each message one attempt at its route's provider: no
+	// retry and no failover, for a Transport that records what would be
+	// sent and answers nothing (`postern translate`).
+	DryRun bool
 	// Joins holds the messages in flight; a server keeps one across
 	// reloads, so a repeat is joined whatever config it arrives under.
 	// nil gives the Deliverer its own.
@@ -48,6 +52,7 @@ type Deliverer struct {
 	idKey   []byte // HMAC key for message keys and client message ids
 	slots   *slots
 	joins   *Joins
+	dryRun  bool
 }
 
 // New builds the senders for cfg's routes over opts.Transport.
@@ -65,7 +70,10 @@ func New(cfg *config.Config, opts Options) *Deliverer {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	d := &Deliverer{senders: map[*config.Route]sender{}, retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey(),
-		slots: newSlots(cfg.Guards.MaxConcurrentUpstream, cfg.Guards.UpstreamQueueWait), joins: opts.Joins}
+		slots: newSlots(cfg.Guards.MaxConcurrentUpstream, cfg.Guards.UpstreamQueueWait), joins: opts.Joins, dryRun: opts.DryRun}
+	if opts.DryRun {
+		d.retry.max = 0
+	}
 	for _, r := range cfg.Routes {
 		if r.Provider == nil {
 			d.senders[r] = &sandboxSender{route: r.Name, log: opts.Log}
@@ -155,7 +163,7 @@ func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrit
 func (d *Deliverer) failover(ctx context.Context, route *config.Route, m rewrite.Message, dl *Delivery) {
 	dl.Result = d.attempt(ctx, dl, route, m)
 	fb := route.Fallback
-	if fb == nil || ctx.Err() != nil {
+	if fb == nil || ctx.Err() != nil || d.dryRun {
 		return
 	}
 	var retry []string
