@@ -55,6 +55,63 @@ func (v *validator) buildRoutes(fc *fileConfig, cfg *Config) {
 	}
 }
 
+// buildProvider validates the route's endpoint, token and provider keys and
+// builds its rewrite.Provider; the sandbox provider has none. before is the
+// problem count when the route started: a route with problems of its own
+// builds no provider, whose errors would only repeat them.
+func (v *validator) buildProvider(i int, rf *routeFile, r *Route, label string, before int, cfg *Config) {
+	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
+	var endpoint *url.URL
+	if rf.Endpoint != "" {
+		u, err := parseEndpoint(rf.Endpoint)
+		if err != nil {
+			v.at(key("endpoint"), "%s: endpoint: %v", label, err)
+		}
+		endpoint = u
+	}
+
+	var token string
+	if rf.Token.IsSet() {
+		t, err := v.secret(rf.Token)
+		if err != nil {
+			v.at(key("token"), "%s: token: %v", label, err)
+		} else {
+			token = t
+			// Also as a form or URL would carry it, for template bodies.
+			cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
+			if v.opts.MaskTokens {
+				token = TokenStandIn
+			}
+		}
+	}
+
+	switch {
+	case rf.Provider == "":
+		v.required(fmt.Sprintf("route.%d", i), "provider", "%s: provider is required (one of %s)", label, strings.Join(providerNames(), ", "))
+	case rf.Provider == sandboxProvider:
+		if rf.Endpoint != "" {
+			v.at(key("endpoint"), "%s: the sandbox provider sends nothing, so it takes no endpoint", label)
+		}
+	case !slices.Contains(rewrite.ProviderNames(), rf.Provider):
+		v.at(key("provider"), "%s: unknown provider %q (known: %s)", label, rf.Provider, strings.Join(providerNames(), ", "))
+	case !rf.Token.IsSet() && !(rf.Provider == "template" && rf.Auth == "none"):
+		v.required(fmt.Sprintf("route.%d", i), "token", "%s: token is required for provider %q", label, rf.Provider)
+	case len(v.problems) == before:
+		p, err := rewrite.NewProvider(rf.Provider, providerConfig(rf, endpoint, token))
+		if err != nil {
+			v.atErrors(i, "provider", label, err)
+			break
+		}
+		r.Provider = p
+		r.Endpoint = endpoint
+		if r.Endpoint == nil {
+			if d, ok := p.(interface{ DefaultEndpoint() *url.URL }); ok {
+				r.Endpoint = d.DefaultEndpoint()
+			}
+		}
+	}
+}
+
 var routeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
@@ -108,55 +165,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		r.Dialect = d
 	}
 
-	var endpoint *url.URL
-	if rf.Endpoint != "" {
-		u, err := parseEndpoint(rf.Endpoint)
-		if err != nil {
-			v.at(key("endpoint"), "%s: endpoint: %v", label, err)
-		}
-		endpoint = u
-	}
-
-	var token string
-	if rf.Token.IsSet() {
-		t, err := v.secret(rf.Token)
-		if err != nil {
-			v.at(key("token"), "%s: token: %v", label, err)
-		} else {
-			token = t
-			// Also as a form or URL would carry it, for template bodies.
-			cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
-			if v.opts.MaskTokens {
-				token = TokenStandIn
-			}
-		}
-	}
-
-	switch {
-	case rf.Provider == "":
-		v.required(fmt.Sprintf("route.%d", i), "provider", "%s: provider is required (one of %s)", label, strings.Join(providerNames(), ", "))
-	case rf.Provider == sandboxProvider:
-		if rf.Endpoint != "" {
-			v.at(key("endpoint"), "%s: the sandbox provider sends nothing, so it takes no endpoint", label)
-		}
-	case !slices.Contains(rewrite.ProviderNames(), rf.Provider):
-		v.at(key("provider"), "%s: unknown provider %q (known: %s)", label, rf.Provider, strings.Join(providerNames(), ", "))
-	case !rf.Token.IsSet() && !(rf.Provider == "template" && rf.Auth == "none"):
-		v.required(fmt.Sprintf("route.%d", i), "token", "%s: token is required for provider %q", label, rf.Provider)
-	case len(v.problems) == before:
-		p, err := rewrite.NewProvider(rf.Provider, providerConfig(rf, endpoint, token))
-		if err != nil {
-			v.atErrors(i, "provider", label, err)
-			break
-		}
-		r.Provider = p
-		r.Endpoint = endpoint
-		if r.Endpoint == nil {
-			if d, ok := p.(interface{ DefaultEndpoint() *url.URL }); ok {
-				r.Endpoint = d.DefaultEndpoint()
-			}
-		}
-	}
+	v.buildProvider(i, rf, r, label, before, cfg)
 	if len(v.problems) > before {
 		return nil
 	}
