@@ -118,6 +118,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	if s.opts.Expiry == nil {
 		s.opts.Expiry = trust.NewExpiryTracker(s.log, nil)
 	}
+	s.metrics.TrackExpiry(s.opts.Expiry)
 	s.joins = &deliver.Joins{}
 	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics, s.joins))
 

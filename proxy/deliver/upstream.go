@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
@@ -101,7 +100,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	sent := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
-		h.observe.Observe(time.Since(sent), "", nil)
+		h.observe.Observe(time.Since(sent))
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
 		// Go's client quotes a malformed reply ("malformed HTTP response
@@ -124,7 +123,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
-	h.observe.Observe(time.Since(sent), config.HostOnly(req.URL.Host), resp.TLS)
+	h.observe.Observe(time.Since(sent))
 	if err == nil && len(body) > maxProviderReply {
 		err = errors.New("reply larger than 1 MiB")
 	}

@@ -4,8 +4,8 @@
 package metrics
 
 import (
-	"crypto/tls"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/trust"
 )
 
 // Refusal reasons: the fixed, low-cardinality values of the reason label of
@@ -55,7 +56,7 @@ type Metrics struct {
 	refusals        *prometheus.CounterVec   // reason
 	rateLimitHits   *prometheus.CounterVec   // route
 	inFlight        prometheus.Gauge
-	certExpiry      *prometheus.GaugeVec   // host
+	certExpiry      *expiryCollector       // host
 	reloads         *prometheus.CounterVec // result
 	lastReloadOK    prometheus.Gauge
 	lastReloadTime  prometheus.Gauge
@@ -87,10 +88,8 @@ func New(bi BuildInfo) *Metrics {
 			Name: "postern_in_flight_requests",
 			Help: "Requests being handled right now.",
 		}),
-		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "postern_upstream_certificate_expiry_timestamp_seconds",
-			Help: "NotAfter of the leaf certificate last verified for each provider host, as a Unix time.",
-		}, []string{"host"}),
+		certExpiry: &expiryCollector{desc: prometheus.NewDesc("postern_upstream_certificate_expiry_timestamp_seconds",
+			"NotAfter of the leaf certificate last verified for each provider host, as a Unix time.", []string{"host"}, nil)},
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postern_config_reloads_total",
 			Help: "Configuration reloads by result (success, failure).",
@@ -163,7 +162,7 @@ func (m *Metrics) RateLimitHit(limit string) {
 
 // Upstream returns what a sender reports one provider exchange to.
 func (m *Metrics) Upstream(route, provider string) Observer {
-	return Observer{latency: m.upstreamLatency.WithLabelValues(route, provider), expiry: m.certExpiry}
+	return Observer{latency: m.upstreamLatency.WithLabelValues(route, provider)}
 }
 
 // Reloaded records the result of a configuration reload.
@@ -178,22 +177,39 @@ func (m *Metrics) Reloaded(ok bool) {
 	m.lastReloadOK.Set(0)
 }
 
-// Observer is a sender's view of the metrics: latency of each provider
-// exchange and the expiry of the certificate it verified. The zero
-// Observer observes nothing.
+// Observer is a sender's view of the metrics: the latency of each provider
+// exchange. The zero Observer observes nothing.
 type Observer struct {
 	latency prometheus.Observer
-	expiry  *prometheus.GaugeVec
 }
 
-// Observe records one exchange that took d with host; cs is its verified
-// TLS state, nil when none was reached.
-func (o Observer) Observe(d time.Duration, host string, cs *tls.ConnectionState) {
-	if o.latency == nil {
+// Observe records one provider exchange that took d.
+func (o Observer) Observe(d time.Duration) {
+	if o.latency != nil {
+		o.latency.Observe(d.Seconds())
+	}
+}
+
+// TrackExpiry exports the leaf expiry t records (trust's transport
+// verifies every provider connection into it): the one record of upstream
+// certificate expiry, read at scrape time. A later call replaces t.
+func (m *Metrics) TrackExpiry(t *trust.ExpiryTracker) { m.certExpiry.tracker.Store(t) }
+
+// expiryCollector is postern_upstream_certificate_expiry_timestamp_seconds,
+// one series per provider host whose leaf the tracker has verified.
+type expiryCollector struct {
+	desc    *prometheus.Desc
+	tracker atomic.Pointer[trust.ExpiryTracker]
+}
+
+func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	t := c.tracker.Load()
+	if t == nil {
 		return
 	}
-	o.latency.Observe(d.Seconds())
-	if cs != nil && len(cs.PeerCertificates) > 0 {
-		o.expiry.WithLabelValues(host).Set(float64(cs.PeerCertificates[0].NotAfter.Unix()))
+	for _, l := range t.Leaves() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(l.NotAfter.Unix()), l.Host)
 	}
 }
