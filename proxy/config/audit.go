@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/trust"
 )
 
 // auditFile mirrors [audit].
@@ -54,10 +53,7 @@ func (v *validator) buildAudit(af *auditFile, cfg *Config) {
 		a.Syslog = u
 	}
 	if len(af.SyslogCAFiles) > 0 || (a.Syslog != nil && a.Syslog.Scheme == "tls") {
-		roots, err := trust.LoadRoots(af.SyslogCAFiles)
-		if err != nil {
-			v.at("audit.syslog_ca_files", "syslog_ca_files: %v", err)
-		} else {
+		if roots, ok := v.loadRoots("audit.syslog_ca_files", "syslog_ca_files: ", af.SyslogCAFiles); ok {
 			a.SyslogRoots = roots.Pool()
 		}
 	}

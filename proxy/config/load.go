@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // fileConfig mirrors config.toml. Field tags are the public contract; every
@@ -71,34 +69,6 @@ type LoadOptions struct {
 	// AllowNoRoutes accepts a file without any [[route]], for commands
 	// that need only part of it (`postern trust` reads [trust]).
 	AllowNoRoutes bool
-}
-
-// LoadFile reads and validates a config file.
-func LoadFile(path string, opts LoadOptions) (*Config, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return Load(path, src, opts)
-}
-
-// ReadAdminListen returns [server] admin_listen of the config file at path
-// (DefaultAdminListen when unset, AdminOff when off) without validating the
-// rest of it: `postern health` and `postern reload` find a running postern
-// by it even when the file has been broken since that postern started.
-func ReadAdminListen(path string) (string, error) {
-	var fc struct {
-		Server struct {
-			AdminListen string `toml:"admin_listen"`
-		} `toml:"server"`
-	}
-	if _, err := toml.DecodeFile(path, &fc); err != nil {
-		return "", fmt.Errorf("reading admin_listen from %s: %w", path, err)
-	}
-	if fc.Server.AdminListen == "" {
-		return DefaultAdminListen, nil
-	}
-	return fc.Server.AdminListen, nil
 }
 
 // Load decodes src strictly, validates all of it, and builds the runtime
@@ -181,16 +151,6 @@ func (v *validator) required(table, key, format string, args ...any) {
 		return
 	}
 	v.at(table, format, args...)
-}
-
-// secret resolves s; with SkipSecrets it only checks the form of an env:
-// or file: reference and returns a stand-in that passes every check a real
-// value would.
-func (v *validator) secret(s Secret) (string, error) {
-	if !v.opts.SkipSecrets {
-		return s.resolve(v.lookupEnv)
-	}
-	return s.standIn()
 }
 
 // build validates fc and turns it into runtime values, recording problems.

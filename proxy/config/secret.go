@@ -4,8 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 )
 
@@ -45,36 +43,6 @@ func (s Secret) Source() string {
 		return "unset"
 	}
 	return "inline"
-}
-
-// resolve returns the secret value. Errors name the variable or file, never
-// the value.
-func (s Secret) resolve(lookupEnv func(string) (string, bool)) (string, error) {
-	switch {
-	case strings.HasPrefix(s.ref, "env:"):
-		name := strings.TrimPrefix(s.ref, "env:")
-		if name == "" {
-			return "", errors.New(`"env:" needs a variable name`)
-		}
-		v, ok := lookupEnv(name)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", name)
-		}
-		return v, nil
-	case strings.HasPrefix(s.ref, "file:"):
-		path := strings.TrimPrefix(s.ref, "file:")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			// The *PathError names the file and the reason, not the content.
-			return "", fmt.Errorf("reading secret file: %w", err)
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("secret file %s is empty", path)
-		}
-		return v, nil
-	}
-	return s.ref, nil
 }
 
 // TokenStandIn is the token of every provider under LoadOptions.MaskTokens:

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/postern/postern/trust"
 )
 
 // TLS modes for the HTTPS listener ([tls] mode).
@@ -147,10 +145,7 @@ func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
 	} else if u, err := url.Parse(s.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
 		v.at("tls.acme_directory", "[tls] acme_directory %q must be an https:// URL", s.ACMEDirectory)
 	}
-	roots, err := trust.LoadRoots(tf.ACMECAFiles)
-	if err != nil {
-		v.at("tls.acme_ca_files", "[tls] acme_%v", err)
-	} else {
+	if roots, ok := v.loadRoots("tls.acme_ca_files", "[tls] acme_", tf.ACMECAFiles); ok {
 		s.ACMERoots = roots.Pool()
 	}
 	s.ACMEEmail = tf.ACMEEmail

@@ -18,14 +18,9 @@ type trustFile struct {
 // buildTrust loads the upstream roots ([trust] ca_files) with the [trust]
 // policy.
 func (v *validator) buildTrust(tf *trustFile, cfg *Config) {
-	roots, err := trust.LoadRoots(tf.CAFiles)
-	if err != nil {
-		v.at("trust.ca_files", "%v", err)
+	if roots, ok := v.loadRoots("trust.ca_files", "", tf.CAFiles); ok {
+		cfg.Roots = roots.WithPolicy(v.trustPolicy(tf))
 	}
-	if roots != nil {
-		roots = roots.WithPolicy(v.trustPolicy(tf))
-	}
-	cfg.Roots = roots
 }
 
 // trustPolicy validates aia, aia_timeout and pins.
