@@ -18,6 +18,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // fault is what the fault-injecting provider does with one request.
@@ -132,7 +133,7 @@ func (f *faultProvider) entries() []ledgerEntry {
 	return append([]ledgerEntry(nil), f.ledger...)
 }
 
-func (f *faultProvider) url() string { return f.srv.URL + "/v1/message" }
+func (f *faultProvider) URL() string { return f.srv.URL + "/v1/message" }
 
 func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -384,12 +385,12 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = %q
 token = "env:TEST_TOKEN"
-`, server, caFile, fp.url())
+`, server, caFile, fp.URL())
 }
 
-func (f *faultProvider) caFile(t testing.TB) string {
-	fp := &fakeProvider{srv: f.srv}
-	return fp.caFile(t)
+func (f *faultProvider) CAFile(t testing.TB) string {
+	t.Helper()
+	return proxytest.CAFile(t, f.srv.Certificate())
 }
 
 // auditLine is an audit line as the fault suite reads it back.

@@ -19,11 +19,11 @@ import (
 func TestAuditReport(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.log")
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, fmt.Sprintf("[audit]\nfile = %q\n", file)+routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), ""), env())
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "one"))
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,442079460958", "two"))
-	p.get(t, "proxy", "evil.example", "/")
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("449098790123", "premium"))
+	p := startPostern(t, fmt.Sprintf("[audit]\nfile = %q\n", file)+routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "one"))
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,442079460958", "two"))
+	p.Get(t, "proxy", "evil.example", "/")
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("449098790123", "premium"))
 	waitFor(t, "4 audit lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), "\n") == 4 })
 
 	f, _ := os.Open(file)

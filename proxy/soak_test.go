@@ -149,9 +149,9 @@ func TestSoak(t *testing.T) {
 	})
 	opts := faultOptions(dialer, &sleepLog{})
 	opts.RetrySleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-	addr := serveSoak(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 16"), opts, auditW)
+	addr := serveSoak(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 16"), opts, auditW)
 
-	p := &postern{addr: addr}
+	p := &postern{Addr: addr}
 	c := iseClient(t, p, 32)
 	var next atomic.Int64
 	var heapEarly int64

@@ -37,11 +37,11 @@ func TestTranslateEqualsTheWire(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			fp := newFakeProvider(t, c.respond)
-			toml := routeConfig(fp.caFile(t), "r", name, fp.url(c.path), c.extra)
+			toml := routeConfig(fp.CAFile(t), "r", name, fp.URL(c.path), c.extra)
 			const ua = "postern/wire-test"
 			p := startPosternWith(t, toml, env(), proxy.Options{UserAgent: ua})
 			query := "/http/sendmsg?" + legacyQuery("+1 (555) 123-4567,+44 20 7946 0958", "Your password is abc123")
-			if status, body := p.get(t, "proxy", clickatellIn, query); status != http.StatusOK {
+			if status, body := p.Get(t, "proxy", clickatellIn, query); status != http.StatusOK {
 				t.Fatalf("ISE got %d %q", status, body)
 			}
 			cfg, err := config.Load("test.toml", []byte(toml), config.LoadOptions{MaskTokens: true,
@@ -57,12 +57,12 @@ func TestTranslateEqualsTheWire(t *testing.T) {
 				t.Errorf("translate reveals the token:\n%s", out)
 			}
 			shown := parseTranslation(t, out)
-			sent := fp.requests()
+			sent := fp.Requests()
 			if len(shown) != len(sent) {
 				t.Fatalf("translate shows %d requests, the provider got %d:\n%s", len(shown), len(sent), out)
 			}
 			for i, r := range sent {
-				compareWire(t, shown[i], r, fp.url(c.path))
+				compareWire(t, shown[i], r, fp.URL(c.path))
 			}
 		})
 	}

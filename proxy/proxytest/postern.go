@@ -1,0 +1,238 @@
+package proxytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
+)
+
+// RouteConfig is a config with one clickatell-http route for
+// api.clickatell.com/http/sendmsg that trusts caFile and sends to endpoint
+// through provider, with the token from the environment variable
+// TEST_TOKEN; extra is appended to the route's table. Rate limits per
+// number are off: suites send many messages to the same few numbers.
+func RouteConfig(caFile, name, provider, endpoint, extra string) string {
+	return fmt.Sprintf(`
+[trust]
+ca_files = [%q]
+
+# The suite sends many messages to the same few numbers; the limits have
+# their own tests (limits_test.go).
+[limits]
+per_number = "off"
+
+[[route]]
+name = %q
+match_host = "api.clickatell.com"
+match_path = "/http/sendmsg"
+inbound = "clickatell-http"
+provider = %q
+endpoint = %q
+token = "env:TEST_TOKEN"
+%s
+`, caFile, name, provider, endpoint, extra)
+}
+
+// SyncBuffer collects log output written from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Postern is a real postern server listening on a loopback port.
+type Postern struct {
+	Addr  string // host:port
+	Log   *SyncBuffer
+	Audit *SyncBuffer  // every audit line, written synchronously
+	Sinks *audit.Sinks // the config's [audit] file and syslog sinks
+	Srv   *proxy.Server
+}
+
+// Start loads configTOML (env: secrets come from env) and serves it on
+// 127.0.0.1:0 with opts until the test ends; Log and Audit are always
+// captured. When the test ends, no value of env may be in the log or the
+// audit trail.
+func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Options) *Postern {
+	t.Helper()
+	cfg, err := config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}})
+	if err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	p := &Postern{Log: &SyncBuffer{}, Audit: &SyncBuffer{}}
+	opts.Log = slog.New(slog.NewJSONHandler(p.Log, nil))
+	// The [audit] sinks run as configured, except that the console sink is
+	// replaced by p.Audit, which tests can read without waiting.
+	sinkCfg := cfg.Audit
+	sinkCfg.Console = "off"
+	if p.Sinks, err = audit.OpenSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
+		t.Fatalf("opening audit sinks: %v", err)
+	}
+	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.Audit, p.Sinks), nil))
+	p.Srv = proxy.New(cfg, opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Srv.Serve(ctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("postern Serve: %v", err)
+		}
+		if err := p.Sinks.Close(); err != nil {
+			t.Errorf("closing audit sinks: %v", err)
+		}
+		// Whatever a test did, no secret may have reached a log.
+		var secrets []string
+		for _, v := range env {
+			secrets = append(secrets, v)
+		}
+		MustNotContain(t, "postern log", p.Log.String(), secrets...)
+		MustNotContain(t, "postern audit", p.Audit.String(), secrets...)
+	})
+	return p
+}
+
+// ProxyClient talks to postern as ISE does when postern is its HTTP proxy:
+// requests go out in absolute-form and nothing is resolved locally.
+func (p *Postern) ProxyClient() *http.Client {
+	u, _ := url.Parse("http://" + p.Addr)
+	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u)}, Timeout: 30 * time.Second}
+}
+
+// Get sends an ISE-style GET in one of the three ways in — "proxy"
+// (absolute-form through postern as HTTP proxy), "direct" (origin-form to
+// postern's address) or "dns" (origin-form with Host: host, as when DNS
+// points the provider's name at postern) — and returns status and body.
+func (p *Postern) Get(t testing.TB, mode, host, pathAndQuery string) (int, string) {
+	t.Helper()
+	var req *http.Request
+	var err error
+	client := &http.Client{Timeout: 30 * time.Second}
+	switch mode {
+	case "proxy":
+		req, err = http.NewRequest(http.MethodGet, "http://"+host+pathAndQuery, nil)
+		client = p.ProxyClient()
+	case "direct":
+		req, err = http.NewRequest(http.MethodGet, "http://"+p.Addr+pathAndQuery, nil)
+	case "dns":
+		req, err = http.NewRequest(http.MethodGet, "http://"+p.Addr+pathAndQuery, nil)
+		if req != nil {
+			req.Host = host
+		}
+	default:
+		t.Fatalf("unknown mode %q", mode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s GET %s: %v", mode, pathAndQuery, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// Post sends a form POST the way ISE does with "Use HTTP POST method for
+// data portion", as a proxy request.
+func (p *Postern) Post(t testing.TB, host, pathAndQuery, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+host+pathAndQuery, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := p.ProxyClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Do sends req to postern (as its proxy when viaProxy) and returns status,
+// headers and body.
+func (p *Postern) Do(t testing.TB, req *http.Request, viaProxy *url.URL) (int, http.Header, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	if viaProxy != nil {
+		client.Transport = &http.Transport{Proxy: http.ProxyURL(viaProxy)}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// RawConnect sends a CONNECT with an optional Proxy-Authorization value.
+func (p *Postern) RawConnect(t testing.TB, target, auth string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target, target)
+	if auth != "" {
+		fmt.Fprintf(conn, "Proxy-Authorization: %s\r\n", auth)
+	}
+	fmt.Fprint(conn, "\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatalf("reading CONNECT reply: %v", err)
+	}
+	return resp.StatusCode
+}
+
+// MustNotContain fails the test if haystack contains any of needles (a
+// secret or a message text).
+func MustNotContain(t testing.TB, where string, haystack string, needles ...string) {
+	t.Helper()
+	for _, n := range needles {
+		if n != "" && strings.Contains(haystack, n) {
+			t.Errorf("%s contains %q:\n%s", where, n, haystack)
+		}
+	}
+}
