@@ -129,18 +129,18 @@ type Line struct {
 	Record
 }
 
-// ParseLine decodes one audit line. ok is false for anything that is not
+// parseLine decodes one audit line. ok is false for anything that is not
 // a message line postern wrote (other JSON, or not JSON).
-func ParseLine(b []byte) (l Line, ok bool) {
+func parseLine(b []byte) (l Line, ok bool) {
 	if err := json.Unmarshal(b, &l); err != nil || l.Msg != "message" || l.Outcome == "" {
 		return Line{}, false
 	}
 	return l, true
 }
 
-// MaskNumber keeps the last four digits, enough to answer "did the guest
+// maskNumber keeps the last four digits, enough to answer "did the guest
 // with the number ending 4567 get it?" without building a phone book.
-func MaskNumber(n string) string {
+func maskNumber(n string) string {
 	if len(n) <= 4 {
 		return strings.Repeat("*", len(n))
 	}
@@ -151,7 +151,7 @@ func MaskNumber(n string) string {
 func MaskAll(numbers []string) []string {
 	out := make([]string, len(numbers))
 	for i, n := range numbers {
-		out[i] = MaskNumber(n)
+		out[i] = maskNumber(n)
 	}
 	return out
 }

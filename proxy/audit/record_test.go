@@ -30,33 +30,33 @@ func TestWriteKeyOrder(t *testing.T) {
 	}
 }
 
-// TestParseLineRoundTrip: what Write writes, ParseLine reads back into the
+// TestParseLineRoundTrip: what Write writes, parseLine reads back into the
 // same Record (Refusal aside), so report and tests share the writer's schema.
 func TestParseLineRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	a := deliveredRecord()
 	a.Refusal = "x"
 	Write(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), a)
-	l, ok := ParseLine(bytes.TrimSpace(buf.Bytes()))
+	l, ok := parseLine(bytes.TrimSpace(buf.Bytes()))
 	if !ok {
-		t.Fatalf("ParseLine(%s): not a message line", buf.Bytes())
+		t.Fatalf("parseLine(%s): not a message line", buf.Bytes())
 	}
 	want := *a
 	want.Refusal, want.Latency = "", 0
 	if !reflect.DeepEqual(l.Record, want) || l.LatencyMS != 1.234 || l.Msg != "message" {
-		t.Errorf("ParseLine: got %+v (latency %v), want %+v", l.Record, l.LatencyMS, want)
+		t.Errorf("parseLine: got %+v (latency %v), want %+v", l.Record, l.LatencyMS, want)
 	}
 	for _, bad := range []string{"not json", `{"msg":"other","outcome":"x"}`, `{"msg":"message"}`} {
-		if _, ok := ParseLine([]byte(bad)); ok {
-			t.Errorf("ParseLine(%s): got ok, want not a message line", bad)
+		if _, ok := parseLine([]byte(bad)); ok {
+			t.Errorf("parseLine(%s): got ok, want not a message line", bad)
 		}
 	}
 }
 
 func TestMaskNumber(t *testing.T) {
 	for in, want := range map[string]string{"": "", "123": "***", "1234": "****", "15551234567": "*******4567"} {
-		if got := MaskNumber(in); got != want {
-			t.Errorf("MaskNumber(%q): got %q, want %q", in, got, want)
+		if got := maskNumber(in); got != want {
+			t.Errorf("maskNumber(%q): got %q, want %q", in, got, want)
 		}
 	}
 }

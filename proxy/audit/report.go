@@ -44,7 +44,7 @@ func BuildReport(logs map[string]io.Reader, since time.Time) (*Report, error) {
 		sc := bufio.NewScanner(logs[name])
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			l, ok := ParseLine(sc.Bytes())
+			l, ok := parseLine(sc.Bytes())
 			if !ok {
 				if strings.TrimSpace(sc.Text()) != "" {
 					r.Unreadable++

@@ -26,6 +26,6 @@ func (v *validator) buildAdmin(sf serverFile, cfg *Config) {
 	}
 	cfg.ShutdownGrace = sf.ShutdownGrace.Duration
 	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = DefaultShutdownGrace
+		cfg.ShutdownGrace = defaultShutdownGrace
 	}
 }

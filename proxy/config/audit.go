@@ -27,7 +27,7 @@ var syslogFacilities = map[string]int{
 }
 
 func (v *validator) buildAudit(af *auditFile, cfg *Config) {
-	a := audit.Config{Console: af.Console, File: af.File, Queue: orInt(af.Queue, DefaultAuditQueue), SyslogFacility: 16}
+	a := audit.Config{Console: af.Console, File: af.File, Queue: orInt(af.Queue, defaultAuditQueue), SyslogFacility: 16}
 	switch a.Console {
 	case "":
 		a.Console = "stdout"

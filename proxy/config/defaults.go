@@ -11,11 +11,11 @@ import (
 
 // Defaults for keys that are not set.
 const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultMaxRecipients  = 10
+	defaultListen         = "127.0.0.1:8080"
+	defaultRequestTimeout = 10 * time.Second
+	defaultMaxRecipients  = 10
 	DefaultAdminListen    = "127.0.0.1:9090"
-	DefaultShutdownGrace  = 15 * time.Second
+	defaultShutdownGrace  = 15 * time.Second
 )
 
 // DefaultAllowClients admits only the local machine until an operator says
@@ -26,18 +26,18 @@ var defaultAllowClients = []string{"127.0.0.0/8", "::1/128"}
 // message per guest, so these leave a busy ISE plenty of room while an
 // attacker (or a runaway script) hits a wall quickly.
 //
-// DefaultMaxConcurrentUpstream is the per-host connection pool's size: on an
+// defaultMaxConcurrentUpstream is the per-host connection pool's size: on an
 // HTTP/1.1 provider every message in flight has a pooled connection to
 // return to, so none is closed and redialled after a burst. At real provider
 // latencies (100-300 ms) it allows 200-600 messages/s; the rate limits, not
 // this, are the abuse bound (docs/benchmarks.md).
 const (
-	DefaultHeaderReadTimeout     = 10 * time.Second
-	DefaultMaxURLBytes           = 8 << 10
-	DefaultMaxBodyBytes          = 64 << 10
-	DefaultMaxConcurrentUpstream = trust.DefaultMaxIdleConnsPerHost
-	DefaultUpstreamQueueWait     = 2 * time.Second
-	DefaultDailyMax              = 1000
+	defaultHeaderReadTimeout     = 10 * time.Second
+	defaultMaxURLBytes           = 8 << 10
+	defaultMaxBodyBytes          = 64 << 10
+	defaultMaxConcurrentUpstream = trust.DefaultMaxIdleConnsPerHost
+	defaultUpstreamQueueWait     = 2 * time.Second
+	defaultDailyMax              = 1000
 )
 
 var (
@@ -45,26 +45,26 @@ var (
 	defaultPerClient = Rate{Count: 600, Per: time.Minute, set: true}
 )
 
-// DefaultAuditQueue is how many audit lines each sink may hold while it is
+// defaultAuditQueue is how many audit lines each sink may hold while it is
 // slow or down before lines are dropped (and counted).
-const DefaultAuditQueue = 1000
+const defaultAuditQueue = 1000
 
 // Defaults for the [tls] keys.
 const (
-	DefaultACMEDirectory  = "https://acme-v02.api.letsencrypt.org/directory"
-	DefaultACMEChallenge  = ChallengeTLSALPN
-	DefaultACMEHTTPListen = ":80"
+	defaultACMEDirectory  = "https://acme-v02.api.letsencrypt.org/directory"
+	defaultACMEChallenge  = challengeTLSALPN
+	defaultACMEHTTPListen = ":80"
 )
 
-// DefaultMaxSegments is how many SMS parts a message may need by default:
+// defaultMaxSegments is how many SMS parts a message may need by default:
 // six parts hold 918 GSM-7 or 402 UCS-2 characters, far beyond any guest
 // password text, and stop a runaway template from costing a fortune.
-const DefaultMaxSegments = 6
+const defaultMaxSegments = 6
 
 // maxUpstreamRetries bounds upstream_retries: each retry waits, and all of
 // them must fit in request_timeout anyway.
 const maxUpstreamRetries = 5
 
-// DefaultUpstreamRetries is how many times one attempt at a provider is
+// defaultUpstreamRetries is how many times one attempt at a provider is
 // repeated at most (so at most 1+2 requests per recipient and route).
-const DefaultUpstreamRetries = 2
+const defaultUpstreamRetries = 2

@@ -121,14 +121,14 @@ func (v *validator) buildGuards(fc *fileConfig, cfg *Config) {
 	sf, lf := &fc.Server, &fc.Limits
 	g := Guards{
 		ProxyUser:             sf.ProxyUser,
-		HeaderReadTimeout:     orDuration(sf.HeaderReadTimeout.Duration, DefaultHeaderReadTimeout),
-		MaxURLBytes:           orInt(sf.MaxURLBytes, DefaultMaxURLBytes),
-		MaxBodyBytes:          orInt(sf.MaxBodyBytes, DefaultMaxBodyBytes),
-		MaxConcurrentUpstream: orInt(sf.MaxConcurrentUpstream, DefaultMaxConcurrentUpstream),
-		UpstreamQueueWait:     orDuration(sf.UpstreamQueueWait.Duration, DefaultUpstreamQueueWait),
+		HeaderReadTimeout:     orDuration(sf.HeaderReadTimeout.Duration, defaultHeaderReadTimeout),
+		MaxURLBytes:           orInt(sf.MaxURLBytes, defaultMaxURLBytes),
+		MaxBodyBytes:          orInt(sf.MaxBodyBytes, defaultMaxBodyBytes),
+		MaxConcurrentUpstream: orInt(sf.MaxConcurrentUpstream, defaultMaxConcurrentUpstream),
+		UpstreamQueueWait:     orDuration(sf.UpstreamQueueWait.Duration, defaultUpstreamQueueWait),
 		PerNumber:             lf.PerNumber,
 		PerClient:             lf.PerClient,
-		DailyMax:              DefaultDailyMax,
+		DailyMax:              defaultDailyMax,
 	}
 	if !g.PerNumber.set {
 		g.PerNumber = defaultPerNumber

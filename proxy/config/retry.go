@@ -1,9 +1,9 @@
 package config
 
-// buildRetries reads upstream_retries (default DefaultUpstreamRetries; 0
+// buildRetries reads upstream_retries (default defaultUpstreamRetries; 0
 // turns retries off).
 func (v *validator) buildRetries(sf serverFile, cfg *Config) {
-	cfg.Retries = DefaultUpstreamRetries
+	cfg.Retries = defaultUpstreamRetries
 	if sf.UpstreamRetries == nil {
 		return
 	}

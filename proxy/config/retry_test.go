@@ -15,7 +15,7 @@ func TestUpstreamRetriesKey(t *testing.T) {
 		want   int
 		err    string
 	}{
-		{"", config.DefaultUpstreamRetries, ""},
+		{"", 2, ""},
 		{"upstream_retries = 0", 0, ""},
 		{"upstream_retries = 5", 5, ""},
 		{"upstream_retries = 6", 0, "t.toml:2:1: upstream_retries must be between 0 and 5"},

@@ -147,7 +147,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		v.at(key("match_path"), "%s: match_path %q must start with \"/\"", label, r.MatchPath)
 	}
 	if r.MaxRecipients == 0 {
-		r.MaxRecipients = DefaultMaxRecipients
+		r.MaxRecipients = defaultMaxRecipients
 	} else if r.MaxRecipients < 1 || r.MaxRecipients > 600 {
 		v.at(key("max_recipients"), "%s: max_recipients must be between 1 and 600", label)
 	}

@@ -73,7 +73,7 @@ func (v *validator) atErrors(i int, fallbackKey, label string, err error) {
 func (v *validator) checkSegments(i int, rf *routeFile, label string) int {
 	switch n := rf.MaxSegments; {
 	case n == 0:
-		return DefaultMaxSegments
+		return defaultMaxSegments
 	case n < 1 || n > 255:
 		v.at(fmt.Sprintf("route.%d.max_segments", i), "%s: max_segments must be between 1 and 255", label)
 	}

@@ -5,11 +5,11 @@ import _ "embed"
 //go:embed sandbox.toml
 var sandboxConfig []byte
 
-// SandboxSource names the embedded configuration in messages.
-const SandboxSource = "embedded sandbox configuration"
+// sandboxSource names the embedded configuration in messages.
+const sandboxSource = "embedded sandbox configuration"
 
 // LoadSandbox returns the embedded sandbox configuration: one route for the
 // legacy Clickatell path that sends nothing.
 func LoadSandbox() (*Config, error) {
-	return Load(SandboxSource, sandboxConfig, LoadOptions{})
+	return Load(sandboxSource, sandboxConfig, LoadOptions{})
 }

@@ -32,7 +32,7 @@ type serverFile struct {
 // and whom it serves.
 func (v *validator) buildServer(sf serverFile, cfg *Config) {
 	if cfg.Listen == "" {
-		cfg.Listen = DefaultListen
+		cfg.Listen = defaultListen
 	}
 	if _, port, err := net.SplitHostPort(cfg.Listen); err != nil {
 		v.at("server.listen", "listen %q: want host:port, e.g. \"127.0.0.1:8080\"", cfg.Listen)
@@ -40,7 +40,7 @@ func (v *validator) buildServer(sf serverFile, cfg *Config) {
 		v.at("server.listen", "listen %q: invalid port", cfg.Listen)
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
+		cfg.RequestTimeout = defaultRequestTimeout
 	}
 	v.buildAdmin(sf, cfg)
 	v.buildRetries(sf, cfg)

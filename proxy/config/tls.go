@@ -20,8 +20,8 @@ const (
 
 // ACME challenge types ([tls] acme_challenge).
 const (
-	ChallengeTLSALPN = "tls-alpn-01"
-	ChallengeHTTP    = "http-01"
+	challengeTLSALPN = "tls-alpn-01"
+	challengeHTTP    = "http-01"
 )
 
 type tlsFile struct {
@@ -141,7 +141,7 @@ func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
 	}
 	s.ACMEDirectory = tf.ACMEDirectory
 	if s.ACMEDirectory == "" {
-		s.ACMEDirectory = DefaultACMEDirectory
+		s.ACMEDirectory = defaultACMEDirectory
 	} else if u, err := url.Parse(s.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
 		v.at("tls.acme_directory", "[tls] acme_directory %q must be an https:// URL", s.ACMEDirectory)
 	}
@@ -154,17 +154,17 @@ func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
 	}
 	s.ACMEChallenge = tf.ACMEChallenge
 	if s.ACMEChallenge == "" {
-		s.ACMEChallenge = DefaultACMEChallenge
+		s.ACMEChallenge = defaultACMEChallenge
 	}
 	switch s.ACMEChallenge {
-	case ChallengeTLSALPN:
+	case challengeTLSALPN:
 		if tf.ACMEHTTPListen != "" {
-			v.at("tls.acme_http_listen", "[tls] acme_http_listen is used only with acme_challenge = %q", ChallengeHTTP)
+			v.at("tls.acme_http_listen", "[tls] acme_http_listen is used only with acme_challenge = %q", challengeHTTP)
 		}
-	case ChallengeHTTP:
+	case challengeHTTP:
 		s.ACMEHTTPListen = tf.ACMEHTTPListen
 		if s.ACMEHTTPListen == "" {
-			s.ACMEHTTPListen = DefaultACMEHTTPListen
+			s.ACMEHTTPListen = defaultACMEHTTPListen
 		}
 		if _, port, err := net.SplitHostPort(s.ACMEHTTPListen); err != nil {
 			v.at("tls.acme_http_listen", "[tls] acme_http_listen %q: want host:port, e.g. \":80\"", s.ACMEHTTPListen)
@@ -172,7 +172,7 @@ func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
 			v.at("tls.acme_http_listen", "[tls] acme_http_listen %q: invalid port", s.ACMEHTTPListen)
 		}
 	default:
-		v.at("tls.acme_challenge", "[tls] acme_challenge %q: want %q or %q", s.ACMEChallenge, ChallengeTLSALPN, ChallengeHTTP)
+		v.at("tls.acme_challenge", "[tls] acme_challenge %q: want %q or %q", s.ACMEChallenge, challengeTLSALPN, challengeHTTP)
 	}
 }
 

@@ -57,7 +57,7 @@ func UserAgent(version string) string {
 func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
 	var res rewrite.Result
 	var info Info
-	for _, batch := range Batches(m, h.provider.MaxRecipients()) {
+	for _, batch := range batches(m, h.provider.MaxRecipients()) {
 		r, bi := h.sendBatch(ctx, batch)
 		res.Recipients = append(res.Recipients, r.Recipients...)
 		if bi.TLSVersion != "" {
@@ -67,9 +67,9 @@ func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Resul
 	return res, info
 }
 
-// Batches splits m so that no request carries more recipients than a
+// batches splits m so that no request carries more recipients than a
 // provider accepts.
-func Batches(m rewrite.Message, max int) []rewrite.Message {
+func batches(m rewrite.Message, max int) []rewrite.Message {
 	if max <= 0 || len(m.To) <= max {
 		return []rewrite.Message{m}
 	}

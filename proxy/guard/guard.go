@@ -31,8 +31,8 @@ func New(g *config.Guards, now func() time.Time) *State {
 	return &State{
 		g:         g,
 		now:       now,
-		perClient: newKeyedLimiter(g.PerClient, DefaultMaxLimiterKeys),
-		perNumber: newKeyedLimiter(g.PerNumber, DefaultMaxLimiterKeys),
+		perClient: newKeyedLimiter(g.PerClient, defaultMaxLimiterKeys),
+		perNumber: newKeyedLimiter(g.PerNumber, defaultMaxLimiterKeys),
 		daily:     &dailyCap{max: g.DailyMax},
 	}
 }

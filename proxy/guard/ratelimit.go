@@ -10,11 +10,11 @@ import (
 	"github.com/postern/postern/proxy/config"
 )
 
-// DefaultMaxLimiterKeys bounds how many numbers or clients a keyedLimiter
+// defaultMaxLimiterKeys bounds how many numbers or clients a keyedLimiter
 // remembers. A flood of distinct numbers evicts the least recently used
 // buckets instead of growing memory; daily_max still bounds what such a
 // flood can send.
-const DefaultMaxLimiterKeys = 10_000
+const defaultMaxLimiterKeys = 10_000
 
 // keyedLimiter is one token bucket per key (a destination number, a client
 // address), with least-recently-used eviction. Time is always passed in, so

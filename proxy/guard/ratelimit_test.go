@@ -54,7 +54,7 @@ func TestKeyedLimiterAllOrNothing(t *testing.T) {
 // TestKeyedLimiterMemoryBounded: 100 000 distinct numbers never hold more
 // than maxKeys buckets, and the most recent numbers are still limited.
 func TestKeyedLimiterMemoryBounded(t *testing.T) {
-	const maxKeys = DefaultMaxLimiterKeys
+	const maxKeys = defaultMaxLimiterKeys
 	k := newKeyedLimiter(config.Rate{Count: 1, Per: time.Hour}, maxKeys)
 	for i := range 100_000 {
 		k.allowAll(t0, []string{fmt.Sprintf("1555%07d", i)})

@@ -137,9 +137,6 @@ func (m *Metrics) Started() (done func()) {
 	return m.inFlight.Dec
 }
 
-// Registry is the registry every postern metric is in.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Record counts one audit record: a message that matched a route, and/or a
 // refusal by postern itself.
 func (m *Metrics) Record(a *audit.Record) {
