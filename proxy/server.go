@@ -1,8 +1,11 @@
 // Package proxy is postern's server: it takes legacy SMS gateway requests in
 // the three forms Cisco ISE sends them (as an HTTP proxy, straight to
 // postern, or to the provider's name pointed at postern by DNS), runs each
-// through one pipeline — admit, route, parse, build, send, read, answer,
-// audit — and never relays anything it did not build itself.
+// through one pipeline (pipeline.go) — admit, route, parse, guard,
+// deliver, answer, audit — and never relays anything it did not build
+// itself. Its parts are subpackages, imported one way: config (the file),
+// guard (limits and credentials), deliver (sending), audit (the trail) and
+// metrics; see docs/architecture.md.
 package proxy
 
 import (
