@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
-	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust"
 )
 
@@ -350,34 +349,17 @@ func TestShutdownClosesIdleTunnels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load("t.toml", []byte("[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
-		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")),
-		config.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := proxy.New(cfg, proxy.Options{InterceptCA: ic})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	p := &postern{Addr: ln.Addr().String()}
+	cfg := proxytest.Load(t, "[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
+		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	addr, stop := proxytest.Serve(t, proxy.New(cfg, proxy.Options{InterceptCA: ic}))
+	p := &postern{Addr: addr}
 	tn := openTunnel(t, p, ic, clickatellIn)
 	if resp, body := tn.roundTrip(t, "GET /http/sendmsg?"+legacyQuery("15551234567", "before shutdown")+" HTTP/1.1\r\nHost: api.clickatell.com\r\n\r\n"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	done <- nil
 	// The tunnel's idle timeout is two minutes; the read deadline set by
 	// openTunnel (30 s) fails this test if the shutdown left it open.
 	if _, err := tn.r.ReadByte(); err != io.EOF {

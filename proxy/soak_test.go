@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // soakRequests is how many requests TestSoak sends: 50 000, or
@@ -274,28 +273,8 @@ func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
 // in memory) and returns its address; it is shut down when the test ends.
 func serveSoak(t *testing.T, cfg string, opts proxy.Options, audit io.Writer) string {
 	t.Helper()
-	c, err := config.Load("soak.toml", []byte(cfg), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
-		v, ok := env()[k]
-		return v, ok
-	}})
-	if err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
 	opts.Log = slog.New(slog.DiscardHandler)
 	opts.Audit = slog.New(slog.NewJSONHandler(audit, nil))
-	srv := proxy.New(c, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("postern Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	addr, _ := proxytest.Serve(t, proxy.New(proxytest.Load(t, cfg, env()), opts))
+	return addr
 }

@@ -74,11 +74,8 @@ type Postern struct {
 	Srv   *proxy.Server
 }
 
-// Start loads configTOML (env: secrets come from env) and serves it on
-// 127.0.0.1:0 with opts until the test ends; Log and Audit are always
-// captured. When the test ends, no value of env may be in the log or the
-// audit trail.
-func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Options) *Postern {
+// Load loads configTOML as test.toml; env: secrets come from env.
+func Load(t testing.TB, configTOML string, env map[string]string) *config.Config {
 	t.Helper()
 	cfg, err := config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
@@ -87,30 +84,60 @@ func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Op
 	if err != nil {
 		t.Fatalf("loading config: %v", err)
 	}
+	return cfg
+}
+
+// Serve runs srv on a loopback listener (shutdown grace 5s) until stop is
+// called or the test ends. stop returns what Serve returned the first
+// time, nil after.
+func Serve(t testing.TB, srv *proxy.Server) (addr string, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	var once sync.Once
+	stop = func() error {
+		var err error
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("postern Serve: %v", err)
+		}
+	})
+	return ln.Addr().String(), stop
+}
+
+// Start loads configTOML (env: secrets come from env) and serves it on
+// 127.0.0.1:0 with opts until the test ends; Log and Audit are always
+// captured. When the test ends, no value of env may be in the log or the
+// audit trail.
+func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Options) *Postern {
+	t.Helper()
+	cfg := Load(t, configTOML, env)
 	p := &Postern{Log: &SyncBuffer{}, Audit: &SyncBuffer{}}
 	opts.Log = slog.New(slog.NewJSONHandler(p.Log, nil))
 	// The [audit] sinks run as configured, except that the console sink is
 	// replaced by p.Audit, which tests can read without waiting.
 	sinkCfg := cfg.Audit
 	sinkCfg.Console = "off"
+	var err error
 	if p.Sinks, err = audit.OpenSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
 		t.Fatalf("opening audit sinks: %v", err)
 	}
 	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.Audit, p.Sinks), nil))
 	p.Srv = proxy.New(cfg, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Srv.Serve(ctx, ln, 5*time.Second) }()
+	// Cleanups run last-registered first: the checks below run after the
+	// server (registered by Serve) has stopped.
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("postern Serve: %v", err)
-		}
 		if err := p.Sinks.Close(); err != nil {
 			t.Errorf("closing audit sinks: %v", err)
 		}
@@ -122,6 +149,7 @@ func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Op
 		MustNotContain(t, "postern log", p.Log.String(), secrets...)
 		MustNotContain(t, "postern audit", p.Audit.String(), secrets...)
 	})
+	p.Addr, _ = Serve(t, p.Srv)
 	return p
 }
 
