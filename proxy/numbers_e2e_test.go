@@ -127,7 +127,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 	}
 
 	// postern translate shows the number the provider would get.
-	cfg, err := config.Load("test.toml", []byte(cfgTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	cfg, err := config.Load("test.toml", []byte(cfgTOML), config.LoadOptions{MaskTokens: true, LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
-	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust/trusttest"
 )
 
@@ -43,16 +43,11 @@ func listenLoopback(t *testing.T) net.Listener {
 // tlsServerConfig).
 func startPosternTLS(t *testing.T, tlsLn net.Listener, configTOML string, env map[string]string) *tlsPostern {
 	t.Helper()
-	cfg, err := config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}})
-	if err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
+	cfg := proxytest.Load(t, configTOML, env)
 	p := &tlsPostern{postern: &postern{Log: &syncBuffer{}, Audit: &syncBuffer{}}, tlsAddr: tlsLn.Addr().String()}
 	log := slog.New(slog.NewJSONHandler(p.Log, nil))
 	p.Srv = proxy.New(cfg, proxy.Options{Log: log, Audit: slog.New(slog.NewJSONHandler(p.Audit, nil))})
+	var err error
 	p.inbound, err = proxy.OpenInboundTLS(cfg, log)
 	if err != nil {
 		t.Fatalf("OpenInboundTLS: %v", err)
