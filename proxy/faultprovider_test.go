@@ -365,27 +365,8 @@ func faultOptions(d *refusingDialer, s *sleepLog) proxy.Options {
 // faultConfig is one clickatell-one route to fp with the limits the fault
 // scenarios need (none but max_concurrent_upstream) and extra [server] keys.
 func faultConfig(fp *faultProvider, caFile, server string) string {
-	return fmt.Sprintf(`
-[server]
-%s
-
-[trust]
-ca_files = [%q]
-
-[limits]
-per_number = "off"
-per_client = "off"
-daily_max = 0
-
-[[route]]
-name = "r"
-match_host = "api.clickatell.com"
-match_path = "/http/sendmsg"
-inbound = "clickatell-http"
-provider = "clickatell-one"
-endpoint = %q
-token = "env:TEST_TOKEN"
-`, server, caFile, fp.URL())
+	return proxytest.Config{Server: server, CAFile: caFile, Limits: "per_number = \"off\"\nper_client = \"off\"\ndaily_max = 0",
+		MatchHost: "api.clickatell.com", Endpoint: fp.URL()}.TOML()
 }
 
 func (f *faultProvider) CAFile(t testing.TB) string {

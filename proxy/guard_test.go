@@ -10,27 +10,13 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // guardConfig is a one-route config (proxy mode for api.clickatell.com and
 // direct mode for any host) with extra [server], [limits] and route keys.
 func guardConfig(fp *fakeProvider, t testing.TB, server, limits, route string) string {
-	return fmt.Sprintf(`
-[server]
-%s
-[trust]
-ca_files = [%q]
-[limits]
-%s
-[[route]]
-name = "r"
-match_path = "/http/sendmsg"
-inbound = "clickatell-http"
-provider = "clickatell-one"
-endpoint = %q
-token = "env:TEST_TOKEN"
-%s
-`, server, fp.CAFile(t), limits, fp.URL("/v1/message"), route)
+	return proxytest.Config{Server: server, CAFile: fp.CAFile(t), Limits: limits, Endpoint: fp.URL("/v1/message"), Extra: route}.TOML()
 }
 
 // fakeClock is a settable clock for rate limits.

@@ -3,6 +3,7 @@ package proxytest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,31 +21,56 @@ import (
 	"github.com/postern/postern/proxy/config"
 )
 
-// RouteConfig is a config with one clickatell-http route for
-// api.clickatell.com/http/sendmsg that trusts caFile and sends to endpoint
-// through provider, with the token from the environment variable
-// TEST_TOKEN; extra is appended to the route's table. Rate limits per
-// number are off: suites send many messages to the same few numbers.
-func RouteConfig(caFile, name, provider, endpoint, extra string) string {
+// Config is a config file with one clickatell-http route (match_path
+// /http/sendmsg, token from the environment variable TEST_TOKEN) to a fake
+// provider, built from parts: the one config builder of the suites.
+type Config struct {
+	Server string // lines of [server]; "" leaves the table out
+	CAFile string // [trust] ca_files: the fake provider's certificate
+	Limits string // lines of [limits]
+	// The route: Name (default "r"), MatchHost ("" = any host), Provider
+	// (default "clickatell-one"), Endpoint, and Extra lines of route keys.
+	Name, MatchHost, Provider, Endpoint, Extra string
+}
+
+// TOML renders the config file.
+func (c Config) TOML() string {
+	// Without server keys there is no [server] table, so that a caller may
+	// put one (or [audit], [intercept]) in front of the file.
+	server := ""
+	if c.Server != "" {
+		server = "[server]\n" + c.Server + "\n"
+	}
+	host := ""
+	if c.MatchHost != "" {
+		host = fmt.Sprintf("match_host = %q\n", c.MatchHost)
+	}
 	return fmt.Sprintf(`
-[trust]
+%s[trust]
 ca_files = [%q]
 
-# The suite sends many messages to the same few numbers; the limits have
-# their own tests (limits_test.go).
 [limits]
-per_number = "off"
+%s
 
 [[route]]
 name = %q
-match_host = "api.clickatell.com"
-match_path = "/http/sendmsg"
+%smatch_path = "/http/sendmsg"
 inbound = "clickatell-http"
 provider = %q
 endpoint = %q
 token = "env:TEST_TOKEN"
 %s
-`, caFile, name, provider, endpoint, extra)
+`, server, c.CAFile, c.Limits, cmp.Or(c.Name, "r"), host, cmp.Or(c.Provider, "clickatell-one"), c.Endpoint, c.Extra)
+}
+
+// RouteConfig is the suites' usual config: a route named name for
+// api.clickatell.com/http/sendmsg through provider to endpoint, trusting
+// caFile, with extra route keys. Rate limits per number are off: suites
+// send many messages to the same few numbers, and the limits have their
+// own tests.
+func RouteConfig(caFile, name, provider, endpoint, extra string) string {
+	return Config{CAFile: caFile, Limits: `per_number = "off"`, Name: name, MatchHost: "api.clickatell.com",
+		Provider: provider, Endpoint: endpoint, Extra: extra}.TOML()
 }
 
 // SyncBuffer collects log output written from several goroutines.
