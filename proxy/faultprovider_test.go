@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -68,7 +66,7 @@ type ledgerEntry struct {
 // scripted per request (by the n-th time it sees a text) and per connection,
 // and which keeps a ledger of every request it read.
 type faultProvider struct {
-	srv *httptest.Server
+	*proxytest.Provider // serving with f.serve and faultListener
 	// script decides request n (0-based) carrying text; nil means faultNone.
 	script func(text string, n int) fault
 	// conn decides connection i (0-based); nil means connServe.
@@ -107,18 +105,12 @@ func newFaultProvider(t testing.TB, script func(text string, n int) fault, setup
 	for _, s := range setup {
 		s(f)
 	}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // resets and stalls are the point
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Listener = &faultListener{Listener: ln, f: f}
-	f.srv.StartTLS()
+	f.Provider = proxytest.NewProviderWith(t, proxytest.ProviderOptions{Serve: f.serve, Quiet: true,
+		Listener: func(ln net.Listener) net.Listener { return &faultListener{Listener: ln, f: f} }}, nil)
 	t.Cleanup(func() {
 		close(f.stop)
-		f.srv.CloseClientConnections()
-		f.srv.Close()
+		f.Srv.CloseClientConnections()
+		f.Srv.Close()
 		f.stalled.Wait()
 	})
 	return f
@@ -133,7 +125,7 @@ func (f *faultProvider) entries() []ledgerEntry {
 	return append([]ledgerEntry(nil), f.ledger...)
 }
 
-func (f *faultProvider) URL() string { return f.srv.URL + "/v1/message" }
+func (f *faultProvider) URL() string { return f.Srv.URL + "/v1/message" }
 
 func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -367,11 +359,6 @@ func faultOptions(d *refusingDialer, s *sleepLog) proxy.Options {
 func faultConfig(fp *faultProvider, caFile, server string) string {
 	return proxytest.Config{Server: server, CAFile: caFile, Limits: "per_number = \"off\"\nper_client = \"off\"\ndaily_max = 0",
 		MatchHost: "api.clickatell.com", Endpoint: fp.URL()}.TOML()
-}
-
-func (f *faultProvider) CAFile(t testing.TB) string {
-	t.Helper()
-	return proxytest.CAFile(t, f.srv.Certificate())
 }
 
 // auditLine is an audit line as the fault suite reads it back.

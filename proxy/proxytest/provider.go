@@ -80,13 +80,27 @@ type ProviderOptions struct {
 	// Observe sees each request as it arrives (protocol, TLS state),
 	// before it is recorded and answered.
 	Observe func(r *http.Request)
+	// Serve, when set, answers every request instead of the recording
+	// fake (the ledger stays empty): for fakes that script faults below
+	// HTTP, such as resets and stalls.
+	Serve http.HandlerFunc
+	// Listener, when set, wraps the fake's listener (before TLS): for
+	// faults on the connection itself.
+	Listener func(net.Listener) net.Listener
+	// Quiet discards the server's error log: resets and stalls are
+	// what some fakes are for.
+	Quiet bool
 }
 
 // NewProviderWith starts a fake provider as o says.
 func NewProviderWith(t testing.TB, o ProviderOptions, respond func(w http.ResponseWriter, r Received)) *Provider {
 	t.Helper()
 	f := &Provider{respond: respond, observe: o.Observe}
-	f.Srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	var h http.Handler = http.HandlerFunc(f.serve)
+	if o.Serve != nil {
+		h = o.Serve
+	}
+	f.Srv = httptest.NewUnstartedServer(h)
 	f.Srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			f.mu.Lock()
@@ -96,7 +110,12 @@ func NewProviderWith(t testing.TB, o ProviderOptions, respond func(w http.Respon
 	}
 	if o.Cert != nil {
 		f.Srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.Cert}, MinVersion: tls.VersionTLS12}
+	}
+	if o.Cert != nil || o.Quiet {
 		f.Srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	}
+	if o.Listener != nil {
+		f.Srv.Listener = o.Listener(f.Srv.Listener)
 	}
 	f.Srv.EnableHTTP2 = o.HTTP2
 	f.Srv.StartTLS()
