@@ -53,9 +53,11 @@ func (v *validator) buildAudit(af *auditFile, cfg *Config) {
 		a.Syslog = u
 	}
 	if len(af.SyslogCAFiles) > 0 || (a.Syslog != nil && a.Syslog.Scheme == "tls") {
-		if roots, ok := v.loadRoots("audit.syslog_ca_files", "syslog_ca_files: ", af.SyslogCAFiles); ok {
-			a.SyslogRoots = roots.Pool()
-		}
+		v.later(func() {
+			if roots, ok := v.loadRoots("audit.syslog_ca_files", "syslog_ca_files: ", af.SyslogCAFiles); ok {
+				cfg.Audit.SyslogRoots = roots.Pool()
+			}
+		})
 	}
 	cfg.Audit = a
 }

@@ -144,16 +144,18 @@ func (v *validator) buildGuards(fc *fileConfig, cfg *Config) {
 	case strings.Contains(sf.ProxyUser, ":") || !headerSafe(sf.ProxyUser):
 		v.at("server.proxy_user", "proxy_user may not contain ':' or control characters")
 	case sf.ProxyUser != "":
-		pw, err := v.secret(sf.ProxyPassword)
-		switch {
-		case err != nil:
-			v.at("server.proxy_password", "proxy_password: %v", err)
-		case !headerSafe(pw):
-			v.at("server.proxy_password", "proxy_password may not contain control characters")
-		default:
-			g.proxyPassword = pw
-			cfg.secrets = append(cfg.secrets, pw)
-		}
+		v.later(func() {
+			pw, err := v.secret(sf.ProxyPassword)
+			switch {
+			case err != nil:
+				v.at("server.proxy_password", "proxy_password: %v", err)
+			case !headerSafe(pw):
+				v.at("server.proxy_password", "proxy_password may not contain control characters")
+			default:
+				cfg.Guards.proxyPassword = pw
+				cfg.secrets = append(cfg.secrets, pw)
+			}
+		})
 	}
 	if g.MaxURLBytes < 256 || g.MaxURLBytes > 1<<20 {
 		v.at("server.max_url_bytes", "max_url_bytes must be between 256 and 1048576")
@@ -183,19 +185,20 @@ func (v *validator) buildGuards(fc *fileConfig, cfg *Config) {
 	cfg.Guards = g
 }
 
-func (v *validator) buildLegacy(i int, label string, rf *routeFile, cfg *Config) LegacyAuth {
-	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
-	l := LegacyAuth{User: rf.LegacyUser, APIID: rf.LegacyAPIID}
-	if rf.LegacyPassword.IsSet() {
+func (v *validator) buildLegacy(i int, label string, rf *routeFile, r *Route, cfg *Config) {
+	r.Legacy = LegacyAuth{User: rf.LegacyUser, APIID: rf.LegacyAPIID}
+	if !rf.LegacyPassword.IsSet() {
+		return
+	}
+	v.later(func() {
 		pw, err := v.secret(rf.LegacyPassword)
 		if err != nil {
-			v.at(key("legacy_password"), "%s: legacy_password: %v", label, err)
-		} else {
-			l.password = pw
-			cfg.secrets = append(cfg.secrets, pw)
+			v.at(fmt.Sprintf("route.%d.legacy_password", i), "%s: legacy_password: %v", label, err)
+			return
 		}
-	}
-	return l
+		r.Legacy.password = pw
+		cfg.secrets = append(cfg.secrets, pw)
+	})
 }
 
 func orInt(v, def int) int {

@@ -87,6 +87,7 @@ func Load(name string, src []byte, opts LoadOptions) (*Config, error) {
 	}
 	v.checkKeys(md)
 	cfg := v.build(&fc)
+	v.runProvisioning()
 	if len(v.problems) > 0 {
 		sortProblems(v.problems)
 		return nil, &ConfigError{File: name, Problems: v.problems}
@@ -116,6 +117,9 @@ type validator struct {
 	opts      LoadOptions
 	problems  []Problem
 	badTypes  []string // paths whose values could not be decoded (configdecode.go)
+	// provisioning are the steps validation left for provisioning, in
+	// the order validation met them (provision.go).
+	provisioning []func()
 }
 
 // at records a problem at the position of key path (e.g. "route.1.endpoint"),

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -12,9 +13,11 @@ import (
 )
 
 // Provisioning: the only code in this package that reads files or the
-// environment (the config file, env: and file: secrets, CA files).
-// Validation calls it where a value needs what is outside the file;
-// everything else Load does is pure.
+// environment (the config file, env: and file: secrets, CA files). Load
+// decodes, then validates (pure: where a value needs what is outside the
+// file, validation only registers a provisioning step with v.later), then
+// provisions by running those steps in order. Problems of all three phases
+// are reported together, sorted by position.
 
 // LoadFile reads and validates a config file.
 func LoadFile(path string, opts LoadOptions) (*Config, error) {
@@ -84,6 +87,17 @@ func (s Secret) resolve(lookupEnv func(string) (string, bool)) (string, error) {
 	return s.ref, nil
 }
 
+// later registers a provisioning step.
+func (v *validator) later(step func()) { v.provisioning = append(v.provisioning, step) }
+
+// runProvisioning runs every registered step once, in order.
+func (v *validator) runProvisioning() {
+	for _, step := range v.provisioning {
+		step()
+	}
+	v.provisioning = nil
+}
+
 // loadRoots loads the PEM files a ca_files key names (none: the system
 // roots). A problem is recorded at key, its message after prefix.
 func (v *validator) loadRoots(key, prefix string, files []string) (*trust.Roots, bool) {
@@ -93,4 +107,12 @@ func (v *validator) loadRoots(key, prefix string, files []string) (*trust.Roots,
 		return nil, false
 	}
 	return roots, true
+}
+
+// checkKeyPair reads the HTTPS listener's certificate and key files and
+// checks that they belong together.
+func (v *validator) checkKeyPair(certFile, keyFile string) {
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		v.at("tls.cert_file", "[tls] cert_file/key_file: %v", err)
+	}
 }

@@ -70,19 +70,12 @@ func (v *validator) buildProvider(i int, rf *routeFile, r *Route, label string, 
 		endpoint = u
 	}
 
+	// Validation builds the provider with a stand-in token; provisioning
+	// resolves the real one and builds it again (provisionToken).
 	var token string
 	if rf.Token.IsSet() {
-		t, err := v.secret(rf.Token)
-		if err != nil {
-			v.at(key("token"), "%s: token: %v", label, err)
-		} else {
-			token = t
-			// Also as a form or URL would carry it, for template bodies.
-			cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
-			if v.opts.MaskTokens {
-				token = TokenStandIn
-			}
-		}
+		token = TokenStandIn
+		v.later(func() { v.provisionToken(i, rf, r, label, endpoint, cfg) })
 	}
 
 	switch {
@@ -137,7 +130,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		Country:       rf.DefaultCountry,
 		FallbackName:  rf.Fallback,
 	}
-	r.Legacy = v.buildLegacy(i, label, rf, cfg)
+	v.buildLegacy(i, label, rf, r, cfg)
 	r.MaxSegments = v.checkSegments(i, rf, label)
 	v.checkKeyOwners(i, rf, label)
 	if r.MatchHost != "" && (strings.ContainsAny(r.MatchHost, "/:@ ") || strings.Contains(r.MatchHost, "//")) {
@@ -207,4 +200,28 @@ func redactURL(u *url.URL) string {
 
 func providerNames() []string {
 	return append(rewrite.ProviderNames(), sandboxProvider)
+}
+
+// provisionToken resolves the route's token and, unless the config is for
+// translate (MaskTokens), builds the provider validation built again with
+// it: a problem of the real token (a provider may refuse its form) is
+// reported at the token.
+func (v *validator) provisionToken(i int, rf *routeFile, r *Route, label string, endpoint *url.URL, cfg *Config) {
+	t, err := v.secret(rf.Token)
+	if err != nil {
+		v.at(fmt.Sprintf("route.%d.token", i), "%s: token: %v", label, err)
+		return
+	}
+	// Also as a form or URL would carry it, for template bodies.
+	cfg.secrets = append(cfg.secrets, t, url.QueryEscape(t), url.PathEscape(t))
+	if v.opts.MaskTokens || r.Provider == nil {
+		return
+	}
+	p, err := rewrite.NewProvider(rf.Provider, providerConfig(rf, endpoint, t))
+	if err != nil {
+		v.atErrors(i, "provider", label, err)
+		r.Provider = nil
+		return
+	}
+	r.Provider = p
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -120,22 +119,22 @@ func (v *validator) buildTLS(fc *fileConfig, cfg *Config) {
 		s.CertFile, s.KeyFile = tf.CertFile, tf.KeyFile
 		if s.CertFile == "" || s.KeyFile == "" {
 			v.at("tls.mode", "[tls] mode %q needs cert_file and key_file", TLSModeFiles)
-		} else if _, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile); err != nil {
-			v.at("tls.cert_file", "[tls] cert_file/key_file: %v", err)
+		} else {
+			v.later(func() { v.checkKeyPair(tf.CertFile, tf.KeyFile) })
 		}
 	case TLSModeSelfSigned:
 		if len(s.Names) == 0 {
 			s.Names = defaultSelfSignedNames(cfg.ListenTLS)
 		}
 	case TLSModeACME:
-		v.buildACME(tf, &s)
+		v.buildACME(tf, &s, cfg)
 	default:
 		v.at("tls.mode", "[tls] mode %q: want %q, %q or %q", tf.Mode, TLSModeACME, TLSModeFiles, TLSModeSelfSigned)
 	}
 	cfg.TLS = s
 }
 
-func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
+func (v *validator) buildACME(tf *tlsFile, s *TLSSettings, cfg *Config) {
 	if len(s.Names) == 0 {
 		v.at("tls.mode", "[tls] mode %q needs names: the host names ISE uses to reach postern", TLSModeACME)
 	}
@@ -145,9 +144,11 @@ func (v *validator) buildACME(tf *tlsFile, s *TLSSettings) {
 	} else if u, err := url.Parse(s.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
 		v.at("tls.acme_directory", "[tls] acme_directory %q must be an https:// URL", s.ACMEDirectory)
 	}
-	if roots, ok := v.loadRoots("tls.acme_ca_files", "[tls] acme_", tf.ACMECAFiles); ok {
-		s.ACMERoots = roots.Pool()
-	}
+	v.later(func() {
+		if roots, ok := v.loadRoots("tls.acme_ca_files", "[tls] acme_", tf.ACMECAFiles); ok {
+			cfg.TLS.ACMERoots = roots.Pool()
+		}
+	})
 	s.ACMEEmail = tf.ACMEEmail
 	if s.ACMEEmail != "" && (!strings.Contains(s.ACMEEmail, "@") || strings.ContainsAny(s.ACMEEmail, " \t<>")) {
 		v.at("tls.acme_email", "[tls] acme_email %q is not an e-mail address", s.ACMEEmail)

@@ -15,12 +15,14 @@ type trustFile struct {
 	Pins       map[string][]string `toml:"pins"`
 }
 
-// buildTrust loads the upstream roots ([trust] ca_files) with the [trust]
-// policy.
+// buildTrust has the upstream roots ([trust] ca_files) loaded with the
+// [trust] policy, when provisioning.
 func (v *validator) buildTrust(tf *trustFile, cfg *Config) {
-	if roots, ok := v.loadRoots("trust.ca_files", "", tf.CAFiles); ok {
-		cfg.Roots = roots.WithPolicy(v.trustPolicy(tf))
-	}
+	v.later(func() {
+		if roots, ok := v.loadRoots("trust.ca_files", "", tf.CAFiles); ok {
+			cfg.Roots = roots.WithPolicy(v.trustPolicy(tf))
+		}
+	})
 }
 
 // trustPolicy validates aia, aia_timeout and pins.
