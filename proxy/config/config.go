@@ -1,3 +1,9 @@
+// Package config turns config.toml into plain runtime values in three
+// phases: a strict decode that knows every key's position (configdecode.go,
+// configpos.go, keys.go), a pure validation that reports every problem at
+// once (one file per TOML table), and provisioning, the only step that
+// reads files or the environment (provision.go). Its Config knows nothing
+// of senders or the server; all defaults are in defaults.go.
 package config
 
 import (
