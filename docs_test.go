@@ -145,6 +145,9 @@ var embeddedRoots = regexp.MustCompile(`embedded Mozilla set \([0-9]+ roots\)`)
 // the real one has, with the same values except those that depend on the
 // machine and the moment. `postern trust` is not run: it would contact
 // Clickatell, and the README labels its output an example.
+// userAgentVersion is the version in a translated request's User-Agent.
+var userAgentVersion = regexp.MustCompile(`User-Agent: postern/\S+`)
+
 func TestFirstMessageWalkthrough(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -227,6 +230,9 @@ func TestFirstMessageWalkthrough(t *testing.T) {
 			// A machine without system roots uses the embedded set; the
 			// README shows what a usual machine prints.
 			out = embeddedRoots.ReplaceAllString(out, "system trust store")
+			// The README cannot know the reader's build: it shows
+			// postern/<version> where the binary names its own.
+			out = userAgentVersion.ReplaceAllString(out, "User-Agent: postern/<version>")
 			if code != 0 {
 				t.Errorf("%s: exit %d\n%s%s", strings.Join(s.args, " "), code, out, errOut)
 			}

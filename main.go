@@ -16,24 +16,17 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
-	"time"
 
-	"github.com/postern/postern/proxy"
-	"github.com/postern/postern/trust"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -135,7 +128,7 @@ left without verified TLS.`,
 			summary: "make a running postern re-read its config",
 			about: `Make a running postern re-read its config: POST to its admin listener,
 found through -url, else [server] admin_listen of -config FILE or
-./config.toml, else ` + proxy.DefaultAdminListen + `. Prints what serves now and each
+./config.toml, else ` + config.DefaultAdminListen + `. Prints what serves now and each
 change that only a restart applies ("listen changed: restart needed").`,
 			exits: "0 all applied, 3 applied but some changes need a restart, 1 rejected (the old config keeps serving) or unreachable, 2 usage error",
 			setup: reloadFlags},
@@ -330,7 +323,7 @@ func versionString() string {
 // from git (a tag, or a pseudo-version with the commit, "+dirty" for
 // uncommitted changes), with the VCS commit and Go version recorded in the
 // binary. A commit built with uncommitted changes reads "<hash>-modified".
-func buildInfo() proxy.BuildInfo {
+func buildInfo() metrics.BuildInfo {
 	v, commit, goVersion := version, "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
@@ -350,341 +343,5 @@ func buildInfo() proxy.BuildInfo {
 			commit += "-modified"
 		}
 	}
-	return proxy.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
-}
-
-func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
-	configPath := fs.String("config", "", configFlagHelp)
-	skipSecrets := fs.Bool("skip-secrets", false, "validate everything but resolve no env: or file: secret (for CI, which has no tokens)")
-	return func(args []string, stdout, stderr io.Writer) int {
-		switch {
-		case len(args) > 1:
-			return usageError(stderr, "check", "takes one config file, got %d arguments", len(args))
-		case len(args) == 1 && *configPath != "":
-			return usageError(stderr, "check", "give the config file either as -config FILE or as the argument, not both")
-		case len(args) == 1:
-			*configPath = args[0]
-		}
-		path, ok := requireConfig("check", *configPath, stderr)
-		if !ok {
-			return exitFailure
-		}
-		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: *skipSecrets})
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitFailure
-		}
-		fmt.Fprintln(stdout, cfg.Summary())
-		if msg, problem := cfg.InterceptCAReport(); problem {
-			fmt.Fprintln(stderr, msg)
-			return exitFailure
-		} else if msg != "" {
-			fmt.Fprintln(stdout, msg)
-		}
-		if *skipSecrets {
-			fmt.Fprintln(stdout, "Secrets were not resolved (-skip-secrets): env: and file: references were checked for form only.")
-		}
-		return exitOK
-	}
-}
-
-func translateFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
-	configPath := fs.String("config", "", configFlagHelp)
-	return func(args []string, stdout, stderr io.Writer) int {
-		if len(args) != 1 {
-			return usageError(stderr, "translate", "takes one URL, got %d arguments", len(args))
-		}
-		path, ok := requireConfig("translate", *configPath, stderr)
-		if !ok {
-			return exitFailure
-		}
-		cfg, err := proxy.LoadFile(path, proxy.LoadOptions{})
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitFailure
-		}
-		out, err := cfg.Translate(context.Background(), args[0])
-		if err != nil {
-			fmt.Fprintf(stderr, "postern translate: %v\n", err)
-			return exitFailure
-		}
-		fmt.Fprint(stdout, out)
-		return exitOK
-	}
-}
-
-// trustFlags: `postern trust` connects to a provider as the proxy would and
-// explains the outcome. Exit 0 when postern would send there, 1 when not.
-func trustFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
-	configPath := fs.String("config", "", "config `FILE` whose [trust] settings to use (default ./config.toml if present, else the defaults)")
-	return func(args []string, stdout, stderr io.Writer) int {
-		if len(args) != 1 {
-			return usageError(stderr, "trust", "takes one HOST[:PORT], got %d arguments", len(args))
-		}
-		roots, err := trustRoots(configFile(*configPath))
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitFailure
-		}
-		d, err := trust.Diagnose(context.Background(), roots, args[0], nil, time.Now())
-		if err != nil {
-			return usageError(stderr, "trust", "%v", err)
-		}
-		d.Write(stdout)
-		if !d.Trusted() {
-			return exitFailure
-		}
-		return exitOK
-	}
-}
-
-// trustRoots returns the upstream trust of the config at path, or the
-// defaults (system or embedded roots, AIA on, no pins) when path is "".
-func trustRoots(path string) (*trust.Roots, error) {
-	if path == "" {
-		roots, err := trust.LoadRoots(nil)
-		if err != nil {
-			return nil, err
-		}
-		return roots.WithPolicy(trust.Policy{AIA: true}), nil
-	}
-	// Only [trust] matters here and nothing is sent: the file may have no
-	// routes, and their tokens need not be at hand for a diagnosis.
-	cfg, err := proxy.LoadFile(path, proxy.LoadOptions{SkipSecrets: true, AllowNoRoutes: true})
-	if err != nil {
-		return nil, err
-	}
-	return cfg.Roots, nil
-}
-
-// reportFlags: `postern report` summarises audit logs: messages by outcome,
-// route and provider, refusals by reason, upstream TLS versions and
-// certificates, and whether any message left without verified TLS.
-func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
-	sinceFlag := fs.String("since", "", "count only lines at or after this `DATE` (2006-01-02) or RFC 3339 time")
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	return func(args []string, stdout, stderr io.Writer) int {
-		if len(args) == 0 {
-			return usageError(stderr, "report", "needs at least one audit file")
-		}
-		var since time.Time
-		if *sinceFlag != "" {
-			t, err := proxy.ParseReportSince(*sinceFlag)
-			if err != nil {
-				return usageError(stderr, "report", "%v", err)
-			}
-			since = t
-		}
-		logs := map[string]io.Reader{}
-		for _, name := range args {
-			f, err := os.Open(name)
-			if err != nil {
-				fmt.Fprintf(stderr, "postern report: %v\n", err)
-				return exitFailure
-			}
-			defer f.Close()
-			logs[name] = f
-		}
-		r, err := proxy.BuildAuditReport(logs, since)
-		if err != nil {
-			fmt.Fprintf(stderr, "postern report: %v\n", err)
-			return exitFailure
-		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(r); err != nil {
-				return exitFailure
-			}
-			return exitOK
-		}
-		fmt.Fprint(stdout, r.Text())
-		return exitOK
-	}
-}
-
-// Operational log formats and levels for serve's -log-format and
-// -log-level.
-var (
-	logFormats    = []string{"json", "text"}
-	logLevelNames = []string{"debug", "info", "warn", "error"}
-	logLevels     = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
-)
-
-// newOpLogger is the operational log: JSON or text lines on w from level
-// up. The audit trail never goes through it.
-func newOpLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	lvl, ok := logLevels[level]
-	if !ok {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("-log-format %q: want %s", format, strings.Join(logFormats, " or "))
-}
-
-func serveFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
-	configPath := fs.String("config", "", "config `FILE` (default ./config.toml, else the embedded sandbox)")
-	sandbox := fs.Bool("sandbox", false, "run the embedded sandbox configuration, which sends nothing")
-	listen := fs.String("listen", "", "`ADDR` to listen on, overriding [server] listen (e.g. 127.0.0.1:0 for any free port)")
-	adminListen := fs.String("admin-listen", "", "`ADDR` for the admin listener, overriding [server] admin_listen (\"off\" to disable)")
-	grace := fs.Duration("grace", 0, "`DURATION` in-flight messages may take to finish after SIGTERM, overriding [server] shutdown_grace (default 15s)")
-	logFormat := fs.String("log-format", "json", "operational log `FORMAT` on stderr: json or text (the audit trail is always JSON)")
-	logLevel := fs.String("log-level", "info", "least severe operational log `LEVEL`: debug, info, warn or error")
-	return func(args []string, stdout, stderr io.Writer) int {
-		if len(args) > 0 {
-			return usageError(stderr, "serve", "takes no arguments, got %q", args[0])
-		}
-		log, err := newOpLogger(stderr, *logFormat, *logLevel)
-		if err != nil {
-			return usageError(stderr, "serve", "%v", err)
-		}
-		return serve(serveOptions{config: *configPath, sandbox: *sandbox, listen: *listen, adminListen: *adminListen, grace: *grace}, log, stdout, stderr)
-	}
-}
-
-// serveOptions are serve's flags.
-type serveOptions struct {
-	config, listen, adminListen string
-	sandbox                     bool
-	grace                       time.Duration
-}
-
-// serve runs postern until SIGTERM or SIGINT. The operational log goes to
-// log, the audit trail to the [audit] sinks (stdout by default): neither
-// ever holds message text or secrets.
-func serve(o serveOptions, log *slog.Logger, stdout, stderr io.Writer) int {
-	load, err := serveConfigLoader(o.config, o.sandbox, log)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailure
-	}
-	cfg, err := load()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailure
-	}
-	for _, r := range cfg.Routes {
-		endpoint := "none (sandbox)"
-		if r.Endpoint != nil {
-			endpoint = r.Endpoint.Host // not the whole URL: a query may hold a key
-		}
-		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
-			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
-	}
-	sinks, err := proxy.OpenAuditSinks(cfg.Audit, stdout, stderr, log)
-	if err != nil {
-		log.Error("cannot open audit sinks", "err", err)
-		return exitFailure
-	}
-	defer sinks.Close()
-	// The audit line is a contract with auditors and SIEMs: always JSON,
-	// every line, whatever -log-format and -log-level say.
-	audit := slog.New(slog.NewJSONHandler(sinks, nil))
-	addr := cfg.Listen
-	if o.listen != "" {
-		addr = o.listen
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Error("cannot listen", "listen", addr, "err", err)
-		return exitFailure
-	}
-	adminAddr := cfg.AdminListen
-	if o.adminListen != "" {
-		adminAddr = o.adminListen
-	}
-	var adminLn net.Listener
-	if adminAddr != "" && adminAddr != proxy.AdminOff {
-		if adminLn, err = net.Listen("tcp", adminAddr); err != nil {
-			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
-			return exitFailure
-		}
-	}
-	grace := o.grace
-	if grace <= 0 {
-		grace = cfg.ShutdownGrace
-	}
-	bi := buildInfo()
-	opts := proxy.Options{Log: log, Audit: audit, Metrics: proxy.NewMetrics(bi), UserAgent: proxy.UserAgent(bi.Version)}
-	if len(cfg.InterceptHosts) > 0 {
-		ic, created, err := trust.LoadOrCreateInterceptCA(cfg.DataDir, cfg.InterceptHosts)
-		if err != nil {
-			log.Error("cannot load the interception CA", "err", err)
-			return exitFailure
-		}
-		if created {
-			log.Warn("interception CA created: ISE must trust it to send HTTPS through postern", "ca_file", ic.CA().CertFile,
-				"ca_sha256", ic.CA().Fingerprint(), "ca_pem", string(ic.CA().CertPEM()))
-		}
-		log.Info("intercepting CONNECT", "hosts", cfg.InterceptHosts, "ca_file", ic.CA().CertFile, "ca_sha256", ic.CA().Fingerprint())
-		proxy.ReportInterceptCA(log, ic, cfg.InterceptHosts)
-		opts.InterceptCA = ic
-	}
-	var tlsLn net.Listener
-	var inbound *proxy.InboundTLS
-	if cfg.ListenTLS != "" {
-		if tlsLn, err = net.Listen("tcp", cfg.ListenTLS); err != nil {
-			log.Error("cannot listen", "listen_tls", cfg.ListenTLS, "err", err)
-			return exitFailure
-		}
-		if inbound, err = proxy.OpenInboundTLS(cfg, log); err != nil {
-			log.Error("cannot set up the HTTPS listener", "err", err)
-			return exitFailure
-		}
-		log.Info("postern listening with TLS", "listen_tls", tlsLn.Addr().String(), "tls", cfg.TLS.String())
-	}
-	srv := proxy.New(cfg, opts)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	adminDone := make(chan error, 1)
-	adminAt := "off"
-	if adminLn != nil {
-		adminAt = adminLn.Addr().String()
-		go func() { adminDone <- srv.ServeAdmin(adminCtx, adminLn, load) }()
-	} else {
-		adminDone <- nil
-	}
-	onSIGHUP(ctx, srv, load, sinks)
-	log.Info("postern listening", "listen", ln.Addr().String(), "admin", adminAt, "config", cfg.Source,
-		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", bi.Version, "commit", bi.Commit)
-
-	err = srv.ServeBoth(ctx, ln, tlsLn, inbound, grace)
-	stopAdmin()
-	if aerr := <-adminDone; aerr != nil {
-		log.Error("admin listener stopped", "err", aerr)
-	}
-	if err != nil {
-		log.Error("server stopped", "err", err)
-		return exitFailure
-	}
-	log.Info("postern stopped")
-	return exitOK
-}
-
-// serveConfigLoader picks the configuration: -sandbox, else -config, else
-// ./config.toml, else the embedded sandbox, saying which. The loader it
-// returns is called again on every reload.
-func serveConfigLoader(path string, sandbox bool, log *slog.Logger) (func() (*proxy.Config, error), error) {
-	if sandbox && path != "" {
-		return nil, errors.New("postern: -sandbox and -config are mutually exclusive")
-	}
-	if !sandbox {
-		if path = configFile(path); path == "" {
-			sandbox = true
-			log.Warn("no -config given and no ./config.toml: running the embedded sandbox configuration; messages are NOT sent")
-		}
-	}
-	if sandbox {
-		log.Warn("sandbox mode: requests are answered \"ID: sandbox-<n>\" and nothing is sent to any provider")
-		return proxy.LoadSandbox, nil
-	}
-	return func() (*proxy.Config, error) { return proxy.LoadFile(path, proxy.LoadOptions{}) }, nil
+	return metrics.BuildInfo{Version: v, Commit: commit, GoVersion: goVersion}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust"
 )
 
@@ -30,9 +30,9 @@ const (
 
 // interceptConfig writes a config with data_dir, [intercept] hosts and one
 // route for api.clickatell.com to provider, guarded by icPass.
-func interceptConfig(t *testing.T, dir, dataDir, hosts string, provider *httptest.Server) string {
+func interceptConfig(t *testing.T, dir, dataDir, hosts string, provider *proxytest.Provider) string {
 	t.Helper()
-	ca := writeFile(t, dir, "provider-ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw})))
+	ca := provider.CAFile(t)
 	return writeFile(t, dir, "postern.toml", fmt.Sprintf(`
 [server]
 data_dir = %q
@@ -53,19 +53,17 @@ legacy_password = "env:LEGACY_PW"
 provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "env:CLICKATELL_API_KEY"
-`, dataDir, hosts, ca, provider.URL))
+`, dataDir, hosts, ca, provider.URL("")))
 }
 
-// countingProvider counts the requests it receives and accepts each.
-func countingProvider(t *testing.T) (*httptest.Server, *atomic.Int64) {
+// countingProvider accepts every request (proxytest's fake provider keeps
+// the count).
+func countingProvider(t *testing.T) *proxytest.Provider {
 	var n atomic.Int64
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
+	return proxytest.NewProvider(t, func(w http.ResponseWriter, _ proxytest.Received) {
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"bin%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, n.Add(1))
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
+	})
 }
 
 var icEnv = []string{"CLICKATELL_API_KEY=key-SECRET-bin", "LEGACY_PW=" + icPass}
@@ -80,7 +78,7 @@ func TestInterceptThroughBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	provider, received := countingProvider(t)
+	provider := countingProvider(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "state", "postern")
 	d := startDaemon(t, buildDockerBinary(t), dir, icEnv, "serve", "-config", interceptConfig(t, dir, dataDir, `"api.clickatell.com"`, provider))
@@ -130,7 +128,7 @@ func TestInterceptThroughBinary(t *testing.T) {
 		body != "ERR: 101, Invalid or missing parameters\n" {
 		t.Errorf("malformed request in the tunnel: %d %q, want 400 ERR: 101", status, body)
 	}
-	if received.Load() != 0 {
+	if len(provider.Requests()) != 0 {
 		t.Fatal("the provider received the malformed request")
 	}
 	if status, body := tunnelGet("GET /http/sendmsg?" + query + strings.ReplaceAll(icText, " ", "+") + " HTTP/1.1"); status != http.StatusOK {
@@ -148,7 +146,7 @@ func TestInterceptThroughBinary(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("ftp:// absolute-form: %v %v, want 400", resp, err)
 	}
-	if n := received.Load(); n != 1 {
+	if n := len(provider.Requests()); n != 1 {
 		t.Errorf("provider received %d requests, want 1 (the good one)", n)
 	}
 
@@ -179,7 +177,7 @@ func TestDataDirPermissionsThroughBinary(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildDockerBinary(t)
-	provider, _ := countingProvider(t)
+	provider := countingProvider(t)
 	dir := t.TempDir()
 	open := filepath.Join(dir, "open")
 	if err := os.Mkdir(open, 0o755); err != nil {
@@ -215,7 +213,7 @@ func TestDataDirPermissionsThroughBinary(t *testing.T) {
 // (made by an earlier postern; check exits 0), each with how to make a new
 // CA; neither replaces the CA.
 func TestInterceptCAConstraintsReported(t *testing.T) {
-	provider, _ := countingProvider(t)
+	provider := countingProvider(t)
 	for _, v := range icEnv {
 		k, val, _ := strings.Cut(v, "=")
 		t.Setenv(k, val)
@@ -285,7 +283,7 @@ func TestPlantedInterceptCARefused(t *testing.T) {
 		t.Skip("needs root to give a file to another user")
 	}
 	bin := buildDockerBinary(t)
-	provider, _ := countingProvider(t)
+	provider := countingProvider(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	// A first start makes the CA, as postern's own.

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/proxy/deliver"
 )
 
 // runCLI runs the CLI in-process and returns exit code, stdout and stderr.
@@ -92,8 +94,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestTranslate: the exact request a URL would become, secrets redacted,
-// nothing sent.
+// TestTranslate: the exact request a URL would become (the User-Agent
+// included), secrets redacted, nothing sent.
 func TestTranslate(t *testing.T) {
 	t.Setenv("POSTERN_TEST_KEY", "k-SECRET-123")
 	path := writeFile(t, t.TempDir(), "c.toml", goodRoute)
@@ -107,6 +109,7 @@ POST https://127.0.0.1:9/v1/message
 Accept: application/json
 Authorization: <redacted>
 Content-Type: application/json
+User-Agent: ` + deliver.UserAgent(buildInfo().Version) + `
 
 {"messages":[{"channel":"sms","to":"15551234567","content":"Hello \"guest\" & welcome"}]}
 `

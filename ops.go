@@ -14,16 +14,19 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
-// onSIGHUP does what operators and logrotate expect of SIGHUP, until ctx
-// ends: reopen the audit file (it may have been rotated) and re-read the
-// configuration. A config that fails to load is logged and counted, and the
-// old one keeps serving. [audit] sinks are opened at start-up only: a
-// changed [audit] table takes effect after a restart.
-func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config, error), sinks *proxy.AuditSinks) {
+// hangups delivers each SIGHUP until ctx ends. postern does what
+// operators and logrotate expect of it: reopen the audit file (it may have
+// been rotated) and re-read the configuration. A config that fails to load
+// is logged and counted, and the old one keeps serving. [audit] sinks are
+// opened at start-up only: a changed [audit] table takes effect after a
+// restart.
+func hangups(ctx context.Context) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan struct{})
 	go func() {
 		defer signal.Stop(hup)
 		for {
@@ -31,11 +34,15 @@ func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config
 			case <-ctx.Done():
 				return
 			case <-hup:
-				sinks.Reopen()
-				srv.ReloadFrom(load) // logs its own outcome
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
+	return out
 }
 
 // reloadFlags: `postern reload` asks a running postern, through its admin
@@ -44,7 +51,7 @@ func onSIGHUP(ctx context.Context, srv *proxy.Server, load func() (*proxy.Config
 // was rejected (the reason is printed) or postern could not be reached.
 func reloadFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
-	u := fs.String("url", "", "postern's admin reload `URL` (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/-/reload)")
+	u := fs.String("url", "", "postern's admin reload `URL` (default: from admin_listen, else http://"+config.DefaultAdminListen+"/-/reload)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 0 {
 			return usageError(stderr, "reload", "takes no arguments, got %q", args[0])
@@ -76,7 +83,7 @@ func reloadFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 // HEALTHCHECK.
 func healthFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 	configPath := fs.String("config", "", "config `FILE` whose [server] admin_listen locates postern (default ./config.toml)")
-	u := fs.String("url", "", "postern's admin health `URL`, /healthz or /readyz (default: from admin_listen, else http://"+proxy.DefaultAdminListen+"/healthz)")
+	u := fs.String("url", "", "postern's admin health `URL`, /healthz or /readyz (default: from admin_listen, else http://"+config.DefaultAdminListen+"/healthz)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 0 {
 			return usageError(stderr, "health", "takes no arguments, got %q", args[0])
@@ -107,13 +114,13 @@ func adminURL(flagURL, configPath, path string) (string, error) {
 	if flagURL != "" {
 		return flagURL, nil
 	}
-	addr := proxy.DefaultAdminListen
+	addr := config.DefaultAdminListen
 	if file := configFile(configPath); file != "" {
-		a, err := proxy.ReadAdminListen(file)
+		a, err := config.ReadAdminListen(file)
 		if err != nil {
 			return "", err
 		}
-		if a == proxy.AdminOff {
+		if a == config.AdminOff {
 			return "", fmt.Errorf("%s: admin_listen = \"off\": the admin listener is disabled, so there is nothing to ask (pass -url, or send postern SIGHUP to reload)", file)
 		}
 		addr = a

@@ -1,24 +1,25 @@
 package main
 
 import (
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/proxy/proxytest"
 )
 
-// gatedProvider is a TLS fake One API whose replies wait until the test
-// opens the gate; arrived receives one value per request it holds.
+// gatedProvider is a TLS fake One API (proxytest's fake provider) whose
+// replies wait until the test opens the gate; arrived receives one value
+// per request it holds.
 type gatedProvider struct {
-	srv     *httptest.Server
+	*proxytest.Provider
 	arrived chan string
 	gate    chan struct{}
 	n       atomic.Int64
@@ -27,21 +28,15 @@ type gatedProvider struct {
 func newGatedProvider(t *testing.T) *gatedProvider {
 	t.Helper()
 	g := &gatedProvider{arrived: make(chan string, 16), gate: make(chan struct{})}
-	g.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		g.arrived <- r.URL.Path
-		select {
-		case <-g.gate:
-		case <-r.Context().Done():
-			return
-		}
+	g.Provider = proxytest.NewProvider(t, func(w http.ResponseWriter, r proxytest.Received) {
+		g.arrived <- r.Path
+		<-g.gate
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"gated%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, g.n.Add(1))
-	}))
-	t.Cleanup(func() {
-		g.open()
-		g.srv.Close()
 	})
+	// Registered after the fake's own cleanup, so it runs first: held
+	// replies are let go before the server waits for them to end.
+	t.Cleanup(g.open)
 	return g
 }
 
@@ -56,7 +51,7 @@ func (g *gatedProvider) open() {
 // opsConfig writes a config whose one route sends to g at path.
 func opsConfig(t *testing.T, dir string, g *gatedProvider, path, extra string) string {
 	t.Helper()
-	ca := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: g.srv.Certificate().Raw})))
+	ca := g.CAFile(t)
 	return writeFile(t, dir, "postern.toml", fmt.Sprintf(`
 [server]
 request_timeout = "30s"
@@ -72,7 +67,7 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = "%s%s"
 token = "env:CLICKATELL_API_KEY"
-`, extra, ca, g.srv.URL, path))
+`, extra, ca, g.URL(""), path))
 }
 
 var opsEnv = []string{"CLICKATELL_API_KEY=key-SECRET-ops"}

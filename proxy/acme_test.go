@@ -81,7 +81,7 @@ func TestTLSListenerACME(t *testing.T) {
 	port := tlsLn.Addr().(*net.TCPAddr).Port
 	directory, acmeCA, root := pebbleCA(t, 0, port)
 	dataDir := t.TempDir()
-	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.caFile(t), tlsLn.Addr().String(), dataDir, fmt.Sprintf(`
+	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.CAFile(t), tlsLn.Addr().String(), dataDir, fmt.Sprintf(`
 mode = "acme"
 names = ["localhost"]
 acme_directory = %q
@@ -99,12 +99,12 @@ acme_email = "noc@example.org"
 	if served.VerifyHostname("localhost") != nil {
 		t.Errorf("served certificate is for %v", served.DNSNames)
 	}
-	texts, _, err := oneAPIBody(fp.requests()[0].Body)
+	texts, _, err := oneAPIBody(fp.Requests()[0].Body)
 	if err != nil || len(texts) != 1 || texts[0] != "acme issued" {
 		t.Errorf("provider got %q, %v", texts, err)
 	}
-	if !strings.Contains(p.log.String(), "acme: cert_obtained") {
-		t.Errorf("log does not report the issuance:\n%s", p.log.String())
+	if !strings.Contains(p.Log.String(), "acme: cert_obtained") {
+		t.Errorf("log does not report the issuance:\n%s", p.Log.String())
 	}
 	// The certificate is kept under data_dir for the next start.
 	found := false

@@ -1,16 +1,14 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
+
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/metrics"
 )
 
 // AdminHandler serves the admin endpoints:
@@ -24,7 +22,7 @@ import (
 // belongs on loopback or a management network: it takes no input beyond
 // "reload now", but its metrics describe the traffic. A browser must not be
 // able to drive it (see adminGuard).
-func (s *Server) AdminHandler(load func() (*Config, error)) http.Handler {
+func (s *Server) AdminHandler(load func() (*config.Config, error)) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -119,32 +117,5 @@ func adminText(w http.ResponseWriter, status int, body string) {
 	io.WriteString(w, body)
 }
 
-// ServeAdmin serves [Server.AdminHandler] on ln until ctx is cancelled. It
-// stays up while the main listener drains, so probes see /readyz go 503.
-func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener, load func() (*Config, error)) error {
-	hs := &http.Server{
-		Handler:           s.AdminHandler(load),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving admin %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutting down admin: %w", err)
-	}
-	return nil
-}
-
 // Metrics returns the server's metrics.
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // startAdminListener serves p's admin endpoints exactly as `postern serve`
@@ -23,15 +23,15 @@ func startAdminListener(t *testing.T, p *postern, configTOML string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func() (*proxy.Config, error) {
-		return proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	load := func() (*config.Config, error) {
+		return config.Load("test.toml", []byte(configTOML), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 			v, ok := env()[k]
 			return v, ok
 		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.srv.ServeAdmin(ctx, ln, load) }()
+	go func() { done <- p.Srv.ServeAdmin(ctx, ln, load) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -84,7 +84,7 @@ var adminPaths = []struct{ method, path string }{
 // the listener's address, localhost or a loopback address.
 func TestAdminRefusesBrowserRequests(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	cfg := routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	cfg := routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	addr := startAdminListener(t, p, cfg)
 	_, port, _ := net.SplitHostPort(addr)
@@ -143,7 +143,7 @@ func TestAdminRefusesBrowserRequests(t *testing.T) {
 	}
 
 	// Refusals are logged, without the caller's Host.
-	log := p.log.String()
+	log := p.Log.String()
 	if !strings.Contains(log, "admin request refused") {
 		t.Errorf("refusals are not logged:\n%s", log)
 	}
@@ -155,7 +155,7 @@ func TestAdminRefusesBrowserRequests(t *testing.T) {
 // still are not.
 func TestAdminAcceptsItsConfiguredName(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	cfg := "[server]\nadmin_listen = \"postern-admin.example:9090\"\n" + routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	cfg := "[server]\nadmin_listen = \"postern-admin.example:9090\"\n" + routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	addr := startAdminListener(t, p, cfg)
 	for host, want := range map[string]int{

@@ -17,9 +17,9 @@ import (
 // aiaAudit is the audit line of the one message a test sent.
 func aiaAudit(t *testing.T, p *postern) (outcome, reason string) {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(p.audit.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(p.Audit.String()), "\n")
 	if len(lines) != 1 {
-		t.Fatalf("%d audit lines, want 1:\n%s", len(lines), p.audit.String())
+		t.Fatalf("%d audit lines, want 1:\n%s", len(lines), p.Audit.String())
 	}
 	var a struct{ Outcome, Reason string }
 	if err := json.Unmarshal([]byte(lines[0]), &a); err != nil {
@@ -136,9 +136,9 @@ func TestAIALimitsE2E(t *testing.T) {
 			before := len(aia.Requests())
 			leaf := tc.issuer.Leaf(t, trusttest.LeafOptions{LeafOnly: true, IssuerURLs: tc.urls})
 			fp := newFakeProviderTLS(t, leaf, oneAPIReply())
-			p := startPostern(t, trustConfig(caFile, fp.url("/v1/message"), ""), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia limits"))
-			sent := len(fp.requests())
+			p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), ""), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia limits"))
+			sent := len(fp.Requests())
 			outcome, reason := aiaAudit(t, p)
 			if tc.delivered {
 				if status != http.StatusOK || !strings.HasPrefix(body, "ID: ") || sent != 1 || outcome != "delivered" {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/trust/trusttest"
 )
 
@@ -144,12 +144,12 @@ func TestSyslogSink(t *testing.T) {
 			rcv := tc.start(t)
 			fp := newFakeProvider(t, oneAPIReply())
 			cfg := fmt.Sprintf("[audit]\nsyslog = %q\nsyslog_facility = \"local3\"\n%s", tc.scheme+"://"+rcv.addr, tc.extra) +
-				routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+				routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 			p := startPostern(t, cfg, env())
-			if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "marker text 7q")); status != 200 {
+			if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "marker text 7q")); status != 200 {
 				t.Fatalf("got %d %q", status, body)
 			}
-			p.get(t, "proxy", "evil.example", "/")
+			p.Get(t, "proxy", "evil.example", "/")
 			waitFor(t, "two syslog messages", func() bool { return len(rcv.messages()) >= 2 })
 			for i, m := range rcv.messages() {
 				f := rfc5424.FindStringSubmatch(m)
@@ -185,10 +185,10 @@ func TestAuditFileRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
 	fp := newFakeProvider(t, oneAPIReply())
-	cfg := fmt.Sprintf("[audit]\nfile = %q\n", path) + routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	cfg := fmt.Sprintf("[audit]\nfile = %q\n", path) + routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	send := func() {
-		if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != 200 {
+		if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != 200 {
 			t.Fatalf("got %d %q", status, body)
 		}
 	}
@@ -214,7 +214,7 @@ func TestAuditFileRotation(t *testing.T) {
 	if err := os.Rename(path, path+".2"); err != nil {
 		t.Fatal(err)
 	}
-	p.sinks.Reopen()
+	p.Sinks.Reopen()
 	waitFor(t, "the file reopened on Reopen", func() bool { _, err := os.Stat(path); return err == nil })
 	send()
 	waitFor(t, "a line in the reopened file", func() bool { return lines(path) == 1 })
@@ -232,7 +232,7 @@ func (b blockingWriter) Write(p []byte) (int, error) { <-b.release; return len(p
 // dropped (and counted) lines.
 func TestStuckSinkNeverBlocks(t *testing.T) {
 	bw := blockingWriter{release: make(chan struct{})}
-	sinks, err := proxy.OpenAuditSinks(proxy.AuditConfig{Console: "stdout", Queue: 2}, bw, io.Discard, nil)
+	sinks, err := audit.OpenSinks(audit.Config{Console: "stdout", Queue: 2}, bw, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,15 +271,15 @@ func TestSyslogDownNeverBlocksDelivery(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close() // nothing listens here now
 	fp := newFakeProvider(t, oneAPIReply())
-	cfg := fmt.Sprintf("[audit]\nsyslog = %q\n", "tcp://"+dead) + routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	cfg := fmt.Sprintf("[audit]\nsyslog = %q\n", "tcp://"+dead) + routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	for range 5 {
-		if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
+		if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
 			t.Fatalf("got %d %q, want delivery despite the syslog sink", status, body)
 		}
 	}
-	waitFor(t, "5 dropped lines", func() bool { return p.sinks.Dropped() == 5 })
-	if !strings.Contains(p.log.String(), "audit sink failing") {
-		t.Errorf("the operational log does not say the sink is failing:\n%s", p.log)
+	waitFor(t, "5 dropped lines", func() bool { return p.Sinks.Dropped() == 5 })
+	if !strings.Contains(p.Log.String(), "audit sink failing") {
+		t.Errorf("the operational log does not say the sink is failing:\n%s", p.Log)
 	}
 }

@@ -1,12 +1,10 @@
 package proxy_test
 
 import (
-	"context"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,9 +12,10 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // BenchmarkPipeline is the whole in-process pipeline for one message: an
@@ -40,7 +39,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := proxy.Load("bench.toml", []byte(fmt.Sprintf(`
+	cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`
 [trust]
 ca_files = [%q]
 # One client sending many messages is far beyond any sane guardrail:
@@ -58,21 +57,14 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "tok-bench"
-`, ca, provider.URL)), proxy.LoadOptions{})
+`, ca, provider.URL)), config.LoadOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := proxy.New(cfg, proxy.Options{Log: discard, Audit: discard})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + ln.Addr().String() + "/http/sendmsg?user=ise&password=legacy&api_id=1&to=15551234567&text=Your+password+is+"
+	addr, stop := proxytest.Serve(b, proxy.New(cfg, proxy.Options{Log: discard, Audit: discard}))
+	defer stop()
+	base := "http://" + addr + "/http/sendmsg?user=ise&password=legacy&api_id=1&to=15551234567&text=Your+password+is+"
 
 	send := func(client *http.Client, i int64) {
 		resp, err := client.Get(base + strconv.FormatInt(i, 10))

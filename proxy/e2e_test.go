@@ -73,28 +73,6 @@ func restReply() func(w http.ResponseWriter, r received) {
 	}
 }
 
-func routeConfig(caFile, name, provider, endpoint, extra string) string {
-	return fmt.Sprintf(`
-[trust]
-ca_files = [%q]
-
-# The suite sends many messages to the same few numbers; the limits have
-# their own tests (limits_test.go).
-[limits]
-per_number = "off"
-
-[[route]]
-name = %q
-match_host = "api.clickatell.com"
-match_path = "/http/sendmsg"
-inbound = "clickatell-http"
-provider = %q
-endpoint = %q
-token = "env:TEST_TOKEN"
-%s
-`, caFile, name, provider, endpoint, extra)
-}
-
 // legacyQuery builds the query ISE sends, text last as ISE appends it.
 func legacyQuery(to, text string) string {
 	return "user=" + legacyUser + "&password=" + legacyPass + "&api_id=" + legacyAPIID +
@@ -107,24 +85,24 @@ func env() map[string]string { return map[string]string{"TEST_TOKEN": testToken}
 // request and with the provider's Host header, becomes the same One API POST.
 func TestThreeWaysIn(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	cfg := routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), "") + `
+	cfg := routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), "") + `
 [[route]]
 name = "direct"
 match_path = "/http/sendmsg"
 inbound = "clickatell-http"
 provider = "clickatell-one"
-endpoint = "` + fp.url("/v1/message") + `"
+endpoint = "` + fp.URL("/v1/message") + `"
 token = "env:TEST_TOKEN"
 `
 	p := startPostern(t, cfg, env())
 	for i, mode := range []string{"proxy", "direct", "dns"} {
 		t.Run(mode, func(t *testing.T) {
-			status, body := p.get(t, mode, clickatellIn, "/http/sendmsg?"+legacyQuery("+1 (555) 123-4567", "Your password is abc123"))
+			status, body := p.Get(t, mode, clickatellIn, "/http/sendmsg?"+legacyQuery("+1 (555) 123-4567", "Your password is abc123"))
 			want := fmt.Sprintf("ID: one%029d\n", i+1)
 			if status != http.StatusOK || body != want {
 				t.Fatalf("reply: got %d %q, want 200 %q", status, body, want)
 			}
-			reqs := fp.requests()
+			reqs := fp.Requests()
 			if len(reqs) != i+1 {
 				t.Fatalf("provider got %d requests, want %d", len(reqs), i+1)
 			}
@@ -150,9 +128,9 @@ token = "env:TEST_TOKEN"
 		})
 	}
 	wantRoutes := []string{`"route":"clickatell"`, `"route":"direct"`, `"route":"clickatell"`}
-	lines := strings.Split(strings.TrimSpace(p.audit.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(p.Audit.String()), "\n")
 	if len(lines) != 3 {
-		t.Fatalf("audit: got %d lines, want 3:\n%s", len(lines), p.audit)
+		t.Fatalf("audit: got %d lines, want 3:\n%s", len(lines), p.Audit)
 	}
 	for i, l := range lines {
 		if !strings.Contains(l, wantRoutes[i]) || !strings.Contains(l, `"outcome":"delivered"`) || !strings.Contains(l, `"to":["*******4567"]`) {
@@ -193,16 +171,16 @@ func TestHostileTextsReachProviderIntact(t *testing.T) {
 	} {
 		t.Run(tc.provider, func(t *testing.T) {
 			fp := newFakeProvider(t, tc.reply())
-			p := startPostern(t, routeConfig(fp.caFile(t), "r", tc.provider, fp.url(tc.path), ""), env())
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", tc.provider, fp.URL(tc.path), ""), env())
 			n := 0
 			for name, text := range hostileTexts {
-				status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,+44 20 7946 0958", text))
+				status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,+44 20 7946 0958", text))
 				if status != http.StatusOK || strings.Count(body, "ID: ") != 2 || !strings.Contains(body, " To: 442079460958\n") {
 					t.Errorf("%s: reply %d %q, want 200 with two ID lines", name, status, body)
 					continue
 				}
 				n++
-				got := fp.requests()[n-1]
+				got := fp.Requests()[n-1]
 				if got.Header.Get("Authorization") != tc.wantAuth {
 					t.Errorf("%s: Authorization %q, want %q", name, got.Header.Get("Authorization"), tc.wantAuth)
 				}
@@ -218,14 +196,14 @@ func TestHostileTextsReachProviderIntact(t *testing.T) {
 				if fmt.Sprint(tos) != "[15551234567 442079460958]" {
 					t.Errorf("%s: provider got recipients %v", name, tos)
 				}
-				raw := got.raw()
+				raw := got.Raw()
 				mustNotContain(t, name+": provider request", raw, legacyUser, legacyPass, legacyAPIID)
 			}
-			mustNotContain(t, "log", p.log.String(), testToken, legacyPass, legacyUser)
-			mustNotContain(t, "audit", p.audit.String(), testToken, legacyPass, legacyUser)
+			mustNotContain(t, "log", p.Log.String(), testToken, legacyPass, legacyUser)
+			mustNotContain(t, "audit", p.Audit.String(), testToken, legacyPass, legacyUser)
 			for name, text := range hostileTexts {
 				if len(text) > 6 {
-					mustNotContain(t, "log/audit for "+name, p.log.String()+p.audit.String(), text)
+					mustNotContain(t, "log/audit for "+name, p.Log.String()+p.Audit.String(), text)
 				}
 			}
 		})

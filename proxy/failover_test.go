@@ -89,17 +89,17 @@ func TestFailover(t *testing.T) {
 			if tc.primary != nil {
 				primary = newFakeProvider(t, reply(*tc.primary))
 			}
-			primaryCA, primaryURL := primary.caFile(t), primary.url("/v1/message")
+			primaryCA, primaryURL := primary.CAFile(t), primary.URL("/v1/message")
 			if tc.primary == nil {
-				primary.srv.Close()
+				primary.Srv.Close()
 			}
 			backup := newFakeProvider(t, reply(tc.backup))
-			p := startPostern(t, failoverConfig(primaryCA, primaryURL, backup.caFile(t), backup.url("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), tc.server), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
+			p := startPostern(t, failoverConfig(primaryCA, primaryURL, backup.CAFile(t), backup.URL("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), tc.server), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
 			if status != tc.wantStatus || body != tc.wantBody {
 				t.Errorf("ISE got %d %q, want %d %q", status, body, tc.wantStatus, tc.wantBody)
 			}
-			got := backup.requests()
+			got := backup.Requests()
 			if len(got) != tc.wantBackup {
 				t.Fatalf("fallback got %d requests, want %d", len(got), tc.wantBackup)
 			}
@@ -111,7 +111,7 @@ func TestFailover(t *testing.T) {
 					t.Errorf("fallback got body %s, want the same text", r.Body)
 				}
 			}
-			a := p.audit.String()
+			a := p.Audit.String()
 			for _, w := range append([]string{tc.wantAttempts, `"route":"primary"`}, tc.wantAuditBits...) {
 				if !strings.Contains(a, w) {
 					t.Errorf("audit lacks %s:\n%s", w, a)
@@ -129,20 +129,20 @@ func TestNoFailoverWhenOutcomeUnknown(t *testing.T) {
 	primary := newFakeProvider(t, func(http.ResponseWriter, received) { <-release })
 	t.Cleanup(func() { close(release) })
 	backup := newFakeProvider(t, reply(twilioOK))
-	cfg := failoverConfig(primary.caFile(t), primary.url("/v1/message"), backup.caFile(t),
-		backup.url("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), "[server]\nrequest_timeout = \"300ms\"")
+	cfg := failoverConfig(primary.CAFile(t), primary.URL("/v1/message"), backup.CAFile(t),
+		backup.URL("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), "[server]\nrequest_timeout = \"300ms\"")
 	p := startPostern(t, cfg, env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
 	if status != http.StatusGatewayTimeout || body != "ERR: 901, Upstream timeout, outcome unknown\n" {
 		t.Errorf("ISE got %d %q, want 504 outcome unknown", status, body)
 	}
-	if n := len(primary.requests()); n != 1 {
+	if n := len(primary.Requests()); n != 1 {
 		t.Errorf("primary got %d requests, want 1", n)
 	}
-	if n := len(backup.requests()); n != 0 {
+	if n := len(backup.Requests()); n != 0 {
 		t.Errorf("fallback got %d requests, want none: the guest could get two passwords", n)
 	}
-	if a := p.audit.String(); !strings.Contains(a, `"outcome":"unknown"`) ||
+	if a := p.Audit.String(); !strings.Contains(a, `"outcome":"unknown"`) ||
 		!strings.Contains(a, `"attempts":[{"route":"primary","provider":"clickatell-one","outcome":"unknown","code":"901"}]`) {
 		t.Errorf("audit: want one unknown attempt:\n%s", a)
 	}
@@ -158,14 +158,14 @@ func TestNoFailoverAfterResetOnceSent(t *testing.T) {
 		}
 	})
 	backup := newFakeProvider(t, reply(twilioOK))
-	cfg := failoverConfig(primary.caFile(t), primary.url("/v1/message"), backup.caFile(t),
-		backup.url("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), "")
+	cfg := failoverConfig(primary.CAFile(t), primary.URL("/v1/message"), backup.CAFile(t),
+		backup.URL("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), "")
 	p := startPostern(t, cfg, env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "Your password is abc123"))
 	if status != http.StatusBadGateway || body != "ERR: 901, Upstream connection failed, outcome unknown\n" {
 		t.Errorf("ISE got %d %q, want 502 outcome unknown", status, body)
 	}
-	if n := len(backup.requests()); n != 0 {
+	if n := len(backup.Requests()); n != 0 {
 		t.Errorf("fallback got %d requests, want none", n)
 	}
 }

@@ -111,8 +111,8 @@ func TestProviderFaults(t *testing.T) {
 			fp := newFaultProvider(t, tc.script, func(f *faultProvider) { f.conn = tc.conn })
 			var sleeps sleepLog
 			// The injected backoff: 200 ms first step halved (jitter 0).
-			p := startPosternWith(t, faultConfig(fp, fp.caFile(t), tc.server), env(), faultOptions(newRefusingDialer(t, tc.refuse), &sleeps))
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
+			p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), tc.server), env(), faultOptions(newRefusingDialer(t, tc.refuse), &sleeps))
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
 
 			ledger := fp.entries()
 			var did []fault
@@ -135,9 +135,9 @@ func TestProviderFaults(t *testing.T) {
 			if status != tc.status || body != want {
 				t.Errorf("ISE got %d %q, want %d %q", status, body, tc.status, want)
 			}
-			lines := parseAudit(t, p.audit.String())
+			lines := parseAudit(t, p.Audit.String())
 			if len(lines) != 1 {
-				t.Fatalf("audit: %d lines, want 1:\n%s", len(lines), p.audit)
+				t.Fatalf("audit: %d lines, want 1:\n%s", len(lines), p.Audit)
 			}
 			a := lines[0]
 			if a.Outcome != tc.outcome || a.Status != tc.status {
@@ -156,7 +156,7 @@ func TestProviderFaults(t *testing.T) {
 			if got := sleeps.all(); !slices.Equal(got, tc.waits) {
 				t.Errorf("retry waits %v, want %v", got, tc.waits)
 			}
-			mustNotContain(t, "audit", p.audit.String(), faultText)
+			mustNotContain(t, "audit", p.Audit.String(), faultText)
 		})
 	}
 }
@@ -169,17 +169,17 @@ func TestCertificateFaultsAreNeverRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := newFakeProviderTLS(t, tc.cert, oneAPIReply())
 			var sleeps sleepLog
-			cfg := strings.Replace(trustConfig(tc.caFile, fp.url("/v1/message"), ""), "[[route]]", "[limits]\nper_number = \"off\"\n\n[[route]]", 1)
+			cfg := strings.Replace(trustConfig(tc.caFile, fp.URL("/v1/message"), ""), "[[route]]", "[limits]\nper_number = \"off\"\n\n[[route]]", 1)
 			p := startPosternWith(t, cfg, env(), faultOptions(nil, &sleeps))
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
 			want := "ERR: 901, Upstream TLS verification failed: " + tc.reason + "\n"
 			if status != http.StatusBadGateway || body != want {
 				t.Errorf("ISE got %d %q, want 502 %q", status, body, want)
 			}
-			if n := len(fp.requests()); n != 0 {
+			if n := len(fp.Requests()); n != 0 {
 				t.Errorf("provider got %d requests, want 0", n)
 			}
-			a := parseAudit(t, p.audit.String())
+			a := parseAudit(t, p.Audit.String())
 			if len(a) != 1 || a[0].Outcome != "refused" || len(a[0].Attempts) != 1 || a[0].Attempts[0].Retry != "" {
 				t.Errorf("audit: got %+v, want one refused attempt, not retried", a)
 			}
@@ -202,16 +202,16 @@ func TestSlowProviderDoesNotHoldOthers(t *testing.T) {
 		}
 		return faultNone
 	})
-	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), ""), env(), faultOptions(nil, &sleepLog{}))
+	p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), ""), env(), faultOptions(nil, &sleepLog{}))
 	replies := make(chan string, n)
 	go func() {
-		status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", slow))
+		status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", slow))
 		replies <- fmt.Sprint(status, " ", body)
 	}()
 	<-fp.gated // the slow one is at the provider
 	for i := 1; i < n; i++ {
 		go func() {
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", fmt.Sprintf("slow message %d", i)))
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", fmt.Sprintf("slow message %d", i)))
 			replies <- fmt.Sprint(status, " ", body)
 		}()
 	}
@@ -330,8 +330,8 @@ func TestRetryAfterPerProvider(t *testing.T) {
 			t.Run(pv.name+"/"+tc.name, func(t *testing.T) {
 				fp := newFakeProvider(t, scripted(tc.replies...))
 				var sleeps sleepLog
-				p := startPosternWith(t, routeConfig(fp.caFile(t), "r", pv.name, fp.url(pv.path), pv.extra), env(), faultOptions(nil, &sleeps))
-				status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
+				p := startPosternWith(t, routeConfig(fp.CAFile(t), "r", pv.name, fp.URL(pv.path), pv.extra), env(), faultOptions(nil, &sleeps))
+				status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", faultText))
 				want := tc.body
 				if want == "" {
 					want = "ID: " + pv.id + "\n"
@@ -339,12 +339,12 @@ func TestRetryAfterPerProvider(t *testing.T) {
 				if status != tc.status || body != want {
 					t.Errorf("ISE got %d %q, want %d %q", status, body, tc.status, want)
 				}
-				if n := len(fp.requests()); n != tc.requests {
+				if n := len(fp.Requests()); n != tc.requests {
 					t.Errorf("provider got %d requests, want %d", n, tc.requests)
 				}
-				lines := parseAudit(t, p.audit.String())
+				lines := parseAudit(t, p.Audit.String())
 				if len(lines) != 1 {
-					t.Fatalf("audit: %d lines, want 1:\n%s", len(lines), p.audit)
+					t.Fatalf("audit: %d lines, want 1:\n%s", len(lines), p.Audit)
 				}
 				a := lines[0]
 				if a.Outcome != tc.outcome || a.Status != tc.status {

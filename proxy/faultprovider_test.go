@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // fault is what the fault-injecting provider does with one request.
@@ -66,7 +66,7 @@ type ledgerEntry struct {
 // scripted per request (by the n-th time it sees a text) and per connection,
 // and which keeps a ledger of every request it read.
 type faultProvider struct {
-	srv *httptest.Server
+	*proxytest.Provider // serving with f.serve and faultListener
 	// script decides request n (0-based) carrying text; nil means faultNone.
 	script func(text string, n int) fault
 	// conn decides connection i (0-based); nil means connServe.
@@ -105,18 +105,12 @@ func newFaultProvider(t testing.TB, script func(text string, n int) fault, setup
 	for _, s := range setup {
 		s(f)
 	}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // resets and stalls are the point
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Listener = &faultListener{Listener: ln, f: f}
-	f.srv.StartTLS()
+	f.Provider = proxytest.NewProviderWith(t, proxytest.ProviderOptions{Serve: f.serve, Quiet: true,
+		Listener: func(ln net.Listener) net.Listener { return &faultListener{Listener: ln, f: f} }}, nil)
 	t.Cleanup(func() {
 		close(f.stop)
-		f.srv.CloseClientConnections()
-		f.srv.Close()
+		f.Srv.CloseClientConnections()
+		f.Srv.Close()
 		f.stalled.Wait()
 	})
 	return f
@@ -131,7 +125,7 @@ func (f *faultProvider) entries() []ledgerEntry {
 	return append([]ledgerEntry(nil), f.ledger...)
 }
 
-func (f *faultProvider) url() string { return f.srv.URL + "/v1/message" }
+func (f *faultProvider) URL() string { return f.Srv.URL + "/v1/message" }
 
 func (f *faultProvider) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -363,51 +357,12 @@ func faultOptions(d *refusingDialer, s *sleepLog) proxy.Options {
 // faultConfig is one clickatell-one route to fp with the limits the fault
 // scenarios need (none but max_concurrent_upstream) and extra [server] keys.
 func faultConfig(fp *faultProvider, caFile, server string) string {
-	return fmt.Sprintf(`
-[server]
-%s
-
-[trust]
-ca_files = [%q]
-
-[limits]
-per_number = "off"
-per_client = "off"
-daily_max = 0
-
-[[route]]
-name = "r"
-match_host = "api.clickatell.com"
-match_path = "/http/sendmsg"
-inbound = "clickatell-http"
-provider = "clickatell-one"
-endpoint = %q
-token = "env:TEST_TOKEN"
-`, server, caFile, fp.url())
+	return proxytest.Config{Server: server, CAFile: caFile, Limits: "per_number = \"off\"\nper_client = \"off\"\ndaily_max = 0",
+		MatchHost: "api.clickatell.com", Endpoint: fp.URL()}.TOML()
 }
 
-func (f *faultProvider) caFile(t testing.TB) string {
-	fp := &fakeProvider{srv: f.srv}
-	return fp.caFile(t)
-}
-
-// auditLine is the part of an audit line the fault suite checks.
-type auditLine struct {
-	Outcome     string   `json:"outcome"`
-	Status      int      `json:"status"`
-	Code        string   `json:"code"`
-	Reason      string   `json:"reason"`
-	IDs         []string `json:"ids"`
-	Joined      bool     `json:"joined"`
-	ClientMsgID string   `json:"client_msg_id"`
-	To          []string `json:"to"`
-	Attempts    []struct {
-		Outcome   string `json:"outcome"`
-		Code      string `json:"code"`
-		Retry     string `json:"retry"`
-		RetryInMS int64  `json:"retry_in_ms"`
-	} `json:"attempts"`
-}
+// auditLine is an audit line as the fault suite reads it back.
+type auditLine = audit.Line
 
 func parseAudit(t testing.TB, text string) []auditLine {
 	t.Helper()

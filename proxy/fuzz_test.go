@@ -44,7 +44,7 @@ func newFuzzTarget(t testing.TB) *fuzzTarget {
 	})
 	p := startPostern(t, guardConfig(ft.fp, t, "", "per_number = \"off\"\nper_client = \"off\"\ndaily_max = 0", "legacy_password = \"env:LEGACY_PW\""),
 		map[string]string{"TEST_TOKEN": testToken, "LEGACY_PW": legacyPass})
-	ft.h = p.srv.Handler()
+	ft.h = p.Srv.Handler()
 	return ft
 }
 
@@ -66,11 +66,11 @@ func (ft *fuzzTarget) serve(raw []byte) (res fuzzResult, ok bool) {
 		return res, false
 	}
 	req.RemoteAddr = "127.0.0.1:40000"
-	sentBefore, refusedBefore := len(ft.fp.requests()), ft.refused.Load()
+	sentBefore, refusedBefore := len(ft.fp.Requests()), ft.refused.Load()
 	rec := httptest.NewRecorder()
 	ft.h.ServeHTTP(rec, req)
 	res.status, res.body = rec.Code, rec.Body.String()
-	res.sent, res.refused = len(ft.fp.requests())-sentBefore, int(ft.refused.Load()-refusedBefore)
+	res.sent, res.refused = len(ft.fp.Requests())-sentBefore, int(ft.refused.Load()-refusedBefore)
 	res.reply = res.body
 	for k, vs := range rec.Header() {
 		res.reply += "\n" + k + ": " + strings.Join(vs, ",")

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/elazarl/goproxy"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 // TestGoproxyLogIsWithheld: whatever goproxy logs through its ProxyCtx (the
@@ -17,7 +19,7 @@ import (
 // know (goproxy's verbose mode passes dynamic text as the format) is not
 // repeated either.
 func TestGoproxyLogIsWithheld(t *testing.T) {
-	cfg, err := LoadSandbox()
+	cfg, err := config.LoadSandbox()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,7 @@
 package proxy_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,27 +10,13 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // guardConfig is a one-route config (proxy mode for api.clickatell.com and
 // direct mode for any host) with extra [server], [limits] and route keys.
 func guardConfig(fp *fakeProvider, t testing.TB, server, limits, route string) string {
-	return fmt.Sprintf(`
-[server]
-%s
-[trust]
-ca_files = [%q]
-[limits]
-%s
-[[route]]
-name = "r"
-match_path = "/http/sendmsg"
-inbound = "clickatell-http"
-provider = "clickatell-one"
-endpoint = %q
-token = "env:TEST_TOKEN"
-%s
-`, server, fp.caFile(t), limits, fp.url("/v1/message"), route)
+	return proxytest.Config{Server: server, CAFile: fp.CAFile(t), Limits: limits, Endpoint: fp.URL("/v1/message"), Extra: route}.TOML()
 }
 
 // fakeClock is a settable clock for rate limits.
@@ -49,44 +32,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// do sends req to postern (as its proxy when viaProxy) and returns status,
-// headers and body.
-func (p *postern) do(t *testing.T, req *http.Request, viaProxy *url.URL) (int, http.Header, string) {
-	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
-	if viaProxy != nil {
-		client.Transport = &http.Transport{Proxy: http.ProxyURL(viaProxy)}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
-}
-
-// rawConnect sends a CONNECT with an optional Proxy-Authorization value.
-func (p *postern) rawConnect(t *testing.T, target, auth string) int {
-	t.Helper()
-	conn, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target, target)
-	if auth != "" {
-		fmt.Fprintf(conn, "Proxy-Authorization: %s\r\n", auth)
-	}
-	fmt.Fprint(conn, "\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		t.Fatalf("reading CONNECT reply: %v", err)
-	}
-	return resp.StatusCode
-}
-
 // TestProxyAuthentication: with proxy_user set, a request without the
 // right Proxy-Authorization gets 407 with a challenge, an audit line and a
 // counted failure, in every way in and for CONNECT; the right one is sent
@@ -97,7 +42,7 @@ func TestProxyAuthentication(t *testing.T) {
 	p := startPostern(t, guardConfig(fp, t, "proxy_user = \"ise\"\nproxy_password = \"env:PROXY_PW\"", "", ""),
 		map[string]string{"TEST_TOKEN": testToken, "PROXY_PW": pw})
 	target := "http://" + clickatellIn + "/http/sendmsg?" + legacyQuery("15551234567", "hi")
-	proxyURL := func(userinfo *url.Userinfo) *url.URL { return &url.URL{Scheme: "http", Host: p.addr, User: userinfo} }
+	proxyURL := func(userinfo *url.Userinfo) *url.URL { return &url.URL{Scheme: "http", Host: p.Addr, User: userinfo} }
 
 	for _, tc := range []struct {
 		name string
@@ -109,36 +54,36 @@ func TestProxyAuthentication(t *testing.T) {
 		{"password as user", proxyURL(url.UserPassword(pw, ""))},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, target, nil)
-		status, h, body := p.do(t, req, tc.via)
+		status, h, body := p.Do(t, req, tc.via)
 		if status != http.StatusProxyAuthRequired || !strings.HasPrefix(h.Get("Proxy-Authenticate"), "Basic ") {
 			t.Errorf("%s: got %d %q (Proxy-Authenticate %q), want 407 with a Basic challenge", tc.name, status, body, h.Get("Proxy-Authenticate"))
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/http/sendmsg?"+legacyQuery("15551234567", "hi"), nil)
-	if status, _, _ := p.do(t, req, nil); status != http.StatusProxyAuthRequired {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.Addr+"/http/sendmsg?"+legacyQuery("15551234567", "hi"), nil)
+	if status, _, _ := p.Do(t, req, nil); status != http.StatusProxyAuthRequired {
 		t.Errorf("direct request without credentials: got %d, want 407", status)
 	}
-	if status := p.rawConnect(t, "example.org:443", ""); status != http.StatusProxyAuthRequired {
+	if status := p.RawConnect(t, "example.org:443", ""); status != http.StatusProxyAuthRequired {
 		t.Errorf("CONNECT without credentials: got %d, want 407", status)
 	}
-	if len(fp.requests()) != 0 {
-		t.Fatalf("provider got %d requests from unauthenticated clients", len(fp.requests()))
+	if len(fp.Requests()) != 0 {
+		t.Fatalf("provider got %d requests from unauthenticated clients", len(fp.Requests()))
 	}
-	if got := p.srv.Stats().AuthFailures; got != 6 {
+	if got := p.Srv.Stats().AuthFailures; got != 6 {
 		t.Errorf("AuthFailures = %d, want 6", got)
 	}
 
 	req, _ = http.NewRequest(http.MethodGet, target, nil)
-	if status, _, body := p.do(t, req, proxyURL(url.UserPassword("ise", pw))); status != http.StatusOK {
+	if status, _, body := p.Do(t, req, proxyURL(url.UserPassword("ise", pw))); status != http.StatusOK {
 		t.Fatalf("right credentials: got %d %q, want 200", status, body)
 	}
-	if got := fp.requests(); len(got) != 1 || got[0].Header.Get("Proxy-Authorization") != "" {
+	if got := fp.Requests(); len(got) != 1 || got[0].Header.Get("Proxy-Authorization") != "" {
 		t.Errorf("provider requests %d, Proxy-Authorization forwarded %q", len(got), got[0].Header.Get("Proxy-Authorization"))
 	}
-	if status := p.rawConnect(t, "example.org:443", "Basic "+basic("ise", pw)); status != http.StatusForbidden {
+	if status := p.RawConnect(t, "example.org:443", "Basic "+basic("ise", pw)); status != http.StatusForbidden {
 		t.Errorf("authenticated CONNECT: got %d, want 403 (never tunnelled)", status)
 	}
-	audit := p.audit.String()
+	audit := p.Audit.String()
 	for _, want := range []string{`"status":407,"reason":"proxy authentication missing"`, `"reason":"proxy authentication failed"`, `"proxy_user":"ise"`} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit lacks %s:\n%s", want, audit)
@@ -165,22 +110,22 @@ func TestLegacyCredentials(t *testing.T) {
 		{"no credentials", "to=15551234567&text=hi"},
 		{"password only", "password=" + legacyPass + "&to=15551234567&text=hi"},
 	} {
-		status, body := p.get(t, "direct", "", "/http/sendmsg?"+tc.query)
+		status, body := p.Get(t, "direct", "", "/http/sendmsg?"+tc.query)
 		if status != http.StatusForbidden || body != "ERR: 001, Authentication failed\n" {
 			t.Errorf("%s: got %d %q, want 403 ERR: 001", tc.name, status, body)
 		}
 	}
-	if len(fp.requests()) != 0 {
-		t.Fatalf("provider got %d requests with bad legacy credentials", len(fp.requests()))
+	if len(fp.Requests()) != 0 {
+		t.Fatalf("provider got %d requests with bad legacy credentials", len(fp.Requests()))
 	}
-	if status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
+	if status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
 		t.Fatalf("right credentials: got %d %q", status, body)
 	}
-	if got := p.srv.Stats().AuthFailures; got != 4 {
+	if got := p.Srv.Stats().AuthFailures; got != 4 {
 		t.Errorf("AuthFailures = %d, want 4", got)
 	}
-	if n := strings.Count(p.audit.String(), `"code":"001"`); n != 4 {
-		t.Errorf("audit has %d authentication refusals, want 4:\n%s", n, p.audit)
+	if n := strings.Count(p.Audit.String(), `"code":"001"`); n != 4 {
+		t.Errorf("audit has %d authentication refusals, want 4:\n%s", n, p.Audit)
 	}
 }
 
@@ -196,7 +141,7 @@ func TestRateLimits(t *testing.T) {
 		return p, fp, clock
 	}
 	send := func(t *testing.T, p *postern, to string) (int, string) {
-		return p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery(to, "hi"))
+		return p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery(to, "hi"))
 	}
 	t.Run("per_number", func(t *testing.T) {
 		p, fp, clock := start(t, `per_number = "3/3m"`)
@@ -222,17 +167,17 @@ func TestRateLimits(t *testing.T) {
 		if status, _ := send(t, p, "15551234567"); status != 200 {
 			t.Fatalf("after one refill: got %d, want 200", status)
 		}
-		if n := len(fp.requests()); n != 5 {
+		if n := len(fp.Requests()); n != 5 {
 			t.Errorf("provider got %d requests, want 5", n)
 		}
-		if !strings.Contains(p.audit.String(), `"status":429,"route":"r"`) || !strings.Contains(p.audit.String(), `"code":"130","reason":"Maximum MT limit exceeded: per_number limit reached"`) {
-			t.Errorf("audit lacks the per_number refusal:\n%s", p.audit)
+		if !strings.Contains(p.Audit.String(), `"status":429,"route":"r"`) || !strings.Contains(p.Audit.String(), `"code":"130","reason":"Maximum MT limit exceeded: per_number limit reached"`) {
+			t.Errorf("audit lacks the per_number refusal:\n%s", p.Audit)
 		}
 	})
 	t.Run("per_client", func(t *testing.T) {
 		p, fp, clock := start(t, "per_number = \"off\"\nper_client = \"2/10s\"")
 		send(t, p, "15551234567")
-		p.get(t, "direct", "", "/no/such/route") // refused requests count too
+		p.Get(t, "direct", "", "/no/such/route") // refused requests count too
 		if status, body := send(t, p, "15551234567"); status != 429 || body != throttled {
 			t.Fatalf("3rd request: got %d %q, want 429", status, body)
 		}
@@ -240,11 +185,11 @@ func TestRateLimits(t *testing.T) {
 		if status, _ := send(t, p, "15551234567"); status != 200 {
 			t.Fatalf("after a refill: got %d, want 200", status)
 		}
-		if n := len(fp.requests()); n != 2 {
+		if n := len(fp.Requests()); n != 2 {
 			t.Errorf("provider got %d requests, want 2", n)
 		}
-		if p.srv.Stats().Throttled != 1 {
-			t.Errorf("Throttled = %d, want 1", p.srv.Stats().Throttled)
+		if p.Srv.Stats().Throttled != 1 {
+			t.Errorf("Throttled = %d, want 1", p.Srv.Stats().Throttled)
 		}
 	})
 	t.Run("daily_max", func(t *testing.T) {
@@ -265,7 +210,7 @@ func TestRateLimits(t *testing.T) {
 		if status, _ := send(t, p, "15551234567"); status != 200 {
 			t.Fatal("not reset on a new UTC day")
 		}
-		if n := len(fp.requests()); n != 3 {
+		if n := len(fp.Requests()); n != 3 {
 			t.Errorf("provider got %d requests, want 3", n)
 		}
 	})
@@ -288,14 +233,14 @@ func TestRateLimits(t *testing.T) {
 		if status, _ := send(t, p, "15550000002"); status != 429 {
 			t.Fatalf("4th recipient of the day: got %d, want 429 (daily_max 3)", status)
 		}
-		audit := p.audit.String()
+		audit := p.Audit.String()
 		if n := strings.Count(audit, `limit exceeded: per_number limit reached"`); n != 5 {
 			t.Errorf("audit has %d per_number refusals, want 5:\n%s", n, audit)
 		}
 		if n := strings.Count(audit, `limit exceeded: daily_max limit reached"`); n != 1 {
 			t.Errorf("audit has %d daily_max refusals, want 1 (the 4th recipient):\n%s", n, audit)
 		}
-		if n := len(fp.requests()); n != 2 {
+		if n := len(fp.Requests()); n != 2 {
 			t.Errorf("provider got %d requests, want 2", n)
 		}
 	})
@@ -321,16 +266,16 @@ func TestCountryAllowlist(t *testing.T) {
 			fp := newFakeProvider(t, oneAPIReply())
 			p := startPostern(t, guardConfig(fp, t, "", "per_number = \"off\"\n"+tc.limits, ""), env())
 			for _, n := range tc.sent {
-				if status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery(n, "hi")); status != 200 {
+				if status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery(n, "hi")); status != 200 {
 					t.Errorf("%s: got %d %q, want 200", n, status, body)
 				}
 			}
 			for _, n := range tc.refused {
-				if status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery(n, "hi")); status != 403 || body != refused {
+				if status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery(n, "hi")); status != 403 || body != refused {
 					t.Errorf("%s: got %d %q, want 403 %q", n, status, body, refused)
 				}
 			}
-			if got := len(fp.requests()); got != len(tc.sent) {
+			if got := len(fp.Requests()); got != len(tc.sent) {
 				t.Errorf("provider got %d requests, want %d", got, len(tc.sent))
 			}
 		})

@@ -2,17 +2,15 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -34,185 +32,27 @@ func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
 	s.servePipeline(w, r)
 }
 
-// refuseConnect answers every CONNECT with 403: postern cannot rewrite what
-// it cannot read, and a blind tunnel would make it an open proxy.
-func (s *Server) refuseConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	r := ctx.Req
-	if resp := s.authorizeConnect(ctx); resp != nil {
-		ctx.Resp = resp
-		return goproxy.RejectConnect, host
+// servePipeline runs one origin-form request, already made absolute by
+// direct, through handle and writes its answer as goproxy would: the
+// response's headers, status and body. goproxy hands origin-form requests to
+// its NonproxyHandler (direct); sending them back into goproxy would only
+// repeat its per-request work (URL formatting for a debug log that is off)
+// before reaching the same handle. Absolute-form requests and CONNECT go
+// through goproxy itself.
+func (s *Server) servePipeline(w http.ResponseWriter, r *http.Request) {
+	_, resp := s.handle(r, &goproxy.ProxyCtx{Req: r, Proxy: s.gp})
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = append(h[k], vs...)
 	}
-	a := &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect, Target: asked(host),
-		Outcome: "refused", Status: http.StatusForbidden, Reason: "CONNECT is not allowed", refusal: RefusalConnect}
-	s.writeAudit(r.Context(), a)
-	ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern does not tunnel CONNECT\n")
-	return goproxy.RejectConnect, host
-}
-
-// handle is the one pipeline every request goes through. It always returns a
-// response of its own, so goproxy never contacts an upstream itself.
-func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	start := time.Now()
-	defer s.track()()
-	rt := s.rt.Load()
-	cfg := rt.cfg
-	mode := requestMode(r, pctx)
-	a := &auditRecord{Client: clientIP(r).String(), Mode: mode, Method: r.Method}
-	refuse := func(status int, refusal, reason, body string) *http.Response {
-		a.Outcome, a.Status, a.Reason, a.Latency, a.refusal = "refused", status, reason, time.Since(start), refusal
-		// What was asked for, so an operator can tell a typo in ISE's URL
-		// from a stranger probing; never the query (credentials, text).
-		a.Host, a.Path = asked(r.URL.Host), asked(r.URL.Path)
-		s.writeAudit(r.Context(), a)
-		return textResponse(r, status, body)
-	}
-
-	// 1. admit
-	if !cfg.ClientAllowed(clientIP(r)) {
-		return r, refuse(http.StatusForbidden, RefusalClientNotAllowed, "client not in allow_clients", "Forbidden: client not allowed\n")
-	}
-	user, reason := checkProxyAuth(&cfg.Guards, r)
-	if sess := tunnelSession(pctx); sess != nil {
-		// Authenticated (or not required) when the tunnel was accepted.
-		user, reason = sess.proxyUser, ""
-	}
-	if reason != "" {
-		s.stats.authFailures.Add(1)
-		resp := refuse(http.StatusProxyAuthRequired, RefusalAuthFailed, reason, "Proxy authentication required\n")
-		resp.Header.Set("Proxy-Authenticate", proxyAuthRealm)
-		return r, resp
-	}
-	a.ProxyUser = user
-	if !rt.guards.allowClient(a.Client) {
-		s.stats.throttled.Add(1)
-		s.metrics.rateLimitHit(LimitPerClient)
-		return r, refuse(http.StatusTooManyRequests, RefusalRateLimited, "per_client limit reached", throttledBody)
-	}
-	// An absolute-form request names its scheme: postern takes ISE's
-	// plaintext http only, and refuses ftp://, https:// and the rest
-	// before routing, so nothing about them is sent anywhere.
-	if mode == "proxy" && r.URL.Scheme != "http" {
-		a.Code = rewrite.CodeMissingParams
-		return r, refuse(unreadableReply.Status, RefusalBadRequest, "absolute-form URL scheme is not http", unreadableReply.Body)
-	}
-	// 2. route
-	route := cfg.Match(r.URL.Host, r.URL.Path)
-	if route == nil {
-		return r, refuse(http.StatusForbidden, RefusalNoRoute, "no route matches", "Forbidden: no route matches this request\n")
-	}
-	a.Route, a.Provider = route.Name, route.ProviderName
-	answer := func(rep rewrite.Reply, outcome, code, reason string) *http.Response {
-		a.Outcome, a.Status, a.Code, a.Reason, a.Latency = outcome, rep.Status, code, cfg.redact(reason), time.Since(start)
-		s.writeAudit(r.Context(), a)
-		return replyResponse(r, rep)
-	}
-	fail := func(e *rewrite.Error) *http.Response {
-		reason := e.Description
-		if e.Cause != nil {
-			reason += ": " + e.Cause.Error()
-		}
-		return answer(route.dialect.ReplyError(e), e.Outcome.String(), e.Code, reason)
-	}
-	// 3. parse
-	in, perr := readInbound(r, &cfg.Guards)
-	if perr != nil {
-		return r, fail(perr)
-	}
-	if !checkLegacyAuth(route, in) {
-		s.stats.authFailures.Add(1)
-		a.refusal = RefusalAuthFailed
-		return r, fail(legacyAuthFailed())
-	}
-	msg, err := route.dialect.Parse(in)
-	if err != nil {
-		var e *rewrite.Error
-		if !errors.As(err, &e) {
-			e = rewrite.BadRequest(rewrite.CodeMissingParams, "Invalid or missing parameters")
-		}
-		return r, fail(e)
-	}
-	a.To, a.Chars = maskAll(msg.To), utf8.RuneCountInString(msg.Text)
-	a.Segments = rewrite.CountSegments(msg.Text).Count
-	if len(msg.To) > route.MaxRecipients {
-		return r, fail(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
-	}
-	if a.Segments > route.MaxSegments {
-		return r, fail(rewrite.BadRequest(rewrite.CodeTooManyParts, "Maximum message parts exceeded"))
-	}
-	if e := s.admitMessage(rt, a, msg.To); e != nil {
-		return r, fail(e)
-	}
-	// 4-6. build, send, read. The message is finished even if ISE hangs up:
-	// once accepted it must end delivered, refused or unknown — never
-	// abandoned half-sent — so the client's cancellation is not inherited.
-	// Only the end of the shutdown grace period cuts it short.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RequestTimeout)
-	defer cancel()
-	defer context.AfterFunc(s.stopSends, cancel)()
-	d, busy := s.sendOnce(ctx, rt, route, &msg, a)
-	if busy {
-		s.stats.busy.Add(1)
-		a.refusal = RefusalBusy
-		return r, fail(upstreamBusy())
-	}
-	res, info := d.Result, d.Info
-	a.TLS, a.Leaf, a.Attempts = info.TLSVersion, info.LeafSHA256, d.Attempts
-	// 7. answer, 8. audit
-	outcome, code, reason := summarize(res)
-	for _, rc := range res.Recipients {
-		if rc.ID != "" {
-			a.IDs = append(a.IDs, rc.ID)
-		}
-	}
-	return r, answer(route.dialect.Reply(res), outcome, code, reason)
-}
-
-// summarize reduces per-recipient outcomes to the audit line's outcome.
-// Recipients the sandbox took count as "sandbox", not delivered: nothing
-// left the box.
-func summarize(res rewrite.Result) (outcome, code, reason string) {
-	delivered, unknown, sandbox := 0, 0, 0
-	var first *rewrite.Error
-	for _, rc := range res.Recipients {
-		switch {
-		case rc.Err == nil && rc.Sandbox:
-			sandbox++
-		case rc.Err == nil:
-			delivered++
-		case rc.Err.Outcome == rewrite.Unknown:
-			unknown++
-			fallthrough
-		default:
-			if first == nil {
-				first = rc.Err
-			}
-		}
-	}
-	switch {
-	case first == nil && sandbox == 0:
-		return "delivered", "", ""
-	case first == nil && delivered == 0:
-		return outcomeSandbox, "", ""
-	case first == nil:
-		// Only a route whose fallback is a sandbox route gets here.
-		return "partial", "", "sandbox: some recipients were not sent"
-	case delivered > 0 || sandbox > 0:
-		outcome = "partial"
-	case unknown > 0:
-		outcome = "unknown"
-	default:
-		outcome = "refused"
-	}
-	reason = first.Description
-	if first.Cause != nil {
-		reason += ": " + first.Cause.Error()
-	}
-	return outcome, first.Code, reason
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
 }
 
 // readInbound copies what a dialect may look at out of r, within limits.
-func readInbound(r *http.Request, g *Guards) (rewrite.Inbound, *rewrite.Error) {
-	in := rewrite.Inbound{Method: r.Method, Host: hostOnly(r.URL.Host), Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+func readInbound(r *http.Request, g *config.Guards) (rewrite.Inbound, *rewrite.Error) {
+	in := rewrite.Inbound{Method: r.Method, Host: config.HostOnly(r.URL.Host), Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	if len(r.URL.RawQuery)+len(r.URL.Path) > g.MaxURLBytes {
 		return in, &rewrite.Error{Status: http.StatusRequestURITooLong, Code: rewrite.CodeMissingParams,
 			Description: "Invalid or missing parameters: URL too long", Outcome: rewrite.Refused}

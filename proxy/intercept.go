@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
 
-	"github.com/postern/postern/rewrite"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust"
 )
 
@@ -39,47 +39,6 @@ const (
 	// keep a tunnel open for the next request; past it, the tunnel closes.
 	tunnelDrainBytes = 256 << 10
 )
-
-// connect decides a CONNECT: hosts listed in [intercept] hosts, asked by an
-// allowed client, get their TLS terminated by postern with a leaf from its
-// own interception CA, and the requests inside go through the same pipeline
-// as every other request. Everything else is refused with 403: a blind
-// tunnel would make postern an open proxy.
-func (s *Server) connect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	cfg := s.Config()
-	ic := s.opts.InterceptCA
-	if ic == nil || !cfg.interceptsHost(host) {
-		return s.refuseConnect(host, ctx)
-	}
-	if resp := s.authorizeConnect(ctx); resp != nil {
-		ctx.Resp = resp
-		return goproxy.RejectConnect, host
-	}
-	name := hostOnly(host)
-	if !ic.Permits(name) {
-		// Listed in [intercept] hosts (added after the CA was made), but
-		// outside the CA's name constraints: no leaf is minted for it.
-		r := ctx.Req
-		s.writeAudit(r.Context(), &auditRecord{Client: clientIP(r).String(), Mode: "proxy", Method: http.MethodConnect,
-			Outcome: "refused", Status: http.StatusForbidden, Reason: "host outside the interception CA's name constraints",
-			refusal: RefusalConnect})
-		fit := ic.Fit(cfg.InterceptHosts)
-		s.log.Warn("CONNECT refused: [intercept] hosts lists a host the interception CA does not permit",
-			"host", name, "ca_permits", fit.Permitted, "fix", fit.NewCAHowTo())
-		ctx.Resp = textResponse(r, http.StatusForbidden, "Forbidden: postern's interception CA does not cover this host\n")
-		return goproxy.RejectConnect, host
-	}
-	// Clients send Proxy-Authorization with the CONNECT only, not with the
-	// requests inside the tunnel: the session remembers who authenticated.
-	user, _ := checkProxyAuth(&cfg.Guards, ctx.Req)
-	sess := &interceptSession{proxyUser: user, host: name}
-	// postern runs the tunnel itself rather than goproxy's MITM loop, which
-	// drops a request it cannot read without a reply or an audit line and
-	// logs the parser's error, which quotes the request line (see
-	// serveTunnel).
-	return &goproxy.ConnectAction{Action: goproxy.ConnectHijack,
-		Hijack: func(r *http.Request, conn net.Conn, _ *goproxy.ProxyCtx) { s.serveTunnel(r, conn, sess) }}, host
-}
 
 // interceptSession is one accepted CONNECT; every request read inside its
 // tunnel carries it.
@@ -110,10 +69,6 @@ func requestMode(r *http.Request, ctx *goproxy.ProxyCtx) string {
 	}
 	return "proxy"
 }
-
-// unreadableReply answers a request postern cannot read or will not take
-// as written, in the legacy format ISE logs.
-var unreadableReply = rewrite.ClickatellHTTP{}.ReplyError(rewrite.BadRequest(rewrite.CodeMissingParams, "Invalid or missing parameters"))
 
 // serveTunnel runs an accepted CONNECT on the hijacked client connection:
 // it answers 200, terminates TLS with a leaf for the CONNECT host from the
@@ -331,157 +286,22 @@ func namesHost(host, want string) bool {
 // refused, and ends the tunnel: after such a request the connection's
 // framing cannot be trusted.
 func (s *Server) refuseTunnelRequest(conn net.Conn, bw *bufio.Writer, client string, sess *interceptSession, method, reason string) {
-	s.writeAudit(context.Background(), &auditRecord{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method,
-		Outcome: "refused", Status: unreadableReply.Status, Code: rewrite.CodeMissingParams, Reason: reason, refusal: RefusalBadRequest})
+	ref := refuseInTunnel(reason)
+	a := &audit.Record{Client: client, ProxyUser: sess.proxyUser, Mode: interceptMode, Method: method}
+	ref.record(a, ref.status, nil)
+	s.writeAudit(context.Background(), a)
 	resp := &http.Response{
-		StatusCode: unreadableReply.Status, ProtoMajor: 1, ProtoMinor: 1,
+		StatusCode: ref.status, ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {unreadableReply.ContentType}, "Cache-Control": {"no-store"},
-			"X-Content-Type-Options": {"nosniff"}, "Content-Length": {strconv.Itoa(len(unreadableReply.Body))}},
-		ContentLength: int64(len(unreadableReply.Body)),
-		Body:          io.NopCloser(strings.NewReader(unreadableReply.Body)),
+			"X-Content-Type-Options": {"nosniff"}, "Content-Length": {strconv.Itoa(len(ref.body))}},
+		ContentLength: int64(len(ref.body)),
+		Body:          io.NopCloser(strings.NewReader(ref.body)),
 		Close:         true,
 	}
 	conn.SetWriteDeadline(time.Now().Add(tunnelWriteTimeout))
 	if resp.Write(bw) == nil {
 		bw.Flush()
 	}
-}
-
-// continueBody sends "100 Continue" the first time handle reads a body the
-// client announced with "Expect: 100-continue".
-type continueBody struct {
-	io.ReadCloser
-	conn   net.Conn
-	expect bool
-	sent   bool
-}
-
-func (b *continueBody) Read(p []byte) (int, error) {
-	if b.expect && !b.sent {
-		b.sent = true
-		b.conn.SetWriteDeadline(time.Now().Add(tunnelWriteTimeout))
-		if _, err := io.WriteString(b.conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
-			return 0, err
-		}
-	}
-	return b.ReadCloser.Read(p)
-}
-
-// bufferedConn is a connection whose first bytes were already read into r.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) {
-	if c.r.Buffered() > 0 {
-		return c.r.Read(p)
-	}
-	return c.Conn.Read(p)
-}
-
-// CloseWrite half-closes the underlying TCP connection (see
-// closeAfterReply).
-func (c *bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// keepBufferedWriter keeps bytes a client sent right behind its CONNECT
-// (a TLS ClientHello sent without waiting for the 200): net/http has
-// already read them into its buffer, and goproxy's ConnectHijack hands on
-// only the bare connection.
-type keepBufferedWriter struct {
-	http.ResponseWriter
-	hj http.Hijacker
-}
-
-func (w keepBufferedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := w.hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	return &bufferedConn{Conn: conn, r: rw.Reader}, rw, nil
-}
-
-// tunnels tracks the intercepted tunnels being served, so that a shutdown
-// closes the idle ones at once and the busy ones after their reply, as
-// net/http does for its own connections (it does not track hijacked ones).
-type tunnels struct {
-	mu      sync.Mutex
-	set     map[*tunnel]struct{}
-	closing bool
-}
-
-type tunnel struct {
-	ts   *tunnels
-	conn net.Conn // guarded by ts.mu
-	idle bool     // guarded by ts.mu: waiting for the next request
-}
-
-func (ts *tunnels) add(conn net.Conn) *tunnel {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.set == nil {
-		ts.set = map[*tunnel]struct{}{}
-	}
-	t := &tunnel{ts: ts, conn: conn}
-	ts.set[t] = struct{}{}
-	return t
-}
-
-func (ts *tunnels) remove(t *tunnel) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	delete(ts.set, t)
-}
-
-// shutdown wakes idle tunnels (their wait for a request fails at once) and
-// makes busy ones close after their current reply.
-func (ts *tunnels) shutdown() {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.closing = true
-	for t := range ts.set {
-		if t.idle {
-			t.conn.SetReadDeadline(time.Now())
-		}
-	}
-}
-
-func (t *tunnel) setConn(conn net.Conn) {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	t.conn = conn
-}
-
-// waitIdle marks the tunnel idle, waiting for its next request; false
-// means the server is shutting down and the tunnel should close instead.
-// The caller sets the idle read deadline first, so that it never overwrites
-// the one shutdown sets to wake the wait.
-func (t *tunnel) waitIdle() bool {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	if t.ts.closing {
-		return false
-	}
-	t.idle = true
-	return true
-}
-
-// busy marks the tunnel as reading or answering a request.
-func (t *tunnel) busy() {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	t.idle = false
-}
-
-func (t *tunnel) draining() bool {
-	t.ts.mu.Lock()
-	defer t.ts.mu.Unlock()
-	return t.ts.closing
 }
 
 // ReportInterceptCA logs, at start-up, whether the interception CA can
@@ -501,9 +321,9 @@ func ReportInterceptCA(log *slog.Logger, ic *trust.InterceptCA, hosts []string) 
 }
 
 // InterceptCAReport is `postern check`'s verdict on the interception CA in
-// data_dir against [intercept] hosts: msg is "" when there is nothing to
+// c's data_dir against [intercept] hosts: msg is "" when there is nothing to
 // say; problem is true when some hosts cannot be intercepted with it.
-func (c *Config) InterceptCAReport() (msg string, problem bool) {
+func InterceptCAReport(c *config.Config) (msg string, problem bool) {
 	if len(c.InterceptHosts) == 0 || c.DataDir == "" {
 		return "", false
 	}

@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust"
 )
 
@@ -31,7 +31,7 @@ func interceptPostern(t *testing.T, fp *fakeProvider, caHosts []string, hosts st
 		t.Fatal(err)
 	}
 	cfg := "[server]\ndata_dir = \"" + dir + "\"\n[intercept]\nhosts = [" + hosts + "]\n" +
-		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	return startPosternWith(t, cfg, env(), proxy.Options{InterceptCA: ic}), ic
 }
 
@@ -46,7 +46,7 @@ type tunnel struct {
 // expects 200, and makes a TLS connection through it trusting only ic.
 func openTunnel(t *testing.T, p *postern, ic *trust.InterceptCA, host string) *tunnel {
 	t.Helper()
-	raw, err := net.Dial("tcp", p.addr)
+	raw, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestInterceptUnreadableRequestIsAnswered(t *testing.T) {
 			}
 			lines := auditLines(t, p)
 			if len(lines) != before+1 {
-				t.Fatalf("%d new audit lines, want 1:\n%s", len(lines)-before, p.audit)
+				t.Fatalf("%d new audit lines, want 1:\n%s", len(lines)-before, p.Audit)
 			}
 			a := lines[len(lines)-1]
 			if a["outcome"] != "refused" || a["mode"] != "intercept" || a["status"] != float64(400) || a["code"] != "101" ||
@@ -153,10 +153,10 @@ func TestInterceptUnreadableRequestIsAnswered(t *testing.T) {
 			mustNotContain(t, "reply", string(body), hostileText, "Zq7", legacyPass, query)
 		})
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider received %d requests, want none", n)
 	}
-	for where, out := range map[string]string{"operational log": p.log.String(), "audit": p.audit.String()} {
+	for where, out := range map[string]string{"operational log": p.Log.String(), "audit": p.Audit.String()} {
 		mustNotContain(t, where, out, hostileText, "Zq7", legacyPass, query, "password is")
 	}
 }
@@ -178,7 +178,7 @@ func TestInterceptTunnelKeepsServing(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || body != "ERR: 101, Invalid or missing parameters\n" {
 		t.Errorf("malformed request after good ones: %d %q", resp.StatusCode, body)
 	}
-	if n := len(fp.requests()); n != 3 {
+	if n := len(fp.Requests()); n != 3 {
 		t.Errorf("provider received %d requests, want 3", n)
 	}
 	intercepted := 0
@@ -188,9 +188,9 @@ func TestInterceptTunnelKeepsServing(t *testing.T) {
 		}
 	}
 	if intercepted != 3 {
-		t.Errorf("%d delivered intercept audit lines, want 3:\n%s", intercepted, p.audit)
+		t.Errorf("%d delivered intercept audit lines, want 3:\n%s", intercepted, p.Audit)
 	}
-	mustNotContain(t, "operational log", p.log.String(), hostileText, legacyPass)
+	mustNotContain(t, "operational log", p.Log.String(), hostileText, legacyPass)
 }
 
 // earlyConn sends prefix in the same write as the first bytes the TLS
@@ -234,7 +234,7 @@ func (c *earlyConn) Read(p []byte) (int, error) {
 func TestInterceptClientHelloWithConnect(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	p, ic := interceptPostern(t, fp, []string{clickatellIn}, `"api.clickatell.com"`)
-	raw, err := net.Dial("tcp", p.addr)
+	raw, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestInterceptClientHelloWithConnect(t *testing.T) {
 func TestInterceptHostOutsideCAConstraints(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	p, ic := interceptPostern(t, fp, []string{clickatellIn}, `"api.clickatell.com", "platform.clickatell.com"`)
-	raw, err := net.Dial("tcp", p.addr)
+	raw, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +288,8 @@ func TestInterceptHostOutsideCAConstraints(t *testing.T) {
 		t.Errorf("audit %v, want one refused CONNECT naming the name constraints", a)
 	}
 	for _, want := range []string{"platform.clickatell.com", "intercept-ca.key", "import the new certificate"} {
-		if !strings.Contains(p.log.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, p.log)
+		if !strings.Contains(p.Log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, p.Log)
 		}
 	}
 	tn := openTunnel(t, p, ic, clickatellIn)
@@ -303,9 +303,9 @@ func TestInterceptHostOutsideCAConstraints(t *testing.T) {
 // the plain listener and nothing is sent; http:// still works.
 func TestAbsoluteFormSchemeMustBeHTTP(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	send := func(scheme string) (int, string) {
-		conn, err := net.Dial("tcp", p.addr)
+		conn, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestAbsoluteFormSchemeMustBeHTTP(t *testing.T) {
 			t.Errorf("%s://: %d %q, want 400 ERR: 101", scheme, status, body)
 		}
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Fatalf("provider received %d requests for non-http schemes", n)
 	}
 	for _, a := range auditLines(t, p) {
@@ -349,34 +349,17 @@ func TestShutdownClosesIdleTunnels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := proxy.Load("t.toml", []byte("[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
-		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")),
-		proxy.LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := proxy.New(cfg, proxy.Options{InterceptCA: ic})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	p := &postern{addr: ln.Addr().String()}
+	cfg := proxytest.Load(t, "[server]\ndata_dir = \""+dir+"\"\n[intercept]\nhosts = [\"api.clickatell.com\"]\n"+
+		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	addr, stop := proxytest.Serve(t, proxy.New(cfg, proxy.Options{InterceptCA: ic}))
+	p := &postern{Addr: addr}
 	tn := openTunnel(t, p, ic, clickatellIn)
 	if resp, body := tn.roundTrip(t, "GET /http/sendmsg?"+legacyQuery("15551234567", "before shutdown")+" HTTP/1.1\r\nHost: api.clickatell.com\r\n\r\n"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	done <- nil
 	// The tunnel's idle timeout is two minutes; the read deadline set by
 	// openTunnel (30 s) fails this test if the shutdown left it open.
 	if _, err := tn.r.ReadByte(); err != io.EOF {
@@ -403,7 +386,7 @@ func TestInterceptPostWithExpectContinue(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "ID: ") || resp.Close {
 		t.Fatalf("POST: %d %q close=%v, want 200 ID, kept alive", resp.StatusCode, body, resp.Close)
 	}
-	texts, _, err := oneAPIBody(fp.requests()[0].Body)
+	texts, _, err := oneAPIBody(fp.Requests()[0].Body)
 	if err != nil || len(texts) != 1 || texts[0] != "posted through the tunnel" {
 		t.Errorf("provider got texts %q (%v)", texts, err)
 	}

@@ -26,12 +26,12 @@ func TestConnectInterception(t *testing.T) {
 		t.Fatalf("LoadOrCreateInterceptCA: %v, created %v", err, created)
 	}
 	cfg := "[server]\ndata_dir = \"" + dir + "\"\n[intercept]\nhosts = [\"API.clickatell.com\"]\n" +
-		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPosternWith(t, cfg, env(), proxy.Options{InterceptCA: ic})
 
 	roots := x509.NewCertPool()
 	roots.AddCert(ic.CA().Cert())
-	proxyURL, _ := url.Parse("http://" + p.addr)
+	proxyURL, _ := url.Parse("http://" + p.Addr)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		Proxy:           http.ProxyURL(proxyURL),
 		TLSClientConfig: &tls.Config{RootCAs: roots},
@@ -48,7 +48,7 @@ func TestConnectInterception(t *testing.T) {
 	if got := resp.TLS.PeerCertificates[0]; got.CheckSignatureFrom(ic.CA().Cert()) != nil || got.VerifyHostname("api.clickatell.com") != nil {
 		t.Errorf("tunnel served %s, not a leaf for api.clickatell.com from postern's CA", got.Subject)
 	}
-	reqs := fp.requests()
+	reqs := fp.Requests()
 	if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != "/v1/message" {
 		t.Fatalf("provider received %+v, want one POST /v1/message", reqs)
 	}
@@ -56,9 +56,9 @@ func TestConnectInterception(t *testing.T) {
 	if err != nil || len(texts) != 1 || texts[0] != "through the tunnel" || len(tos) != 1 || tos[0] != "15551234567" {
 		t.Errorf("provider body: texts %q tos %q err %v", texts, tos, err)
 	}
-	mustNotContain(t, "provider request", reqs[0].raw(), legacyPass, legacyUser)
-	if !strings.Contains(p.audit.String(), `"mode":"intercept"`) {
-		t.Errorf("audit does not record the intercepted request:\n%s", p.audit.String())
+	mustNotContain(t, "provider request", reqs[0].Raw(), legacyPass, legacyUser)
+	if !strings.Contains(p.Audit.String(), `"mode":"intercept"`) {
+		t.Errorf("audit does not record the intercepted request:\n%s", p.Audit.String())
 	}
 	if ic.Cached() != 1 {
 		t.Errorf("leaf cache holds %d, want 1", ic.Cached())
@@ -73,7 +73,7 @@ func TestConnectInterception(t *testing.T) {
 	if !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("unlisted host: %v, want a 403 Forbidden", err)
 	}
-	if n := len(fp.requests()); n != 1 {
+	if n := len(fp.Requests()); n != 1 {
 		t.Errorf("provider received %d requests, want 1", n)
 	}
 }
@@ -112,7 +112,7 @@ func TestConnectInterceptionWithProxyAuth(t *testing.T) {
 	}
 	cfg := "[server]\ndata_dir = \"" + dir + "\"\nproxy_user = \"ise\"\nproxy_password = \"env:PROXY_PW\"\n" +
 		"[intercept]\nhosts = [\"api.clickatell.com\"]\n" +
-		routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+		routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	e := env()
 	e["PROXY_PW"] = "pw-SECRET-77"
 	p := startPosternWith(t, cfg, e, proxy.Options{InterceptCA: ic})
@@ -130,20 +130,20 @@ func TestConnectInterceptionWithProxyAuth(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), nil
 	}
-	if _, _, err := get("http://" + p.addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+	if _, _, err := get("http://" + p.Addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Errorf("CONNECT without credentials: err %v, want 407", err)
 	}
-	if _, _, err := get("http://ise:wrong@" + p.addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+	if _, _, err := get("http://ise:wrong@" + p.Addr); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Errorf("CONNECT with a wrong password: err %v, want 407", err)
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Fatalf("provider received %d requests before authentication, want 0", n)
 	}
-	status, body, err := get("http://ise:pw-SECRET-77@" + p.addr)
+	status, body, err := get("http://ise:pw-SECRET-77@" + p.Addr)
 	if err != nil || status != http.StatusOK || !strings.HasPrefix(body, "ID: ") {
 		t.Fatalf("authenticated tunnel: %d %q %v, want 200 ID", status, body, err)
 	}
-	if !strings.Contains(p.audit.String(), `"proxy_user":"ise"`) || !strings.Contains(p.audit.String(), `"mode":"intercept"`) {
-		t.Errorf("audit should record the intercepted request with its proxy user:\n%s", p.audit)
+	if !strings.Contains(p.Audit.String(), `"proxy_user":"ise"`) || !strings.Contains(p.Audit.String(), `"mode":"intercept"`) {
+		t.Errorf("audit should record the intercepted request with its proxy user:\n%s", p.Audit)
 	}
 }

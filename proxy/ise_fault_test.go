@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // iseClient is ISE with postern as its HTTP proxy, sharing one connection
 // pool across goroutines (as ISE's nodes do); its idle connections are
 // closed when the test ends.
 func iseClient(t testing.TB, p *postern, conns int) *http.Client {
-	u, _ := url.Parse("http://" + p.addr)
+	u, _ := url.Parse("http://" + p.Addr)
 	tr := &http.Transport{Proxy: http.ProxyURL(u), MaxIdleConnsPerHost: conns}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
@@ -54,7 +54,7 @@ func TestClientDisconnectMidRequest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := newFaultProvider(t, always(tc.script))
-			p := startPosternWith(t, faultConfig(fp, fp.caFile(t), `request_timeout = "2s"`), env(), faultOptions(nil, &sleepLog{}))
+			p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), `request_timeout = "2s"`), env(), faultOptions(nil, &sleepLog{}))
 			ctx, hangUp := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
@@ -69,8 +69,8 @@ func TestClientDisconnectMidRequest(t *testing.T) {
 			if tc.script == faultGate {
 				fp.release()
 			}
-			waitFor(t, "the audit line", func() bool { return strings.Contains(p.audit.String(), "\n") })
-			a := parseAudit(t, p.audit.String())
+			waitFor(t, "the audit line", func() bool { return strings.Contains(p.Audit.String(), "\n") })
+			a := parseAudit(t, p.Audit.String())
 			ledger := fp.entries()
 			if len(a) != 1 || a[0].Outcome != tc.outcome || len(ledger) != 1 {
 				t.Fatalf("audit %+v, ledger %+v: want one %s line and one request", a, ledger, tc.outcome)
@@ -89,7 +89,7 @@ func TestClientDisconnectMidRequest(t *testing.T) {
 // request that differs (here: ISE's climsgid) never joins.
 func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 	fp := newFaultProvider(t, then(faultGate, faultNone))
-	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), ""), env(), faultOptions(nil, &sleepLog{}))
+	p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), ""), env(), faultOptions(nil, &sleepLog{}))
 	c := iseClient(t, p, 4)
 	type reply struct {
 		status int
@@ -108,7 +108,7 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 			<-fp.gated // the first is at the provider
 		}
 	}
-	waitFor(t, "the second request to join", func() bool { return p.srv.JoinersWaiting() == 1 })
+	waitFor(t, "the second request to join", func() bool { return p.Srv.JoinersWaiting() == 1 })
 	fp.release()
 	first, second := <-replies, <-replies
 	ledger := fp.entries()
@@ -119,9 +119,9 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 	if first != want || second != want {
 		t.Errorf("replies %+v and %+v, want both %+v", first, second, want)
 	}
-	a := parseAudit(t, p.audit.String())
+	a := parseAudit(t, p.Audit.String())
 	if len(a) != 2 || a[0].Joined == a[1].Joined {
-		t.Fatalf("audit: want one line joined and one not:\n%s", p.audit)
+		t.Fatalf("audit: want one line joined and one not:\n%s", p.Audit)
 	}
 	for _, l := range a {
 		if l.Outcome != "delivered" || len(l.IDs) != 1 || l.IDs[0] != ledger[0].ID || l.ClientMsgID != a[0].ClientMsgID || !strings.HasPrefix(l.ClientMsgID, "pst") {
@@ -142,7 +142,7 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 	if n := len(fp.entries()); n != 3 {
 		t.Errorf("provider got %d requests, want 3", n)
 	}
-	a = parseAudit(t, p.audit.String())
+	a = parseAudit(t, p.Audit.String())
 	if a[2].Joined || a[2].ClientMsgID != a[0].ClientMsgID {
 		t.Errorf("repeat: joined=%v id %q, want sent, with the same derived client message id %q", a[2].Joined, a[2].ClientMsgID, a[0].ClientMsgID)
 	}
@@ -159,7 +159,7 @@ func TestIdenticalRequestsAreSentOnce(t *testing.T) {
 // and nothing more is sent. The first goes on and is delivered.
 func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 	fp := newFaultProvider(t, then(faultGate, faultNone))
-	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), `request_timeout = "60s"`), env(), faultOptions(nil, &sleepLog{}))
+	p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), `request_timeout = "60s"`), env(), faultOptions(nil, &sleepLog{}))
 	c := iseClient(t, p, 4)
 	replies := make(chan string, 2)
 	sendAsync := func() {
@@ -173,16 +173,16 @@ func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 	}
 	sendAsync()
 	<-fp.gated // the first is at the provider, on a 60 s deadline
-	shorter, err := proxy.Load("reload.toml", []byte(faultConfig(fp, fp.caFile(t), `request_timeout = "1s"`)), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	shorter, err := config.Load("reload.toml", []byte(faultConfig(fp, fp.CAFile(t), `request_timeout = "1s"`)), config.LoadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.srv.Reload(shorter)
+	p.Srv.Reload(shorter)
 	sendAsync()
-	waitFor(t, "the second request to join", func() bool { return p.srv.JoinersWaiting() == 1 })
+	waitFor(t, "the second request to join", func() bool { return p.Srv.JoinersWaiting() == 1 })
 
 	// Bounded, so that a joiner that does not time out fails the test
 	// instead of hanging it: release the first and see what the joiner got.
@@ -206,9 +206,9 @@ func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 	if want := "200 ID: " + ledger[0].ID + "\n"; first != want {
 		t.Errorf("first request: got %q, want %q", first, want)
 	}
-	a := parseAudit(t, p.audit.String())
+	a := parseAudit(t, p.Audit.String())
 	if len(a) != 2 {
-		t.Fatalf("audit: %d lines, want 2:\n%s", len(a), p.audit)
+		t.Fatalf("audit: %d lines, want 2:\n%s", len(a), p.Audit)
 	}
 	j, l := a[0], a[1] // the joiner finishes first
 	if !j.Joined || j.Outcome != "unknown" || j.Status != 504 || len(j.Attempts) != 0 || j.ClientMsgID != l.ClientMsgID {
@@ -217,8 +217,8 @@ func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 	if l.Joined || l.Outcome != "delivered" || len(l.IDs) != 1 || l.IDs[0] != ledger[0].ID {
 		t.Errorf("first's audit line %+v: want delivered with the provider's id", l)
 	}
-	if !strings.Contains(p.audit.String(), `"reason":"Upstream timeout, outcome unknown: an identical request in flight did not finish in time"`) {
-		t.Errorf("audit lacks the joiner's reason:\n%s", p.audit)
+	if !strings.Contains(p.Audit.String(), `"reason":"Upstream timeout, outcome unknown: an identical request in flight did not finish in time"`) {
+		t.Errorf("audit lacks the joiner's reason:\n%s", p.Audit)
 	}
 }
 
@@ -229,7 +229,7 @@ func TestJoinedRequestOutlivesRequestTimeout(t *testing.T) {
 func TestThousandConcurrentRequests(t *testing.T) {
 	const n = 1000
 	fp := newFaultProvider(t, nil, func(f *faultProvider) { f.limit = 10 })
-	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 10\nupstream_queue_wait = \"60s\""), env(), faultOptions(nil, &sleepLog{}))
+	p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 10\nupstream_queue_wait = \"60s\""), env(), faultOptions(nil, &sleepLog{}))
 	heapBefore := heapInUse()
 	replies := concurrently(t, p, n, "burst")
 	ids := map[string]bool{}
@@ -251,7 +251,7 @@ func TestThousandConcurrentRequests(t *testing.T) {
 			t.Errorf("ledger id %s was not answered to ISE", e.ID)
 		}
 	}
-	audit := parseAudit(t, p.audit.String())
+	audit := parseAudit(t, p.Audit.String())
 	delivered := 0
 	for _, a := range audit {
 		if a.Outcome == "delivered" && len(a.IDs) == 1 && ids[a.IDs[0]] {
@@ -274,7 +274,7 @@ func TestThousandConcurrentRequests(t *testing.T) {
 // delivered.
 func TestOverloadIsAnswered503(t *testing.T) {
 	fp := newFaultProvider(t, always(faultGate))
-	p := startPosternWith(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 10\nupstream_queue_wait = \"50ms\""), env(), faultOptions(nil, &sleepLog{}))
+	p := startPosternWith(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 10\nupstream_queue_wait = \"50ms\""), env(), faultOptions(nil, &sleepLog{}))
 	c := iseClient(t, p, 1000)
 	held := make(chan string, 10)
 	for i := range 10 {
@@ -301,7 +301,7 @@ func TestOverloadIsAnswered503(t *testing.T) {
 	if n := len(fp.entries()); n != 10 {
 		t.Errorf("provider got %d requests, want 10", n)
 	}
-	busy := strings.Count(p.audit.String(), `"reason":"Too many messages in flight, message not sent: max_concurrent_upstream busy for upstream_queue_wait"`)
+	busy := strings.Count(p.Audit.String(), `"reason":"Too many messages in flight, message not sent: max_concurrent_upstream busy for upstream_queue_wait"`)
 	if busy != 990 {
 		t.Errorf("audit: %d busy refusals, want 990", busy)
 	}

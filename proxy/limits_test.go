@@ -19,20 +19,20 @@ func TestRequestSizeLimits(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	p := startPostern(t, guardConfig(fp, t, "max_url_bytes = 1024\nmax_body_bytes = 2048", "", ""), env())
 	long := strings.Repeat("a", 1100)
-	if status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", long)); status != http.StatusRequestURITooLong {
+	if status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", long)); status != http.StatusRequestURITooLong {
 		t.Errorf("long URL: got %d %q, want 414", status, body)
 	}
 	form := legacyQuery("15551234567", strings.Repeat("b", 2100))
-	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/http/sendmsg", strings.NewReader(form))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.Addr+"/http/sendmsg", strings.NewReader(form))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if status, _, body := p.do(t, req, nil); status != http.StatusRequestEntityTooLarge {
+	if status, _, body := p.Do(t, req, nil); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("large body: got %d %q, want 413", status, body)
 	}
-	if len(fp.requests()) != 0 {
-		t.Errorf("provider got %d requests", len(fp.requests()))
+	if len(fp.Requests()) != 0 {
+		t.Errorf("provider got %d requests", len(fp.Requests()))
 	}
 	// Just under both limits is fine.
-	if status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", strings.Repeat("a", 800))); status != 200 {
+	if status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", strings.Repeat("a", 800))); status != 200 {
 		t.Errorf("URL under the limit: got %d %q", status, body)
 	}
 }
@@ -42,7 +42,7 @@ func TestRequestSizeLimits(t *testing.T) {
 func TestSlowlorisIsCutOff(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	p := startPostern(t, guardConfig(fp, t, `header_read_timeout = "200ms"`, "", ""), env())
-	conn, err := net.Dial("tcp", p.addr)
+	conn, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestUpstreamConcurrencyLimit(t *testing.T) {
 	p := startPostern(t, guardConfig(fp, t, "max_concurrent_upstream = 1\nupstream_queue_wait = \"50ms\"", "per_number = \"off\"", ""), env())
 	first := make(chan int)
 	go func() {
-		resp, err := http.Get("http://" + p.addr + "/http/sendmsg?" + legacyQuery("15551234567", "first"))
+		resp, err := http.Get("http://" + p.Addr + "/http/sendmsg?" + legacyQuery("15551234567", "first"))
 		if err != nil {
 			first <- 0
 			return
@@ -79,7 +79,7 @@ func TestUpstreamConcurrencyLimit(t *testing.T) {
 		first <- resp.StatusCode
 	}()
 	<-arrived
-	status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", "second"))
+	status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567", "second"))
 	want := "ERR: 901, Too many messages in flight, message not sent\n"
 	if status != http.StatusServiceUnavailable || body != want {
 		t.Errorf("second message: got %d %q, want 503 %q", status, body, want)
@@ -88,11 +88,11 @@ func TestUpstreamConcurrencyLimit(t *testing.T) {
 	if s := <-first; s != 200 {
 		t.Errorf("first message: got %d, want 200", s)
 	}
-	if n := len(fp.requests()); n != 1 {
+	if n := len(fp.Requests()); n != 1 {
 		t.Errorf("provider got %d requests, want 1", n)
 	}
-	if p.srv.Stats().Busy != 1 {
-		t.Errorf("Busy = %d, want 1", p.srv.Stats().Busy)
+	if p.Srv.Stats().Busy != 1 {
+		t.Errorf("Busy = %d, want 1", p.Srv.Stats().Busy)
 	}
 }
 
@@ -106,9 +106,9 @@ func TestControlCharactersNeverReachHeadersOrLogs(t *testing.T) {
 	for _, param := range []string{"user", "password", "api_id", "to", "text", "from", "climsgid", "callback", "concat", "mo"} {
 		q := url.Values{"user": {legacyUser}, "password": {legacyPass}, "api_id": {legacyAPIID}, "to": {"15551234567"}, "text": {"hi"}}
 		q.Set(param, q.Get(param)+inject)
-		p.get(t, "direct", "", "/http/sendmsg?"+q.Encode())
+		p.Get(t, "direct", "", "/http/sendmsg?"+q.Encode())
 	}
-	for _, r := range fp.requests() {
+	for _, r := range fp.Requests() {
 		for k, vs := range r.Header {
 			for _, v := range vs {
 				if strings.ContainsAny(k+v, "\r\n\x00") || strings.EqualFold(k, "X-Injected") {
@@ -126,9 +126,9 @@ func TestControlCharactersNeverReachHeadersOrLogs(t *testing.T) {
 			}
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(p.audit.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(p.Audit.String()), "\n")
 	if len(lines) != 10 {
-		t.Fatalf("audit has %d lines for 10 requests:\n%s", len(lines), p.audit)
+		t.Fatalf("audit has %d lines for 10 requests:\n%s", len(lines), p.Audit)
 	}
 	for _, l := range lines {
 		var v map[string]any
@@ -142,8 +142,8 @@ func TestControlCharactersNeverReachHeadersOrLogs(t *testing.T) {
 // no route serves is refused and nothing goes upstream.
 func TestNeverAnOpenProxy(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	providerHost := strings.TrimPrefix(fp.srv.URL, "https://")
-	cfg := routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), "")
+	providerHost := strings.TrimPrefix(fp.Srv.URL, "https://")
+	cfg := routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	q := "/http/sendmsg?" + legacyQuery("15551234567", "hello")
 	for _, tc := range []struct{ method, target string }{
@@ -159,33 +159,33 @@ func TestNeverAnOpenProxy(t *testing.T) {
 		{"DELETE", "http://" + clickatellIn + "/"},
 	} {
 		req, _ := http.NewRequest(tc.method, tc.target, strings.NewReader("to=15551234567&text=x"))
-		status, _, body := p.do(t, req, &url.URL{Scheme: "http", Host: p.addr})
+		status, _, body := p.Do(t, req, &url.URL{Scheme: "http", Host: p.Addr})
 		if status/100 == 2 {
 			t.Errorf("%s %s: got %d %q, want a refusal", tc.method, tc.target, status, body)
 		}
 	}
 	for _, target := range []string{"example.org:443", providerHost, clickatellIn + ":443", "127.0.0.1:22"} {
-		if status := p.rawConnect(t, target, ""); status != http.StatusForbidden {
+		if status := p.RawConnect(t, target, ""); status != http.StatusForbidden {
 			t.Errorf("CONNECT %s: got %d, want 403", target, status)
 		}
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider got %d requests", n)
 	}
-	if n := fp.connections(); n != 0 {
+	if n := fp.Connections(); n != 0 {
 		t.Errorf("provider saw %d connections", n)
 	}
 
 	// A matching request from a client outside allow_clients.
 	fp2 := newFakeProvider(t, oneAPIReply())
-	p2 := startPostern(t, "[server]\nallow_clients = [\"192.0.2.1\"]\n"+routeConfig(fp2.caFile(t), "r", "clickatell-one", fp2.url("/v1/message"), ""), env())
-	if status, _ := p2.get(t, "proxy", clickatellIn, q); status != http.StatusForbidden {
+	p2 := startPostern(t, "[server]\nallow_clients = [\"192.0.2.1\"]\n"+routeConfig(fp2.CAFile(t), "r", "clickatell-one", fp2.URL("/v1/message"), ""), env())
+	if status, _ := p2.Get(t, "proxy", clickatellIn, q); status != http.StatusForbidden {
 		t.Errorf("disallowed client: got %d, want 403", status)
 	}
-	if status := p2.rawConnect(t, providerHost, ""); status != http.StatusForbidden {
+	if status := p2.RawConnect(t, providerHost, ""); status != http.StatusForbidden {
 		t.Errorf("disallowed client CONNECT: got %d, want 403", status)
 	}
-	if n := len(fp2.requests()); n != 0 {
+	if n := len(fp2.Requests()); n != 0 {
 		t.Errorf("provider got %d requests from a disallowed client", n)
 	}
 }

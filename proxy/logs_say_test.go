@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/deliver"
 )
 
 // TestRefusalAuditNamesWhatWasAsked: a request no route serves is audited
@@ -22,7 +24,7 @@ import (
 // to be honest is cut.
 func TestRefusalAuditNamesWhatWasAsked(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	q := "?" + legacyQuery("15551234567", "secret guest password 8841")
 	long := "/" + strings.Repeat("a", 600)
 	for _, tc := range []struct {
@@ -32,12 +34,12 @@ func TestRefusalAuditNamesWhatWasAsked(t *testing.T) {
 		{"proxy, unknown host", "proxy", "evil.example.com", "/http/sendmsg" + q, "evil.example.com", "/http/sendmsg"},
 		{"proxy, wrong path", "proxy", clickatellIn, "/http/querymsg" + q, clickatellIn, "/http/querymsg"},
 		{"dns, unknown host", "dns", "sms.example.net:8080", "/http/sendmsg" + q, "sms.example.net:8080", "/http/sendmsg"},
-		{"direct, route pinned to a host", "direct", "", "/http/sendmsg" + q, p.addr, "/http/sendmsg"},
+		{"direct, route pinned to a host", "direct", "", "/http/sendmsg" + q, p.Addr, "/http/sendmsg"},
 		{"long path", "proxy", "evil.example.com", long + q, "evil.example.com", long[:256] + "..."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(auditLines(t, p))
-			if status, _ := p.get(t, tc.mode, tc.host, tc.path); status != http.StatusForbidden {
+			if status, _ := p.Get(t, tc.mode, tc.host, tc.path); status != http.StatusForbidden {
 				t.Fatalf("got %d, want 403", status)
 			}
 			lines := auditLines(t, p)
@@ -56,7 +58,7 @@ func TestRefusalAuditNamesWhatWasAsked(t *testing.T) {
 
 	t.Run("CONNECT", func(t *testing.T) {
 		before := len(auditLines(t, p))
-		conn, err := net.Dial("tcp", p.addr)
+		conn, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,8 +84,8 @@ func TestRefusalAuditNamesWhatWasAsked(t *testing.T) {
 	})
 
 	// Neither the query's password, its text nor its recipient is logged.
-	mustNotContain(t, "audit", p.audit.String(), legacyPass, "secret guest password", "15551234567", "user=")
-	if n := len(fp.requests()); n != 0 {
+	mustNotContain(t, "audit", p.Audit.String(), legacyPass, "secret guest password", "15551234567", "user=")
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider received %d requests, want none", n)
 	}
 }
@@ -92,7 +94,7 @@ func TestRefusalAuditNamesWhatWasAsked(t *testing.T) {
 // client is not allowed also names its target.
 func TestConnectRefusedBeforeAuthNamesTarget(t *testing.T) {
 	p := startPostern(t, "[server]\nallow_clients = [\"10.9.9.9\"]\n"+sandboxRoute, nil)
-	conn, err := net.Dial("tcp", p.addr)
+	conn, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +120,7 @@ func TestSandboxIsNotDelivered(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.log")
 	p := startPostern(t, fmt.Sprintf("[audit]\nfile = %q\n", file)+sandboxRoute, nil)
 	admin := startAdmin(t, p, nil)
-	status, body := p.get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567,15557654321", "try me"))
+	status, body := p.Get(t, "direct", "", "/http/sendmsg?"+legacyQuery("15551234567,15557654321", "try me"))
 	if status != http.StatusOK || !strings.Contains(body, "ID: sandbox-1") || !strings.Contains(body, "ID: sandbox-2") {
 		t.Fatalf("sandbox reply %d %q, want 200 with sandbox ids", status, body)
 	}
@@ -144,7 +146,7 @@ func TestSandboxIsNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := proxy.BuildAuditReport(map[string]io.Reader{file: f}, time.Time{})
+	r, err := audit.BuildReport(map[string]io.Reader{file: f}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,14 +166,14 @@ func TestSandboxFallbackIsNotDelivered(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, `{"messages":[],"error":{"code":1,"description":"down"}}`)
 	})
-	cfg := routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), `fallback = "try"`) + `
+	cfg := routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), `fallback = "try"`) + `
 [[route]]
 name = "try"
 inbound = "clickatell-http"
 provider = "sandbox"
 `
 	p := startPostern(t, cfg, env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "x"))
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "x"))
 	lines := auditLines(t, p)
 	if status != http.StatusOK || len(lines) != 1 || lines[0]["outcome"] != "sandbox" {
 		t.Fatalf("got %d %q, audit %v; want 200 and outcome sandbox", status, body, lines)
@@ -185,15 +187,15 @@ provider = "sandbox"
 // TestUpstreamUserAgent: provider requests say who sends them.
 func TestUpstreamUserAgent(t *testing.T) {
 	for _, tc := range []struct{ ua, want string }{
-		{proxy.UserAgent("v1.2.3"), "postern/v1.2.3"},
+		{deliver.UserAgent("v1.2.3"), "postern/v1.2.3"},
 		{"", "postern"},
 	} {
 		fp := newFakeProvider(t, oneAPIReply())
-		p := startPosternWith(t, routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), ""), env(), proxy.Options{UserAgent: tc.ua})
-		if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
+		p := startPosternWith(t, routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), ""), env(), proxy.Options{UserAgent: tc.ua})
+		if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
 			t.Fatalf("send: %d %q", status, body)
 		}
-		reqs := fp.requests()
+		reqs := fp.Requests()
 		if len(reqs) != 1 || reqs[0].Header.Get("User-Agent") != tc.want {
 			t.Errorf("provider saw User-Agent %q, want %q", reqs[0].Header.Get("User-Agent"), tc.want)
 		}

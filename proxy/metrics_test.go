@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
-
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/postern/postern/proxy/config"
 )
 
 // scrape fetches /metrics from a real admin listener and parses it with the
@@ -67,9 +67,9 @@ next:
 }
 
 // startAdmin serves p's admin endpoints on a loopback listener.
-func startAdmin(t *testing.T, p *postern, load func() (*proxy.Config, error)) string {
+func startAdmin(t *testing.T, p *postern, load func() (*config.Config, error)) string {
 	t.Helper()
-	srv := httptest.NewServer(p.srv.AdminHandler(load))
+	srv := httptest.NewServer(p.Srv.AdminHandler(load))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -90,7 +90,7 @@ func TestMetricsCountSuccessRefusalAndUpstreamFailure(t *testing.T) {
 		}
 		oneAPIReply()(w, r)
 	})
-	p := startPostern(t, routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	admin := startAdmin(t, p, nil)
 
 	before := scrape(t, admin)
@@ -106,16 +106,16 @@ func TestMetricsCountSuccessRefusalAndUpstreamFailure(t *testing.T) {
 		}
 	}
 
-	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "welcome")); status != http.StatusOK {
+	if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "welcome")); status != http.StatusOK {
 		t.Fatalf("success: %d %q", status, body)
 	}
-	if status, _ := p.get(t, "proxy", "evil.example.com", "/http/sendmsg?"+legacyQuery("15551234567", "x")); status != http.StatusForbidden {
+	if status, _ := p.Get(t, "proxy", "evil.example.com", "/http/sendmsg?"+legacyQuery("15551234567", "x")); status != http.StatusForbidden {
 		t.Fatalf("no route: %d, want 403", status)
 	}
-	if status, _ := p.get(t, "proxy", clickatellIn, "/http/sendmsg?to=12&text=x"); status != http.StatusBadRequest {
+	if status, _ := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?to=12&text=x"); status != http.StatusBadRequest {
 		t.Fatalf("bad request: %d, want 400", status)
 	}
-	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "please hang up")); status != http.StatusBadGateway {
+	if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "please hang up")); status != http.StatusBadGateway {
 		t.Fatalf("upstream failure: %d %q, want 502", status, body)
 	}
 
@@ -132,7 +132,7 @@ func TestMetricsCountSuccessRefusalAndUpstreamFailure(t *testing.T) {
 		{"postern_refusals_total", map[string]string{"reason": "bad_request"}, 1},
 		{"postern_refusals_total", map[string]string{"reason": "client_not_allowed"}, 0},
 		{"postern_upstream_request_duration_seconds", map[string]string{"route": "one", "provider": "clickatell-one"}, 2},
-		{"postern_upstream_certificate_expiry_timestamp_seconds", map[string]string{"host": "127.0.0.1"}, float64(fp.srv.Certificate().NotAfter.Unix())},
+		{"postern_upstream_certificate_expiry_timestamp_seconds", map[string]string{"host": "127.0.0.1"}, float64(fp.Srv.Certificate().NotAfter.Unix())},
 		{"postern_in_flight_requests", nil, 0},
 		{"postern_config_reloads_total", map[string]string{"result": "failure"}, 0},
 	} {
@@ -188,13 +188,13 @@ provider = "sandbox"
 func TestMetricsCountGuardrailRefusals(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	cfg := "[server]\nproxy_user = \"ise\"\nproxy_password = \"env:PROXY_PW\"\n" +
-		strings.Replace(routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), ""), `per_number = "off"`, `per_number = "1/1h"`, 1)
+		strings.Replace(routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), ""), `per_number = "off"`, `per_number = "1/1h"`, 1)
 	e := env()
 	e["PROXY_PW"] = "pw-metrics-1"
 	p := startPostern(t, cfg, e)
 	admin := startAdmin(t, p, nil)
 	proxied := func(user, number string) int {
-		u, _ := url.Parse("http://" + user + "@" + p.addr)
+		u, _ := url.Parse("http://" + user + "@" + p.Addr)
 		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u)}}
 		resp, err := c.Get("http://api.clickatell.com/http/sendmsg?" + legacyQuery(number, "metrics"))
 		if err != nil {

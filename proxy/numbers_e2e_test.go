@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // numbersConfig has three routes with a default_country each: the
@@ -53,13 +54,13 @@ default_country = "AT"
 provider = "clickatell-one"
 endpoint = %[2]q
 token = "env:TEST_TOKEN"
-`, fp.caFile(t), fp.url("/v1/message"), limits)
+`, fp.CAFile(t), fp.URL("/v1/message"), limits)
 }
 
 // lastAudit is the audit line of the request just answered.
 func lastAudit(t *testing.T, p *postern) auditLine {
 	t.Helper()
-	a := parseAudit(t, p.audit.String())
+	a := parseAudit(t, p.Audit.String())
 	if len(a) == 0 {
 		t.Fatal("no audit line")
 	}
@@ -92,15 +93,15 @@ func TestLiteralPlusRecipient(t *testing.T) {
 		{"AT query POST", "post", "sms.carrier.example", "/send", "phone=+33612345678&msg=Your+password+is+k7Q2", []string{"33612345678"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(fp.requests())
+			before := len(fp.Requests())
 			var status int
 			var body string
 			if tc.mode == "post" {
-				status, body = p.post(t, tc.host, tc.target, form, tc.body)
+				status, body = p.Post(t, tc.host, tc.target, form, tc.body)
 			} else {
-				status, body = p.get(t, tc.mode, tc.host, tc.target)
+				status, body = p.Get(t, tc.mode, tc.host, tc.target)
 			}
-			reqs := fp.requests()
+			reqs := fp.Requests()
 			if len(reqs) != before+1 {
 				t.Fatalf("provider got %d requests, want 1", len(reqs)-before)
 			}
@@ -126,7 +127,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 	}
 
 	// postern translate shows the number the provider would get.
-	cfg, err := proxy.Load("test.toml", []byte(cfgTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
+	cfg, err := config.Load("test.toml", []byte(cfgTOML), config.LoadOptions{MaskTokens: true, LookupEnv: func(k string) (string, bool) {
 		v, ok := env()[k]
 		return v, ok
 	}})
@@ -138,7 +139,7 @@ func TestLiteralPlusRecipient(t *testing.T) {
 		"http://api.clickatell.com/it/sendmsg?to=+33612345678&text=Your+password+is+k7Q2":     `"to":"33612345678"`,
 		"http://sms.carrier.example/send?phone=+33612345678&msg=Your+password+is+k7Q2":        `"to":"33612345678"`,
 	} {
-		out, err := cfg.Translate(context.Background(), rawURL)
+		out, err := proxy.Translate(context.Background(), cfg, rawURL, "postern")
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("translate %s: got %v\n%s\nwant %s", rawURL, err, out, want)
 		}
@@ -154,7 +155,7 @@ func TestSameHandsetOneRateLimit(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)}
 	p := startPosternWith(t, guardConfig(fp, t, "", `per_number = "3/10m"`, ""), env(), proxy.Options{Now: clock.Now})
 	send := func(to string) (int, string) {
-		return p.get(t, "direct", "", "/http/sendmsg?user=u&to="+to+"&text=Your+password+is+k7Q2")
+		return p.Get(t, "direct", "", "/http/sendmsg?user=u&to="+to+"&text=Your+password+is+k7Q2")
 	}
 	for _, to := range []string{"447700900555", "%2B4407700900555", "004407700900555"} {
 		if status, body := send(to); status != 200 {
@@ -169,7 +170,7 @@ func TestSameHandsetOneRateLimit(t *testing.T) {
 	if status, body := send("%2B390612345678"); status != 200 {
 		t.Errorf("another handset: got %d %q", status, body)
 	}
-	reqs := fp.requests()
+	reqs := fp.Requests()
 	if len(reqs) != 4 {
 		t.Fatalf("provider got %d requests, want 4", len(reqs))
 	}
@@ -183,9 +184,9 @@ func TestSameHandsetOneRateLimit(t *testing.T) {
 			t.Errorf("provider request %d went to %v, want %v", i+1, tos, want)
 		}
 	}
-	a := parseAudit(t, p.audit.String())
+	a := parseAudit(t, p.Audit.String())
 	if len(a) != 7 {
-		t.Fatalf("%d audit lines, want 7:\n%s", len(a), p.audit)
+		t.Fatalf("%d audit lines, want 7:\n%s", len(a), p.Audit)
 	}
 	for i, l := range a[:6] {
 		if !slices.Equal(l.To, []string{"********0555"}) {
@@ -215,7 +216,7 @@ func TestRecipientsCountedBeforeParsing(t *testing.T) {
 		{clickatellIn, "/http/sendmsg", body},
 		{"sms.carrier.example", "/send", strings.Replace(strings.Replace(body, "to=", "phone=", 1), "&text=", "&msg=", 1)},
 	} {
-		status, reply := p.post(t, tc.host, tc.path, "application/x-www-form-urlencoded", tc.body)
+		status, reply := p.Post(t, tc.host, tc.path, "application/x-www-form-urlencoded", tc.body)
 		if status != 400 || reply != "ERR: 101, Too many recipients\n" {
 			t.Errorf("%s: got %d %q, want 400 ERR: 101, Too many recipients", tc.path, status, reply)
 		}
@@ -225,11 +226,11 @@ func TestRecipientsCountedBeforeParsing(t *testing.T) {
 		}
 	}
 	// Eleven recipients in a GET, duplicates included, are too many too.
-	status, reply := p.get(t, "proxy", clickatellIn, "/http/sendmsg?to="+strings.Repeat("%2B4915112345678,", 11)+"&text=hi")
+	status, reply := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?to="+strings.Repeat("%2B4915112345678,", 11)+"&text=hi")
 	if status != 400 || reply != "ERR: 101, Too many recipients\n" {
 		t.Errorf("11 recipients: got %d %q", status, reply)
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider got %d requests, want none", n)
 	}
 }
@@ -252,7 +253,7 @@ func TestTextControlCharacters(t *testing.T) {
 		"to=%2B4915112345678&text=Your+password%7Fis+k7Q2",
 		"to=%2B4915112345678&text=Your+password%C2%85is+k7Q2",
 	} {
-		status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+q)
+		status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+q)
 		if status != 400 || body != refused {
 			t.Errorf("%s: got %d %q, want 400 %q", q, status, body, refused)
 		}
@@ -261,19 +262,19 @@ func TestTextControlCharacters(t *testing.T) {
 			t.Errorf("%s: audit line %+v, want refused 116", q, a)
 		}
 	}
-	if status, body := p.post(t, "sms.carrier.example", "/send", "application/x-www-form-urlencoded", "phone=%2B4915112345678&msg=Your+password%00is+k7Q2"); status != 400 || body != refused {
+	if status, body := p.Post(t, "sms.carrier.example", "/send", "application/x-www-form-urlencoded", "phone=%2B4915112345678&msg=Your+password%00is+k7Q2"); status != 400 || body != refused {
 		t.Errorf("query POST with NUL: got %d %q", status, body)
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Fatalf("provider got %d requests, want none", n)
 	}
-	mustNotContain(t, "audit", p.audit.String(), "password", "k7Q2")
+	mustNotContain(t, "audit", p.Audit.String(), "password", "k7Q2")
 
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?to=%2B4915112345678&text=Your%09password%0Ais%0D%0Ak7Q2")
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?to=%2B4915112345678&text=Your%09password%0Ais%0D%0Ak7Q2")
 	if status != 200 || !strings.HasPrefix(body, "ID: ") {
 		t.Fatalf("tab and line breaks: got %d %q", status, body)
 	}
-	if texts, _, _ := oneAPIBody(fp.requests()[0].Body); len(texts) != 1 || texts[0] != "Your\tpassword\nis\r\nk7Q2" {
+	if texts, _, _ := oneAPIBody(fp.Requests()[0].Body); len(texts) != 1 || texts[0] != "Your\tpassword\nis\r\nk7Q2" {
 		t.Errorf("provider got %q", texts)
 	}
 }

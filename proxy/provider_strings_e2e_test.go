@@ -73,7 +73,7 @@ func stringsProviders() []stringsProvider {
 // lastAuditRaw returns the last audit line, decoded.
 func lastAuditRaw(t *testing.T, p *postern) (map[string]any, string) {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(p.audit.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(p.Audit.String()), "\n")
 	raw := lines[len(lines)-1]
 	var m map[string]any
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
@@ -121,12 +121,12 @@ func TestProviderEchoesAreMaskedEndToEnd(t *testing.T) {
 		t.Run(sp.provider, func(t *testing.T) {
 			desc := "Cannot deliver 'YOUR PASSWORD IS ZQ8-KESTREL' to " + echoTo + " (near: 'word is zq8')"
 			fp := newFakeProvider(t, reply(sp.refuse(echoTo, desc)))
-			p := startPostern(t, routeConfig(fp.caFile(t), "r", sp.provider, fp.url(sp.path), sp.extra), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", sp.provider, fp.URL(sp.path), sp.extra), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
 			if status != http.StatusBadGateway || body != "ERR: 901, Upstream error\n" {
 				t.Errorf("ISE got %d %q, want 502 \"ERR: 901, Upstream error\\n\"", status, body)
 			}
-			if n := len(fp.requests()); n != 1 {
+			if n := len(fp.Requests()); n != 1 {
 				t.Fatalf("provider got %d requests, want 1", n)
 			}
 			line, raw := lastAuditRaw(t, p)
@@ -139,7 +139,7 @@ func TestProviderEchoesAreMaskedEndToEnd(t *testing.T) {
 			}
 			checkClean(t, "audit line", raw, line)
 			checkClean(t, "reply", body, nil)
-			checkClean(t, "log", p.log.String(), nil)
+			checkClean(t, "log", p.Log.String(), nil)
 		})
 	}
 }
@@ -154,9 +154,9 @@ func TestProviderMessageIDsEndToEnd(t *testing.T) {
 		t.Run(sp.provider, func(t *testing.T) {
 			var id atomic.Value // the id the provider answers with
 			fp := newFakeProvider(t, func(w http.ResponseWriter, r received) { reply(sp.accept(id.Load().(string)))(w, r) })
-			p := startPostern(t, routeConfig(fp.caFile(t), "r", sp.provider, fp.url(sp.path), sp.extra), env())
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", sp.provider, fp.URL(sp.path), sp.extra), env())
 			send := func() (int, string) {
-				return p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
+				return p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
 			}
 
 			for _, tc := range []struct{ id, want string }{
@@ -206,10 +206,10 @@ func TestProviderMessageIDsEndToEnd(t *testing.T) {
 				}
 				checkClean(t, "audit line", raw, line)
 			}
-			if n := len(fp.requests()); n != 13 {
+			if n := len(fp.Requests()); n != 13 {
 				t.Errorf("provider got %d requests, want 13 (an unreadable id is never retried)", n)
 			}
-			checkClean(t, "log", p.log.String(), nil)
+			checkClean(t, "log", p.Log.String(), nil)
 		})
 	}
 }
@@ -229,8 +229,8 @@ func TestMalformedProviderReplyIsMasked(t *testing.T) {
 		fmt.Fprintf(buf, "YOUR_PASSWORD_IS_ZQ8-KESTREL_for_+%s_%s\r\n\r\n", echoTo, strings.Repeat("x", 3000))
 		buf.Flush()
 	})
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+"+echoTo, echoText))
 	if want := "ERR: 901, Upstream connection failed, outcome unknown\n"; status != http.StatusBadGateway || body != want {
 		t.Errorf("ISE got %d %q, want 502 %q", status, body, want)
 	}
@@ -244,5 +244,5 @@ func TestMalformedProviderReplyIsMasked(t *testing.T) {
 		t.Errorf("audit reason is %d characters, want it cut at 500 plus postern's own words", n)
 	}
 	checkClean(t, "audit line", raw, line)
-	checkClean(t, "log", p.log.String(), nil)
+	checkClean(t, "log", p.Log.String(), nil)
 }

@@ -143,8 +143,8 @@ func TestProvidersEndToEnd(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(sc, func(t *testing.T) {
 					fp := newFakeProvider(t, reply(pc.replies[sc]))
-					p := startPostern(t, routeConfig(fp.caFile(t), "r", pc.provider, fp.url(pc.path), pc.extra), env())
-					status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+1 (555) 123-4567", "Your password is abc123"))
+					p := startPostern(t, routeConfig(fp.CAFile(t), "r", pc.provider, fp.URL(pc.path), pc.extra), env())
+					status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("+1 (555) 123-4567", "Your password is abc123"))
 					want, ok := pc.want[sc]
 					if !ok {
 						want = iseWant[sc]
@@ -152,7 +152,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 					if status != want.status || body != want.body {
 						t.Errorf("ISE got %d %q, want %d %q", status, body, want.status, want.body)
 					}
-					reqs := fp.requests()
+					reqs := fp.Requests()
 					if len(reqs) != 1 {
 						t.Fatalf("provider got %d requests, want 1", len(reqs))
 					}
@@ -161,15 +161,15 @@ func TestProvidersEndToEnd(t *testing.T) {
 						t.Errorf("provider request line: got %s %s?%s, want POST %s", r.Method, r.Path, r.Query, pc.path)
 					}
 					pc.checkRequest(t, r)
-					mustNotContain(t, "provider request", r.raw(), legacyUser, legacyPass, legacyAPIID)
+					mustNotContain(t, "provider request", r.Raw(), legacyUser, legacyPass, legacyAPIID)
 					wantOutcome := `"outcome":"refused"`
 					if sc == "success" {
 						wantOutcome = `"outcome":"delivered"`
 					}
-					if a := p.audit.String(); !strings.Contains(a, wantOutcome) || !strings.Contains(a, `"segments":1`) {
+					if a := p.Audit.String(); !strings.Contains(a, wantOutcome) || !strings.Contains(a, `"segments":1`) {
 						t.Errorf("audit: want %s and segments 1:\n%s", wantOutcome, a)
 					}
-					mustNotContain(t, "audit+log", p.audit.String()+p.log.String(), "Your password is abc123", "15551234567")
+					mustNotContain(t, "audit+log", p.Audit.String()+p.Log.String(), "Your password is abc123", "15551234567")
 				})
 			}
 		})
@@ -192,15 +192,15 @@ func TestTwilioOneRequestPerRecipient(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"sid": testMessageSID, "status": "accepted"})
 	})
 	extra := `account_sid = "` + testAccountSID + `"` + "\napi_key_sid = \"SK" + hex32 + "\"\nmessaging_service_sid = \"MG" + hex32 + "\""
-	p := startPostern(t, routeConfig(fp.caFile(t), "tw", "twilio", fp.url("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), extra), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "tw", "twilio", fp.URL("/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"), extra), env())
 	for name, text := range hostileTexts {
-		before := len(fp.requests())
-		status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,+44 20 7946 0958", text))
+		before := len(fp.Requests())
+		status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,+44 20 7946 0958", text))
 		want := "ID: " + testMessageSID + " To: 15551234567\nERR: 105, Invalid destination address To: 442079460958\n"
 		if status != 200 || body != want {
 			t.Errorf("%s: ISE got %d %q, want 200 %q", name, status, body, want)
 		}
-		reqs := fp.requests()[before:]
+		reqs := fp.Requests()[before:]
 		if len(reqs) != 2 {
 			t.Fatalf("%s: provider got %d requests, want 2", name, len(reqs))
 		}
@@ -217,7 +217,7 @@ func TestTwilioOneRequestPerRecipient(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(p.audit.String(), `"outcome":"partial"`) {
-		t.Errorf("audit: want outcome partial:\n%s", p.audit)
+	if !strings.Contains(p.Audit.String(), `"outcome":"partial"`) {
+		t.Errorf("audit: want outcome partial:\n%s", p.Audit)
 	}
 }

@@ -65,10 +65,10 @@ provider = "clickatell-one"
 endpoint = %q
 token = "env:TEST_TOKEN"
 legacy_password = "env:LEGACY_PW"
-`, file, rcv.addr, fp.caFile(t), fp.url("/v1/message"))
+`, file, rcv.addr, fp.CAFile(t), fp.URL("/v1/message"))
 	p := startPostern(t, cfg, map[string]string{"TEST_TOKEN": testToken, "PROXY_PW": proxyPW, "LEGACY_PW": legacyPass})
-	authed := &url.URL{Scheme: "http", Host: p.addr, User: url.UserPassword("ise", proxyPW)}
-	wrongAuth := &url.URL{Scheme: "http", Host: p.addr, User: url.UserPassword("ise", proxyPW+"x")}
+	authed := &url.URL{Scheme: "http", Host: p.Addr, User: url.UserPassword("ise", proxyPW)}
+	wrongAuth := &url.URL{Scheme: "http", Host: p.Addr, User: url.UserPassword("ise", proxyPW+"x")}
 
 	var replies strings.Builder
 	send := func(name, providerMode, to, text string, via *url.URL, mutate func(q string) string) {
@@ -78,7 +78,7 @@ legacy_password = "env:LEGACY_PW"
 			q = mutate(q)
 		}
 		req, _ := http.NewRequest(http.MethodGet, "http://"+clickatellIn+"/http/sendmsg?"+q, nil)
-		status, _, body := p.do(t, req, via)
+		status, _, body := p.Do(t, req, via)
 		fmt.Fprintf(&replies, "%s: %d %s", name, status, body)
 	}
 	us := "12015550123"
@@ -96,13 +96,13 @@ legacy_password = "env:LEGACY_PW"
 	send("URL too long", "ok", us, marker+strings.Repeat("x", 1100), authed, nil)
 	send("legacy auth", "ok", us, marker, authed, func(q string) string { return strings.Replace(q, legacyPass, "wrong", 1) })
 	send("proxy auth", "ok", us, marker, wrongAuth, nil)
-	send("no proxy auth", "ok", us, marker, &url.URL{Scheme: "http", Host: p.addr}, nil)
+	send("no proxy auth", "ok", us, marker, &url.URL{Scheme: "http", Host: p.Addr}, nil)
 	send("no route", "ok", us, marker, authed, func(q string) string { return q + "&x=" + url.QueryEscape(marker) })
 	req, _ := http.NewRequest(http.MethodGet, "http://evil.example/http/sendmsg?"+legacyQuery(us, marker), nil)
-	status, _, body := p.do(t, req, authed)
+	status, _, body := p.Do(t, req, authed)
 	fmt.Fprintf(&replies, "other host: %d %s", status, body)
 
-	if n := len(fp.requests()); n != 5 {
+	if n := len(fp.Requests()); n != 5 {
 		t.Errorf("provider got %d requests, want 5 (one per provider outcome)", n)
 	}
 	waitFor(t, "17 syslog messages", func() bool { return len(rcv.messages()) >= 17 })
@@ -110,10 +110,10 @@ legacy_password = "env:LEGACY_PW"
 	fileText, _ := os.ReadFile(file)
 	secrets := []string{marker, testToken, proxyPW, legacyPass, basic("ise", proxyPW)}
 	mustNotContain(t, "replies", replies.String(), secrets...)
-	mustNotContain(t, "audit", p.audit.String(), secrets...)
+	mustNotContain(t, "audit", p.Audit.String(), secrets...)
 	mustNotContain(t, "audit file", string(fileText), secrets...)
 	mustNotContain(t, "syslog", strings.Join(rcv.messages(), "\n"), secrets...)
-	mustNotContain(t, "log", p.log.String(), secrets...)
+	mustNotContain(t, "log", p.Log.String(), secrets...)
 	if t.Failed() {
 		t.Logf("replies:\n%s", replies.String())
 	}

@@ -22,7 +22,7 @@ import (
 // nothing.
 func TestRefusedRequestsNeverReachUpstream(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	q := "/http/sendmsg?" + legacyQuery("15551234567", "hello there")
 	for _, tc := range []struct {
 		name, mode, host, path string
@@ -35,7 +35,7 @@ func TestRefusedRequestsNeverReachUpstream(t *testing.T) {
 		{"open proxy attempt", "proxy", "example.org", "/", "Forbidden: no route matches this request\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := p.get(t, tc.mode, tc.host, tc.path)
+			status, body := p.Get(t, tc.mode, tc.host, tc.path)
 			if status != http.StatusForbidden || body != tc.wantBody {
 				t.Errorf("got %d %q, want 403 %q", status, body, tc.wantBody)
 			}
@@ -43,13 +43,13 @@ func TestRefusedRequestsNeverReachUpstream(t *testing.T) {
 	}
 
 	t.Run("CONNECT", func(t *testing.T) {
-		conn, err := net.Dial("tcp", p.addr)
+		conn, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", strings.TrimPrefix(fp.srv.URL, "https://"), strings.TrimPrefix(fp.srv.URL, "https://"))
+		fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", strings.TrimPrefix(fp.Srv.URL, "https://"), strings.TrimPrefix(fp.Srv.URL, "https://"))
 		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
 		if err != nil {
 			t.Fatalf("reading CONNECT reply: %v", err)
@@ -60,20 +60,20 @@ func TestRefusedRequestsNeverReachUpstream(t *testing.T) {
 	})
 
 	t.Run("HTTPS through the proxy (CONNECT by a real client)", func(t *testing.T) {
-		resp, err := p.proxyClient().Get(fp.url("/v1/message"))
+		resp, err := p.ProxyClient().Get(fp.URL("/v1/message"))
 		if err == nil {
 			resp.Body.Close()
 			t.Fatalf("HTTPS via postern: got %d, want the tunnel refused", resp.StatusCode)
 		}
 	})
 
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider received %d requests, want none", n)
 	}
-	if n := fp.connections(); n != 0 {
+	if n := fp.Connections(); n != 0 {
 		t.Errorf("provider saw %d connections, want none", n)
 	}
-	audit := p.audit.String()
+	audit := p.Audit.String()
 	if got := strings.Count(audit, `"outcome":"refused"`); got < 7 {
 		t.Errorf("audit has %d refusals, want one per refused request (7):\n%s", got, audit)
 	}
@@ -84,19 +84,19 @@ func TestRefusedRequestsNeverReachUpstream(t *testing.T) {
 func TestClientOutsideAllowClients(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	cfg := "[server]\nallow_clients = [\"192.0.2.0/24\", \"2001:db8::1\"]\n" +
-		routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), "")
+		routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
 	for _, mode := range []string{"proxy", "direct", "dns"} {
-		status, body := p.get(t, mode, clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hello there"))
+		status, body := p.Get(t, mode, clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hello there"))
 		if status != http.StatusForbidden || body != "Forbidden: client not allowed\n" {
 			t.Errorf("%s: got %d %q, want 403 client not allowed", mode, status, body)
 		}
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider received %d requests, want none", n)
 	}
-	if !strings.Contains(p.audit.String(), `"reason":"client not in allow_clients"`) {
-		t.Errorf("audit lacks the refusal reason:\n%s", p.audit)
+	if !strings.Contains(p.Audit.String(), `"reason":"client not in allow_clients"`) {
+		t.Errorf("audit lacks the refusal reason:\n%s", p.Audit)
 	}
 }
 
@@ -127,23 +127,23 @@ func TestUntrustedUpstreamIs502(t *testing.T) {
 				opts.DNSNames = []string{"not-the-provider.example"}
 			}
 			fp := newFakeProviderTLS(t, signer.Leaf(t, opts), oneAPIReply())
-			p := startPostern(t, routeConfig(caFile, "r", "clickatell-one", fp.url("/v1/message"), ""), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "secret text here"))
+			p := startPostern(t, routeConfig(caFile, "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "secret text here"))
 			if status != http.StatusBadGateway || body != tc.want {
 				t.Errorf("got %d %q, want 502 %q", status, body, tc.want)
 			}
-			if n := len(fp.requests()); n != 0 {
+			if n := len(fp.Requests()); n != 0 {
 				t.Errorf("provider handler reached %d times, want never", n)
 			}
-			if !strings.Contains(p.audit.String(), `"outcome":"refused"`) {
-				t.Errorf("audit should say refused (not sent):\n%s", p.audit)
+			if !strings.Contains(p.Audit.String(), `"outcome":"refused"`) {
+				t.Errorf("audit should say refused (not sent):\n%s", p.Audit)
 			}
 		})
 	}
 	t.Run("trusted leaf from the same CA works", func(t *testing.T) {
 		fp := newFakeProviderTLS(t, ca.Leaf(t, trusttest.LeafOptions{}), oneAPIReply())
-		p := startPostern(t, routeConfig(caFile, "r", "clickatell-one", fp.url("/v1/message"), ""), env())
-		if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
+		p := startPostern(t, routeConfig(caFile, "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+		if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
 			t.Errorf("got %d %q, want 200", status, body)
 		}
 	})
@@ -193,20 +193,20 @@ func TestEnvironmentProxyIsIgnored(t *testing.T) {
 	ca := trusttest.NewCA(t)
 	const name = "sms.provider.test"
 	fp := newFakeProviderTLS(t, ca.Leaf(t, trusttest.LeafOptions{DNSNames: []string{name}}), oneAPIReply())
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(fp.srv.URL, "https://"))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(fp.Srv.URL, "https://"))
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr != net.JoinHostPort(name, port) {
 			return nil, fmt.Errorf("test dialer: unexpected address %q", addr)
 		}
 		var d net.Dialer
-		return d.DialContext(ctx, network, fp.srv.Listener.Addr().String())
+		return d.DialContext(ctx, network, fp.Srv.Listener.Addr().String())
 	}
 	cfg := routeConfig(ca.WritePEM(t, t.TempDir()), "r", "clickatell-one", "https://"+net.JoinHostPort(name, port)+"/v1/message", "")
 	p := startPosternWith(t, cfg, env(), proxy.Options{DialContext: dial})
-	if status, body := p.get(t, "dns", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
+	if status, body := p.Get(t, "dns", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi")); status != http.StatusOK {
 		t.Fatalf("got %d %q, want 200 (delivered directly)", status, body)
 	}
-	if len(fp.requests()) != 1 {
-		t.Fatalf("provider got %d requests, want 1", len(fp.requests()))
+	if len(fp.Requests()) != 1 {
+		t.Fatalf("provider got %d requests, want 1", len(fp.Requests()))
 	}
 }

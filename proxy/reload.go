@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
 )
 
 // ReloadResult is what a reload applied and what it could not.
@@ -22,20 +25,22 @@ type ReloadResult struct {
 // already in the pipeline finish on the configuration (and the upstream
 // connections) they started with. Listeners are not reopened: what only a
 // restart applies is logged (see [Server.ReloadAndReport]).
-func (s *Server) Reload(cfg *Config) {
+func (s *Server) Reload(cfg *config.Config) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.reloadLocked(cfg)
 }
 
-func (s *Server) reloadLocked(cfg *Config) ReloadResult {
-	next := newRuntime(cfg, s.opts, s.log, s.metrics)
+func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
+	next := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins)
 	// Rate limits and the daily cap protect the bill across reloads: a
 	// reload (or a SIGHUP meant to rotate the audit file) must not hand out
 	// a fresh budget.
-	next.guards.inherit(s.rt.Load().guards)
+	prev := s.rt.Load()
+	next.guards.Inherit(prev.guards)
+	next.deliver.Inherit(prev.deliver)
 	old := s.rt.Swap(next)
-	s.metrics.reloaded(true)
+	s.metrics.Reloaded(true)
 	// Idle connections of the old transport go now; those still carrying a
 	// request are closed once the longest such request must have ended.
 	old.transport.CloseIdleConnections()
@@ -54,7 +59,7 @@ func (s *Server) reloadLocked(cfg *Config) ReloadResult {
 // waiting) and lists what a reload cannot apply: the listeners and their
 // timeouts, the HTTPS listener's certificate source, the data directory,
 // the audit sinks, and interception when no interception CA was loaded.
-func restartNeeded(started, next *Config, haveInterceptCA bool) []string {
+func restartNeeded(started, next *config.Config, haveInterceptCA bool) []string {
 	var out []string
 	changed := func(c bool, what string) {
 		if c {
@@ -78,13 +83,13 @@ func restartNeeded(started, next *Config, haveInterceptCA bool) []string {
 	return out
 }
 
-func sameTLSSource(a, b TLSSettings) bool {
+func sameTLSSource(a, b config.TLSSettings) bool {
 	return a.Mode == b.Mode && a.CertFile == b.CertFile && a.KeyFile == b.KeyFile && slices.Equal(a.Names, b.Names) &&
 		a.ACMEDirectory == b.ACMEDirectory && a.ACMEEmail == b.ACMEEmail && a.ACMEChallenge == b.ACMEChallenge &&
 		a.ACMEHTTPListen == b.ACMEHTTPListen
 }
 
-func sameAuditSinks(a, b AuditConfig) bool {
+func sameAuditSinks(a, b audit.Config) bool {
 	return a.Console == b.Console && a.File == b.File && urlString(a.Syslog) == urlString(b.Syslog) &&
 		a.SyslogFacility == b.SyslogFacility && a.Queue == b.Queue
 }
@@ -99,19 +104,19 @@ func urlString(u *url.URL) string {
 // ReloadFrom loads a new configuration with load and swaps it in. When load
 // fails, the error is logged and returned and the old configuration keeps
 // serving; the failure is counted in postern_config_reloads_total.
-func (s *Server) ReloadFrom(load func() (*Config, error)) error {
+func (s *Server) ReloadFrom(load func() (*config.Config, error)) error {
 	_, err := s.ReloadAndReport(load)
 	return err
 }
 
 // ReloadAndReport is [Server.ReloadFrom] that also says what the new
 // configuration changes that only a restart applies.
-func (s *Server) ReloadAndReport(load func() (*Config, error)) (ReloadResult, error) {
+func (s *Server) ReloadAndReport(load func() (*config.Config, error)) (ReloadResult, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cfg, err := load()
 	if err != nil {
-		s.metrics.reloaded(false)
+		s.metrics.Reloaded(false)
 		s.log.Error("config reload rejected; the previous configuration keeps serving", "err", err.Error())
 		return ReloadResult{}, fmt.Errorf("reload rejected, previous configuration still serving: %w", err)
 	}

@@ -30,7 +30,7 @@ func postReloadResult(t *testing.T, admin string) (int, string, string) {
 // a rejected config says "rejected".
 func TestReloadReportsWhatNeedsARestart(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	base := routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), "")
+	base := routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, base, env())
 	path := filepath.Join(t.TempDir(), "postern.toml")
 	admin := startAdmin(t, p, fileLoader(path, env()))
@@ -60,14 +60,14 @@ queue = 10
 	if status != http.StatusOK || outcome != proxy.ReloadNeedsRestart || body != want {
 		t.Fatalf("moved listeners: %d %q\n%s\nwant:\n%s", status, outcome, body, want)
 	}
-	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "after")); status != http.StatusOK {
+	if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "after")); status != http.StatusOK {
 		t.Fatalf("after reload: %d %q", status, body)
 	}
-	if got := fp.requests(); len(got) != 1 || got[0].Path != "/v2/message" {
+	if got := fp.Requests(); len(got) != 1 || got[0].Path != "/v2/message" {
 		t.Errorf("the rest of the change must apply: provider got %v", paths(got))
 	}
-	if !strings.Contains(p.log.String(), `"restart_needed":["listen changed: restart needed"`) {
-		t.Errorf("the log should list what needs a restart:\n%s", p.log)
+	if !strings.Contains(p.Log.String(), `"restart_needed":["listen changed: restart needed"`) {
+		t.Errorf("the log should list what needs a restart:\n%s", p.Log)
 	}
 
 	// The next reload of the same file still needs the restart.
@@ -90,7 +90,7 @@ queue = 10
 // postern that started without them have no interception CA to serve them.
 func TestReloadInterceptWithoutCANeedsRestart(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	base := routeConfig(fp.caFile(t), "one", "clickatell-one", fp.url("/v1/message"), "")
+	base := routeConfig(fp.CAFile(t), "one", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, base, env())
 	path := filepath.Join(t.TempDir(), "postern.toml")
 	admin := startAdmin(t, p, fileLoader(path, env()))

@@ -43,24 +43,62 @@ func (r codeReply) String() string {
 // constant the analysis can follow, each with what it can be. A new such
 // place fails TestEveryReplyIsDocumented until it is listed here, so a
 // reply cannot escape the documentation by being computed.
-var dynamicReplies = map[string]func(trust *types.Package) []string{
-	// "Upstream TLS verification failed: " + reason, where reason is what
-	// trust.DescribeTLSError returns: one of trust's Reason* constants.
-	"proxy/upstream.go reason": func(trust *types.Package) []string {
-		var reasons []string
-		for _, name := range trust.Scope().Names() {
-			if c, ok := trust.Scope().Lookup(name).(*types.Const); ok && strings.HasPrefix(name, "Reason") && c.Val().Kind() == constant.String {
-				reasons = append(reasons, constant.StringVal(c.Val()))
+var dynamicReplies map[string]func(f *replyFinder) []string
+
+// init fills dynamicReplies, whose functions use the finder that reads it.
+func init() {
+	dynamicReplies = map[string]func(f *replyFinder) []string{
+		// "Upstream TLS verification failed: " + reason, where reason is what
+		// trust.DescribeTLSError returns: one of trust's Reason* constants.
+		"proxy/deliver/upstream.go reason": func(f *replyFinder) []string {
+			trust := f.trust
+			var reasons []string
+			for _, name := range trust.Scope().Names() {
+				if c, ok := trust.Scope().Lookup(name).(*types.Const); ok && strings.HasPrefix(name, "Reason") && c.Val().Kind() == constant.String {
+					reasons = append(reasons, constant.StringVal(c.Val()))
+				}
 			}
-		}
-		return reasons
-	},
-	// The refusal of an absolute-form URL whose scheme is not http reuses
-	// the reply for an unreadable request inside an intercepted tunnel
-	// (proxy/intercept.go unreadableReply, itself followed there).
-	"proxy/handler.go unreadableReply.Body": func(*types.Package) []string {
-		return []string{"ERR: 101, Invalid or missing parameters"}
-	},
+			return reasons
+		},
+		// A refusal before routing answers its body field: every body a
+		// refusal literal in proxy is made with, followed like any other reply.
+		"proxy/refuse.go ref.body": func(f *replyFinder) []string {
+			var out []string
+			for _, sp := range f.pkgs {
+				if sp.pkg == nil || sp.pkg.Path() != module+"proxy" {
+					continue
+				}
+				for _, file := range sp.files {
+					ast.Inspect(file, func(n ast.Node) bool {
+						lit, ok := n.(*ast.CompositeLit)
+						if !ok {
+							return true
+						}
+						if typ, isIdent := lit.Type.(*ast.Ident); !isIdent || typ.Name != "refusal" {
+							return true
+						}
+						for _, el := range lit.Elts {
+							kv, ok := el.(*ast.KeyValueExpr)
+							if !ok {
+								continue
+							}
+							if id, isIdent := kv.Key.(*ast.Ident); isIdent && id.Name == "body" {
+								out = append(out, f.resolve(sp, kv.Value, 0)...)
+							}
+						}
+						return true
+					})
+				}
+			}
+			return out
+		},
+		// The refusal of an unreadable request or of an absolute-form URL
+		// whose scheme is not http: the clickatell-http reply for
+		// BadRequest(CodeMissingParams, "Invalid or missing parameters").
+		"proxy/refuse.go unreadableReply.Body": func(*replyFinder) []string {
+			return []string{"ERR: 101, Invalid or missing parameters"}
+		},
+	}
 }
 
 // sourcePackage is one package of this module, parsed and type-checked
@@ -90,7 +128,9 @@ func loadSource(t *testing.T, fset *token.FileSet) map[string]*sourcePackage {
 		pkg.MarkComplete()
 		return pkg, nil
 	})
-	for _, dir := range []string{"trust", "rewrite", "proxy"} {
+	// Dependencies first, so each package type-checks against the ones it
+	// imports.
+	for _, dir := range []string{"trust", "rewrite", "proxy/audit", "proxy/metrics", "proxy/config", "proxy/guard", "proxy/deliver", "proxy"} {
 		names, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +192,8 @@ func codeReplies(t *testing.T) (replies []codeReply, unknown []string) {
 	loaded := loadSource(t, fset)
 	f := &replyFinder{t: t, fset: fset, params: map[types.Object]paramOf{}, varCode: map[types.Object]string{},
 		dynamic: map[string]bool{}, trust: loaded[module+"trust"].pkg}
-	f.pkgs = []*sourcePackage{loaded[module+"rewrite"], loaded[module+"proxy"]}
+	f.pkgs = []*sourcePackage{loaded[module+"rewrite"], loaded[module+"proxy/config"], loaded[module+"proxy/guard"],
+		loaded[module+"proxy/deliver"], loaded[module+"proxy"]}
 	errObj := loaded[module+"rewrite"].pkg.Scope().Lookup("Error")
 	if errObj == nil {
 		t.Fatal("rewrite has no Error type")
@@ -418,13 +459,13 @@ func (f *replyFinder) resolve(sp *sourcePackage, expr ast.Expr, depth int) []str
 		file := strings.TrimPrefix(filepath.ToSlash(f.fset.Position(e.Pos()).Filename), "../")
 		if key := file + " " + e.Name; dynamicReplies[key] != nil {
 			f.dynamic[key] = true
-			return dynamicReplies[key](f.trust)
+			return dynamicReplies[key](f)
 		}
 	case *ast.SelectorExpr:
 		file := strings.TrimPrefix(filepath.ToSlash(f.fset.Position(e.Pos()).Filename), "../")
 		if key := file + " " + types.ExprString(e); dynamicReplies[key] != nil {
 			f.dynamic[key] = true
-			return dynamicReplies[key](f.trust)
+			return dynamicReplies[key](f)
 		}
 	}
 	f.unknown = append(f.unknown, fmt.Sprintf("%s: a reply made of %s, which the test cannot follow: list it in dynamicReplies",
@@ -599,4 +640,17 @@ func TestReplyDocCheckFails(t *testing.T) {
 			t.Errorf("%s: want an error containing %q, got %q", name, tc.want, rec.errors)
 		}
 	}
+}
+
+// recorder is a testing.TB that keeps the errors it is given, so a test
+// can check that a documentation check fails when it should.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
 }

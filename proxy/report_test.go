@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 )
 
 // TestAuditReport: the report over a real audit file counts messages by
@@ -19,16 +19,16 @@ import (
 func TestAuditReport(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.log")
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, fmt.Sprintf("[audit]\nfile = %q\n", file)+routeConfig(fp.caFile(t), "clickatell", "clickatell-one", fp.url("/v1/message"), ""), env())
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "one"))
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,442079460958", "two"))
-	p.get(t, "proxy", "evil.example", "/")
-	p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("449098790123", "premium"))
+	p := startPostern(t, fmt.Sprintf("[audit]\nfile = %q\n", file)+routeConfig(fp.CAFile(t), "clickatell", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "one"))
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,442079460958", "two"))
+	p.Get(t, "proxy", "evil.example", "/")
+	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("449098790123", "premium"))
 	waitFor(t, "4 audit lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), "\n") == 4 })
 
 	f, _ := os.Open(file)
 	defer f.Close()
-	r, err := proxy.BuildAuditReport(map[string]io.Reader{file: f}, time.Time{})
+	r, err := audit.BuildReport(map[string]io.Reader{file: f}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestAuditReport(t *testing.T) {
 
 	tampered := `{"time":"2025-03-02T10:00:00Z","msg":"message","outcome":"delivered","route":"x","provider":"clickatell-one"}` + "\n" +
 		`{"time":"2025-01-01T10:00:00Z","msg":"message","outcome":"delivered","route":"old","provider":"clickatell-one"}` + "\nnot json\n"
-	since, _ := proxy.ParseReportSince("2025-03-01")
-	r, err = proxy.BuildAuditReport(map[string]io.Reader{"t": strings.NewReader(tampered)}, since)
+	since, _ := audit.ParseReportSince("2025-03-01")
+	r, err = audit.BuildReport(map[string]io.Reader{"t": strings.NewReader(tampered)}, since)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 // caches and browsers' content sniffing.
 func TestAnswersCarryTheSameHeadersEveryWayIn(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
-	proxyURL, _ := url.Parse("http://" + p.addr)
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	proxyURL, _ := url.Parse("http://" + p.Addr)
 	for _, tc := range []struct {
 		name, mode, path string
 		status           int
@@ -29,7 +29,7 @@ func TestAnswersCarryTheSameHeadersEveryWayIn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
-			u := "http://" + p.addr + tc.path
+			u := "http://" + p.Addr + tc.path
 			if tc.mode == "proxy" {
 				client.Transport = &http.Transport{Proxy: http.ProxyURL(proxyURL)}
 				u = "http://" + clickatellIn + tc.path

@@ -1,15 +1,16 @@
 // Package proxy is postern's server: it takes legacy SMS gateway requests in
 // the three forms Cisco ISE sends them (as an HTTP proxy, straight to
 // postern, or to the provider's name pointed at postern by DNS), runs each
-// through one pipeline — admit, route, parse, build, send, read, answer,
-// audit — and never relays anything it did not build itself.
+// through one pipeline (pipeline.go) — admit, route, parse, guard,
+// deliver, answer, audit — and never relays anything it did not build
+// itself. Its parts are subpackages, imported one way: config (the file),
+// guard (limits and credentials), deliver (sending), audit (the trail) and
+// metrics; see docs/architecture.md.
 package proxy
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,11 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
+	"github.com/postern/postern/proxy/guard"
+	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
 )
 
@@ -43,15 +49,19 @@ type Options struct {
 	// their own to hit limits exactly without sleeping.
 	Now func() time.Time
 	// Metrics receives the server's counters; nil makes a fresh set.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// RetryJitter returns a uniform random number in [0, 1) for retry
 	// backoff; nil uses math/rand. RetrySleep waits between retries; nil
 	// sleeps for real. Tests pass their own so retries never wait.
 	RetryJitter func() float64
 	RetrySleep  func(ctx context.Context, d time.Duration) error
-	// UserAgent is sent with every provider request (see UserAgent); ""
-	// sends plain "postern".
+	// UserAgent is sent with every provider request (see
+	// deliver.UserAgent); "" sends plain "postern".
 	UserAgent string
+
+	// dryRun, when set, takes every provider request instead of the
+	// network, and each message gets one attempt (translate.go).
+	dryRun http.RoundTripper
 }
 
 // Server is a running postern configuration.
@@ -61,59 +71,45 @@ type Server struct {
 	audit *slog.Logger
 	gp    *goproxy.ProxyHttpServer
 	rt    atomic.Pointer[runtime]
-	stats serverStats
 
-	metrics   *Metrics
-	started   *Config         // the config listeners and sinks were opened with: what a reload cannot change
+	metrics   *metrics.Metrics
+	started   *config.Config  // the config listeners and sinks were opened with: what a reload cannot change
 	reloadMu  sync.Mutex      // one reload at a time (SIGHUP and the admin call)
 	ready     atomic.Bool     // serving and not shutting down: /readyz
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
 	stopSends context.Context // cancelled when the shutdown grace period is over
 	cutOff    context.CancelFunc
-	joins     singleFlight // identical requests in flight (singleflight.go)
-	tunnels   tunnels      // intercepted CONNECT tunnels being served (intercept.go)
+	joins     *deliver.Joins // identical requests in flight, across reloads
+	tunnels   tunnels        // intercepted CONNECT tunnels being served (intercept.go)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
 // one and swaps it whole, so a request sees one config from start to end.
 type runtime struct {
-	cfg       *Config
+	cfg       *config.Config
 	transport *http.Transport
-	senders   map[*Route]sender
-	guards    *guardState
-	retry     retryPolicy
-	idKey     []byte // HMAC key for message keys and client message ids
+	guards    *guard.State
+	deliver   *deliver.Deliverer
 }
 
-func newRuntime(cfg *Config, opts Options, log *slog.Logger, m *Metrics) *runtime {
+func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics, joins *deliver.Joins) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
 	}
-	client := &http.Client{
-		Transport: tr,
-		// A provider redirect is never followed: it would resend the message
-		// (and our credentials) somewhere we did not configure.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	do := deliver.Options{Transport: tr, Log: log, Metrics: m, UserAgent: opts.UserAgent,
+		RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins}
+	if opts.dryRun != nil {
+		do.Transport, do.DryRun = opts.dryRun, true
 	}
-	rt := &runtime{cfg: cfg, transport: tr, senders: map[*Route]sender{}, guards: newGuardState(&cfg.Guards, opts.Now),
-		retry: newRetryPolicy(cfg.Retries, opts), idKey: newIDKey(cfg.secrets)}
-	for _, r := range cfg.Routes {
-		if r.provider == nil {
-			rt.senders[r] = &sandboxSender{route: r.Name, log: log}
-		} else {
-			rt.senders[r] = &httpSender{provider: r.provider, client: client, observe: m.upstreamObserver(r.Name, r.ProviderName),
-				userAgent: cmp.Or(opts.UserAgent, "postern")}
-		}
-	}
-	return rt
+	return &runtime{cfg: cfg, transport: tr, guards: guard.New(&cfg.Guards, opts.Now), deliver: deliver.New(cfg, do)}
 }
 
 // New builds a server for cfg. Nothing listens until Serve.
-func New(cfg *Config, opts Options) *Server {
+func New(cfg *config.Config, opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Log, audit: opts.Audit, metrics: opts.Metrics, started: cfg}
 	if s.metrics == nil {
-		s.metrics = NewMetrics(BuildInfo{})
+		s.metrics = metrics.New(metrics.BuildInfo{})
 	}
 	s.stopSends, s.cutOff = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -125,7 +121,9 @@ func New(cfg *Config, opts Options) *Server {
 	if s.opts.Expiry == nil {
 		s.opts.Expiry = trust.NewExpiryTracker(s.log, nil)
 	}
-	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics))
+	s.metrics.TrackExpiry(s.opts.Expiry)
+	s.joins = &deliver.Joins{}
+	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics, s.joins))
 
 	gp := goproxy.NewProxyHttpServer()
 	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.
@@ -148,8 +146,17 @@ func refuseDial(context.Context, string, string) (net.Conn, error) {
 	return nil, errors.New("postern never relays: upstream dialing through goproxy is disabled")
 }
 
+// Stats returns the guardrail counters since start.
+func (s *Server) Stats() metrics.Stats { return s.metrics.Stats() }
+
+// writeAudit counts a in the metrics and writes its audit line.
+func (s *Server) writeAudit(ctx context.Context, a *audit.Record) {
+	s.metrics.Record(a)
+	audit.Write(ctx, s.audit, a)
+}
+
 // Config returns the configuration currently served.
-func (s *Server) Config() *Config { return s.rt.Load().cfg }
+func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
 
 // UpstreamExpiry reports the last verified leaf certificate of every
 // provider host and its expiry (for metrics and diagnostics).
@@ -183,45 +190,6 @@ func (s *Server) NewHTTPServer() *http.Server {
 	hs.RegisterOnShutdown(s.tunnels.shutdown)
 	return hs
 }
-
-// Serve accepts connections on ln until ctx is cancelled, then shuts down:
-// it stops accepting, lets requests in flight finish for up to grace, and
-// then cuts off what is left. A message cut off is answered and audited with
-// its outcome (usually "unknown": it may have reached the provider). Being
-// cut off is part of a normal shutdown, not an error.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := s.NewHTTPServer()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.ready.Store(true)
-	select {
-	case err := <-errc:
-		s.ready.Store(false)
-		return fmt.Errorf("serving %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	s.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		n := s.flights.Load()
-		s.log.Warn("shutdown grace period over: cutting off messages still in flight; each is audited with its outcome",
-			"grace", grace.String(), "in_flight", n)
-		s.cutOff()
-		// The cut-off messages now finish at once; give them a moment to
-		// answer ISE and write their audit lines before closing everything.
-		fctx, fcancel := context.WithTimeout(context.Background(), cutOffWait)
-		defer fcancel()
-		if err := hs.Shutdown(fctx); err != nil {
-			hs.Close()
-		}
-	}
-	s.rt.Load().transport.CloseIdleConnections()
-	return nil
-}
-
-// cutOffWait bounds how long cut-off messages get to be answered and audited.
-const cutOffWait = 5 * time.Second
 
 // printfLogger receives goproxy's log lines. Their arguments can quote a
 // request line, a Host header or a URL, that is, message texts and legacy

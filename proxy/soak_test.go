@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // soakRequests is how many requests TestSoak sends: 50 000, or
@@ -119,17 +120,8 @@ func TestSoak(t *testing.T) {
 
 	var auditMu sync.Mutex
 	var auditLines, notSentRetries atomic.Int64
-	audit := writerFunc(func(b []byte) (int, error) {
-		var a struct {
-			Outcome     string   `json:"outcome"`
-			Status      int      `json:"status"`
-			IDs         []string `json:"ids"`
-			ClientMsgID string   `json:"client_msg_id"`
-			Joined      bool     `json:"joined"`
-			Attempts    []struct {
-				Retry string `json:"retry"`
-			} `json:"attempts"`
-		}
+	auditW := writerFunc(func(b []byte) (int, error) {
+		var a audit.Line
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Errorf("audit line %q: %v", b, err)
 			return len(b), nil
@@ -156,9 +148,9 @@ func TestSoak(t *testing.T) {
 	})
 	opts := faultOptions(dialer, &sleepLog{})
 	opts.RetrySleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-	addr := serveSoak(t, faultConfig(fp, fp.caFile(t), "max_concurrent_upstream = 16"), opts, audit)
+	addr := serveSoak(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 16"), opts, auditW)
 
-	p := &postern{addr: addr}
+	p := &postern{Addr: addr}
 	c := iseClient(t, p, 32)
 	var next atomic.Int64
 	var heapEarly int64
@@ -281,28 +273,8 @@ func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
 // in memory) and returns its address; it is shut down when the test ends.
 func serveSoak(t *testing.T, cfg string, opts proxy.Options, audit io.Writer) string {
 	t.Helper()
-	c, err := proxy.Load("soak.toml", []byte(cfg), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
-		v, ok := env()[k]
-		return v, ok
-	}})
-	if err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
 	opts.Log = slog.New(slog.DiscardHandler)
 	opts.Audit = slog.New(slog.NewJSONHandler(audit, nil))
-	srv := proxy.New(c, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("postern Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	addr, _ := proxytest.Serve(t, proxy.New(proxytest.Load(t, cfg, env()), opts))
+	return addr
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 )
 
 // vonageTemplate is docs/template-vonage.md's route body: Vonage's SMS API
@@ -56,15 +56,15 @@ func TestTemplateBodiesCarryHostileTexts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := newFakeProvider(t, reply(tc.reply))
-			p := startPostern(t, routeConfig(fp.caFile(t), "gw", "template", fp.url("/send"), tc.extra), env())
+			p := startPostern(t, routeConfig(fp.CAFile(t), "gw", "template", fp.URL("/send"), tc.extra), env())
 			for name, text := range hostileTexts {
-				before := len(fp.requests())
-				status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", text))
+				before := len(fp.Requests())
+				status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", text))
 				if status != 200 || !strings.HasPrefix(body, "ID: ") {
 					t.Errorf("%s: ISE got %d %q", name, status, body)
 					continue
 				}
-				got, to := tc.read(t, fp.requests()[before])
+				got, to := tc.read(t, fp.Requests()[before])
 				if got != text {
 					t.Errorf("%s: gateway got text %q, want %q", name, got, text)
 				}
@@ -74,7 +74,7 @@ func TestTemplateBodiesCarryHostileTexts(t *testing.T) {
 			}
 			for name, text := range hostileTexts {
 				if len(text) > 6 {
-					mustNotContain(t, "log/audit for "+name, p.log.String()+p.audit.String(), text)
+					mustNotContain(t, "log/audit for "+name, p.Log.String()+p.Audit.String(), text)
 				}
 			}
 		})
@@ -86,12 +86,12 @@ func TestTemplateBodiesCarryHostileTexts(t *testing.T) {
 // message, not the provider).
 func TestTemplateVonageRefusalIn200(t *testing.T) {
 	fp := newFakeProvider(t, reply(canned{200, `{"message-count":"1","messages":[{"status":"3","error-text":"Invalid to address: 15551234567"}]}`}))
-	p := startPostern(t, routeConfig(fp.caFile(t), "gw", "template", fp.url("/send"), vonageTemplate), env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi"))
+	p := startPostern(t, routeConfig(fp.CAFile(t), "gw", "template", fp.URL("/send"), vonageTemplate), env())
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi"))
 	if status != http.StatusBadGateway || body != "ERR: 901, Upstream error\n" {
 		t.Errorf("got %d %q", status, body)
 	}
-	if a := p.audit.String(); !strings.Contains(a, `Invalid to address: [number]`) {
+	if a := p.Audit.String(); !strings.Contains(a, `Invalid to address: [number]`) {
 		t.Errorf("audit should carry the gateway's reason with the number masked:\n%s", a)
 	}
 }
@@ -113,7 +113,7 @@ text = "{{.Txt}}"
 [route.headers]
 X-Trace = "{{.Tracking}}"
 `
-	_, err := proxy.Load("t.toml", []byte(cfg), proxy.LoadOptions{})
+	_, err := config.Load("t.toml", []byte(cfg), config.LoadOptions{})
 	if err == nil {
 		t.Fatal("config loaded, want an error")
 	}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/trust"
 )
 
@@ -26,19 +26,19 @@ type InboundTLS struct {
 // OpenInboundTLS prepares the certificate for listen_tls from cfg.TLS: it
 // loads the files, loads or creates the self-signed CA and leaf, or sets up
 // ACME (which starts with [InboundTLS.Start], once the listener is bound).
-func OpenInboundTLS(cfg *Config, log *slog.Logger) (*InboundTLS, error) {
+func OpenInboundTLS(cfg *config.Config, log *slog.Logger) (*InboundTLS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := cfg.TLS
 	switch t.Mode {
-	case TLSModeFiles:
+	case config.TLSModeFiles:
 		fc, err := trust.NewFileCertificate(t.CertFile, t.KeyFile, log)
 		if err != nil {
 			return nil, err
 		}
 		return &InboundTLS{Config: trust.ServerTLSConfig(fc.GetCertificate)}, nil
-	case TLSModeSelfSigned:
+	case config.TLSModeSelfSigned:
 		ss, err := trust.LoadOrCreateSelfSigned(cfg.DataDir, t.Names, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("self-signed certificate: %w", err)
@@ -51,7 +51,7 @@ func OpenInboundTLS(cfg *Config, log *slog.Logger) (*InboundTLS, error) {
 		}
 		log.Info("HTTPS listener uses the self-signed CA", "ca_file", ss.CA.CertFile, "ca_sha256", ss.CA.Fingerprint(), "names", t.Names)
 		return &InboundTLS{SelfSignedCA: ss.CA, Config: trust.ServerTLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })}, nil
-	case TLSModeACME:
+	case config.TLSModeACME:
 		a, err := trust.NewACME(trust.ACMEOptions{
 			DataDir: cfg.DataDir, Directory: t.ACMEDirectory, Roots: t.ACMERoots, Email: t.ACMEEmail,
 			Names: t.Names, Challenge: t.ACMEChallenge, ListenTLS: cfg.ListenTLS, HTTPListen: t.ACMEHTTPListen, Log: log,
@@ -78,30 +78,6 @@ func (in *InboundTLS) Close() {
 	if in.acme != nil {
 		in.acme.Stop()
 	}
-}
-
-// ServeTLS serves the same handler as Serve over TLS on ln — HTTP/1.1 only,
-// TLS 1.2 or later with modern suites — until ctx is cancelled, then shuts
-// down letting requests in flight finish for up to grace.
-func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config, grace time.Duration) error {
-	hs := s.NewHTTPServer()
-	hs.TLSConfig = cfg
-	// A non-nil empty map keeps net/http from offering h2: ISE speaks
-	// HTTP/1.1, and goproxy's handler expects it.
-	hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving TLS %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down TLS: %w", err)
-	}
-	return nil
 }
 
 // ServeBoth serves the plain listener and, when tlsLn is not nil, the HTTPS

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust/trusttest"
 )
 
@@ -42,32 +43,27 @@ func listenLoopback(t *testing.T) net.Listener {
 // tlsServerConfig).
 func startPosternTLS(t *testing.T, tlsLn net.Listener, configTOML string, env map[string]string) *tlsPostern {
 	t.Helper()
-	cfg, err := proxy.Load("test.toml", []byte(configTOML), proxy.LoadOptions{LookupEnv: func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}})
-	if err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	p := &tlsPostern{postern: &postern{log: &syncBuffer{}, audit: &syncBuffer{}}, tlsAddr: tlsLn.Addr().String()}
-	log := slog.New(slog.NewJSONHandler(p.log, nil))
-	p.srv = proxy.New(cfg, proxy.Options{Log: log, Audit: slog.New(slog.NewJSONHandler(p.audit, nil))})
+	cfg := proxytest.Load(t, configTOML, env)
+	p := &tlsPostern{postern: &postern{Log: &syncBuffer{}, Audit: &syncBuffer{}}, tlsAddr: tlsLn.Addr().String()}
+	log := slog.New(slog.NewJSONHandler(p.Log, nil))
+	p.Srv = proxy.New(cfg, proxy.Options{Log: log, Audit: slog.New(slog.NewJSONHandler(p.Audit, nil))})
+	var err error
 	p.inbound, err = proxy.OpenInboundTLS(cfg, log)
 	if err != nil {
 		t.Fatalf("OpenInboundTLS: %v", err)
 	}
 	ln := listenLoopback(t)
-	p.addr = ln.Addr().String()
+	p.Addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.srv.ServeBoth(ctx, ln, tlsLn, p.inbound, 5*time.Second) }()
+	go func() { done <- p.Srv.ServeBoth(ctx, ln, tlsLn, p.inbound, 5*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("postern ServeBoth: %v", err)
 		}
-		mustNotContain(t, "postern log", p.log.String(), legacyPass, testToken)
-		mustNotContain(t, "postern audit", p.audit.String(), legacyPass, testToken)
+		mustNotContain(t, "postern log", p.Log.String(), legacyPass, testToken)
+		mustNotContain(t, "postern audit", p.Audit.String(), legacyPass, testToken)
 	})
 	return p
 }
@@ -93,7 +89,7 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = %q
 token = "env:TEST_TOKEN"
-`, tlsAddr, dataDir, tlsTable, caFile, fp.url("/v1/message"))
+`, tlsAddr, dataDir, tlsTable, caFile, fp.URL("/v1/message"))
 }
 
 // getTLS sends an ISE-style GET over HTTPS to postern's TLS listener,
@@ -148,7 +144,7 @@ func TestTLSListenerFilesModeReloads(t *testing.T) {
 	first := ca.Leaf(t, trusttest.LeafOptions{DNSNames: []string{"postern.test"}})
 	certFile, keyFile := writeKeyPair(t, dir, first)
 	tlsLn := listenLoopback(t)
-	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.caFile(t), tlsLn.Addr().String(), dir,
+	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.CAFile(t), tlsLn.Addr().String(), dir,
 		fmt.Sprintf("mode = \"files\"\ncert_file = %q\nkey_file = %q", certFile, keyFile)), env())
 
 	status, body, served := p.getTLS(t, ca.Pool(), "postern.test", "/http/sendmsg?"+legacyQuery("15551234567", "over https"))
@@ -158,7 +154,7 @@ func TestTLSListenerFilesModeReloads(t *testing.T) {
 	if !served.Equal(first.Leaf) {
 		t.Errorf("served %s, want the first certificate", served.SerialNumber)
 	}
-	texts, _, err := oneAPIBody(fp.requests()[0].Body)
+	texts, _, err := oneAPIBody(fp.Requests()[0].Body)
 	if err != nil || len(texts) != 1 || texts[0] != "over https" {
 		t.Errorf("provider got %q, %v", texts, err)
 	}
@@ -178,8 +174,8 @@ func TestTLSListenerFilesModeReloads(t *testing.T) {
 	if !served.Equal(second.Leaf) {
 		t.Errorf("after a broken replacement, served serial %s, want the previous %s", served.SerialNumber, second.Leaf.SerialNumber)
 	}
-	if !strings.Contains(p.log.String(), "do not load") {
-		t.Errorf("no warning about the broken files:\n%s", p.log.String())
+	if !strings.Contains(p.Log.String(), "do not load") {
+		t.Errorf("no warning about the broken files:\n%s", p.Log.String())
 	}
 }
 
@@ -191,14 +187,14 @@ func TestTLSListenerSelfSigned(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *tlsPostern {
 		tlsLn := listenLoopback(t)
-		return startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.caFile(t), tlsLn.Addr().String(), dir,
+		return startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.CAFile(t), tlsLn.Addr().String(), dir,
 			`mode = "self-signed"
 names = ["postern.test", "127.0.0.1"]`), env())
 	}
 	p := start()
 	ca := p.inbound.SelfSignedCA
-	if ca == nil || !strings.Contains(p.log.String(), "import it once") || !strings.Contains(p.log.String(), "BEGIN CERTIFICATE") {
-		t.Fatalf("self-signed CA not reported for import:\n%s", p.log.String())
+	if ca == nil || !strings.Contains(p.Log.String(), "import it once") || !strings.Contains(p.Log.String(), "BEGIN CERTIFICATE") {
+		t.Fatalf("self-signed CA not reported for import:\n%s", p.Log.String())
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert())
@@ -213,7 +209,7 @@ names = ["postern.test", "127.0.0.1"]`), env())
 	if !again.inbound.SelfSignedCA.Cert().Equal(ca.Cert()) {
 		t.Error("a restart made a new CA: ISE would have to import it again")
 	}
-	if strings.Contains(again.log.String(), "import it once") {
+	if strings.Contains(again.Log.String(), "import it once") {
 		t.Error("restart reported the CA as newly created")
 	}
 }
@@ -222,7 +218,7 @@ names = ["postern.test", "127.0.0.1"]`), env())
 func TestTLSListenerRefusesOldTLS(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
 	tlsLn := listenLoopback(t)
-	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.caFile(t), tlsLn.Addr().String(), t.TempDir(), `mode = "self-signed"`), env())
+	p := startPosternTLS(t, tlsLn, tlsServerConfig(fp, fp.CAFile(t), tlsLn.Addr().String(), t.TempDir(), `mode = "self-signed"`), env())
 	conn, err := tls.Dial("tcp", p.tlsAddr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11})
 	if err == nil {
 		conn.Close()

@@ -3,12 +3,12 @@ package proxy_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // connProvider is a TLS fake One API that records, for every request, the
@@ -27,27 +27,19 @@ type connProvider struct {
 // needs a new connection (and, with session resumption, no full handshake).
 func newConnProvider(t *testing.T, h2, closeEach bool) *connProvider {
 	t.Helper()
-	c := &connProvider{fakeProvider: &fakeProvider{respond: oneAPIReply()}}
-	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := &connProvider{}
+	reply := oneAPIReply()
+	c.fakeProvider = proxytest.NewProviderWith(t, proxytest.ProviderOptions{HTTP2: h2, Observe: func(r *http.Request) {
 		c.mu.Lock()
 		c.protos = append(c.protos, r.Proto)
 		c.resumed = append(c.resumed, r.TLS != nil && r.TLS.DidResume)
 		c.mu.Unlock()
+	}}, func(w http.ResponseWriter, r received) {
 		if closeEach {
 			w.Header().Set("Connection", "close")
 		}
-		c.serve(w, r)
-	}))
-	c.srv.EnableHTTP2 = h2
-	c.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			c.fakeProvider.mu.Lock()
-			c.conns++
-			c.fakeProvider.mu.Unlock()
-		}
-	}
-	c.srv.StartTLS()
-	t.Cleanup(c.srv.Close)
+		reply(w, r)
+	})
 	return c
 }
 
@@ -66,7 +58,7 @@ func sendConcurrently(p *postern, n, first int) error {
 		wg.Go(func() {
 			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 			defer client.CloseIdleConnections()
-			u := fmt.Sprintf("http://%s/http/sendmsg?%s", p.addr, legacyQuery(fmt.Sprintf("1201555%04d", first+i), fmt.Sprintf("Your password is %d", first+i)))
+			u := fmt.Sprintf("http://%s/http/sendmsg?%s", p.Addr, legacyQuery(fmt.Sprintf("1201555%04d", first+i), fmt.Sprintf("Your password is %d", first+i)))
 			req, _ := http.NewRequest(http.MethodGet, u, nil)
 			req.Host = clickatellIn
 			resp, err := client.Do(req)
@@ -91,7 +83,7 @@ func sendConcurrently(p *postern, n, first int) error {
 // offers it, so concurrent messages share one connection as streams.
 func TestUpstreamSpeaksHTTP2WhenOffered(t *testing.T) {
 	fp := newConnProvider(t, true, false)
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	// A first message opens the connection; the burst then multiplexes on it.
 	if err := sendConcurrently(p, 1, 0); err != nil {
 		t.Fatal(err)
@@ -108,7 +100,7 @@ func TestUpstreamSpeaksHTTP2WhenOffered(t *testing.T) {
 			t.Errorf("request %d came as %s, want HTTP/2.0", i, proto)
 		}
 	}
-	if n := fp.connections(); n != 1 {
+	if n := fp.Connections(); n != 1 {
 		t.Errorf("13 messages used %d HTTP/2 connections, want 1", n)
 	}
 }
@@ -118,15 +110,15 @@ func TestUpstreamSpeaksHTTP2WhenOffered(t *testing.T) {
 // accepted by postern's own verification).
 func TestUpstreamResumesTLSSessions(t *testing.T) {
 	fp := newConnProvider(t, false, true)
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	for i := range 4 {
 		if err := sendConcurrently(p, 1, i); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, resumed := fp.seen()
-	if len(resumed) != 4 || fp.connections() != 4 {
-		t.Fatalf("provider got %d requests on %d connections, want 4 on 4", len(resumed), fp.connections())
+	if len(resumed) != 4 || fp.Connections() != 4 {
+		t.Fatalf("provider got %d requests on %d connections, want 4 on 4", len(resumed), fp.Connections())
 	}
 	if resumed[0] {
 		t.Error("the first connection cannot have resumed a session")

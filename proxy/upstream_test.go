@@ -11,7 +11,7 @@ import (
 // in the legacy error format and nothing is sent.
 func TestBadLegacyRequestsGetLegacyErrors(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "max_recipients = 2"), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "max_recipients = 2"), env())
 	base := "/http/sendmsg?user=u&password=" + legacyPass + "&api_id=1"
 	for _, tc := range []struct {
 		name, query string
@@ -29,30 +29,30 @@ func TestBadLegacyRequestsGetLegacyErrors(t *testing.T) {
 		{"too many recipients", base + "&to=15551234567,15551234568,15551234569&text=hello+secret+text", 400, "ERR: 101, Too many recipients\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := p.get(t, "proxy", clickatellIn, tc.query)
+			status, body := p.Get(t, "proxy", clickatellIn, tc.query)
 			if status != tc.status || body != tc.body {
 				t.Errorf("got %d %q, want %d %q", status, body, tc.status, tc.body)
 			}
 		})
 	}
-	if n := len(fp.requests()); n != 0 {
+	if n := len(fp.Requests()); n != 0 {
 		t.Errorf("provider received %d requests, want none", n)
 	}
-	mustNotContain(t, "audit", p.audit.String(), "hello secret text", "secret", legacyPass)
-	mustNotContain(t, "log", p.log.String(), "hello secret text", "secret", legacyPass)
+	mustNotContain(t, "audit", p.Audit.String(), "hello secret text", "secret", legacyPass)
+	mustNotContain(t, "log", p.Log.String(), "hello secret text", "secret", legacyPass)
 }
 
 // TestUnicodeHexText: unicode=1 texts (UTF-16BE hex, as the legacy API
 // takes them) reach the provider as the characters they encode.
 func TestUnicodeHexText(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	// "Hé 👋" = 0048 00E9 0020 D83D DC4B
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?to=15551234567&unicode=1&text=004800E90020D83DDC4B")
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?to=15551234567&unicode=1&text=004800E90020D83DDC4B")
 	if status != http.StatusOK {
 		t.Fatalf("got %d %q", status, body)
 	}
-	texts, _, err := oneAPIBody(fp.requests()[0].Body)
+	texts, _, err := oneAPIBody(fp.Requests()[0].Body)
 	if err != nil || len(texts) != 1 || texts[0] != "Hé 👋" {
 		t.Errorf("provider got %q (%v), want %q", texts, err, "Hé 👋")
 	}
@@ -79,13 +79,13 @@ func TestProviderErrorsMapToLegacyCodes(t *testing.T) {
 				w.WriteHeader(tc.status)
 				fmt.Fprint(w, tc.reply)
 			})
-			p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
 			if status != http.StatusBadGateway || body != tc.want {
 				t.Errorf("got %d %q, want 502 %q", status, body, tc.want)
 			}
-			if !strings.Contains(p.audit.String(), `"outcome":"refused"`) {
-				t.Errorf("audit: want outcome refused:\n%s", p.audit)
+			if !strings.Contains(p.Audit.String(), `"outcome":"refused"`) {
+				t.Errorf("audit: want outcome refused:\n%s", p.Audit)
 			}
 		})
 	}
@@ -97,25 +97,25 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 	release := make(chan struct{})
 	fp := newFakeProvider(t, func(w http.ResponseWriter, _ received) { <-release })
 	t.Cleanup(func() { close(release) })
-	cfg := "[server]\nrequest_timeout = \"300ms\"\n" + routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), "")
+	cfg := "[server]\nrequest_timeout = \"300ms\"\n" + routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "")
 	p := startPostern(t, cfg, env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
 	if status != http.StatusGatewayTimeout || body != "ERR: 901, Upstream timeout, outcome unknown\n" {
 		t.Errorf("got %d %q, want 504 outcome unknown", status, body)
 	}
-	if !strings.Contains(p.audit.String(), `"outcome":"unknown"`) {
-		t.Errorf("audit: want outcome unknown:\n%s", p.audit)
+	if !strings.Contains(p.Audit.String(), `"outcome":"unknown"`) {
+		t.Errorf("audit: want outcome unknown:\n%s", p.Audit)
 	}
 }
 
 // TestUnreachableUpstreamIs502: nothing listening means nothing sent.
 func TestUnreachableUpstreamIs502(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	ca := fp.caFile(t)
-	endpoint := fp.url("/v1/message")
-	fp.srv.Close()
+	ca := fp.CAFile(t)
+	endpoint := fp.URL("/v1/message")
+	fp.Srv.Close()
 	p := startPostern(t, routeConfig(ca, "r", "clickatell-one", endpoint, ""), env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "hi there"))
 	if status != http.StatusBadGateway || body != "ERR: 901, Upstream unreachable, message not sent\n" {
 		t.Errorf("got %d %q, want 502 not sent", status, body)
 	}
@@ -125,13 +125,13 @@ func TestUnreachableUpstreamIs502(t *testing.T) {
 // pooled, kept-alive TLS connections instead of a handshake per message.
 func TestUpstreamConnectionsAreReused(t *testing.T) {
 	fp := newFakeProvider(t, oneAPIReply())
-	p := startPostern(t, routeConfig(fp.caFile(t), "r", "clickatell-one", fp.url("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
 	for i := range 20 {
-		if status, body := p.get(t, "proxy", clickatellIn, fmt.Sprintf("/http/sendmsg?to=1555123%04d&text=msg+%d", i, i)); status != http.StatusOK {
+		if status, body := p.Get(t, "proxy", clickatellIn, fmt.Sprintf("/http/sendmsg?to=1555123%04d&text=msg+%d", i, i)); status != http.StatusOK {
 			t.Fatalf("message %d: got %d %q", i, status, body)
 		}
 	}
-	if n := fp.connections(); n != 1 {
+	if n := fp.Connections(); n != 1 {
 		t.Errorf("20 sequential messages used %d upstream connections, want 1", n)
 	}
 }
@@ -151,14 +151,14 @@ provider = "sandbox"
 		if i == 1 {
 			to += ",15551234568"
 		}
-		status, body := p.get(t, "direct", "", "/http/sendmsg?to="+to+"&text=sandbox+secret+text")
+		status, body := p.Get(t, "direct", "", "/http/sendmsg?to="+to+"&text=sandbox+secret+text")
 		if status != http.StatusOK || body != want {
 			t.Errorf("got %d %q, want 200 %q", status, body, want)
 		}
 	}
-	log := p.log.String()
+	log := p.Log.String()
 	if !strings.Contains(log, "NOT SENT") || !strings.Contains(log, `"not_sent":true`) || !strings.Contains(log, "*******4567") {
 		t.Errorf("log should carry a loud not-sent marker and masked numbers:\n%s", log)
 	}
-	mustNotContain(t, "log+audit", log+p.audit.String(), "sandbox secret text", "15551234567")
+	mustNotContain(t, "log+audit", log+p.Audit.String(), "sandbox secret text", "15551234567")
 }

@@ -50,21 +50,21 @@ func TestAIAFetchesMissingIntermediate(t *testing.T) {
 	fp := newFakeProviderTLS(t, leaf, oneAPIReply())
 	caFile := root.WritePEM(t, t.TempDir())
 
-	p := startPostern(t, trustConfig(caFile, fp.url("/v1/message"), ""), env())
-	status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia works"))
+	p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), ""), env())
+	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia works"))
 	if status != http.StatusOK || !strings.HasPrefix(body, "ID: ") {
 		t.Fatalf("AIA on: got %d %q, want 200 ID", status, body)
 	}
-	if n := len(fp.requests()); n != 1 {
+	if n := len(fp.Requests()); n != 1 {
 		t.Fatalf("provider got %d requests, want 1", n)
 	}
 
-	off := startPostern(t, trustConfig(caFile, fp.url("/v1/message"), "aia = false"), env())
-	status, body = off.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia off"))
+	off := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), "aia = false"), env())
+	status, body = off.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia off"))
 	if want := "ERR: 901, Upstream TLS verification failed: certificate not trusted\n"; status != http.StatusBadGateway || body != want {
 		t.Errorf("AIA off: got %d %q, want 502 %q", status, body, want)
 	}
-	if n := len(fp.requests()); n != 1 {
+	if n := len(fp.Requests()); n != 1 {
 		t.Errorf("provider got %d requests, want still 1", n)
 	}
 }
@@ -99,17 +99,17 @@ func TestAIABadIssuerURLs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			leaf := inter.Leaf(t, trusttest.LeafOptions{LeafOnly: true, IssuerURLs: []string{serveRaw(t, tc.h)}})
 			fp := newFakeProviderTLS(t, leaf, oneAPIReply())
-			p := startPostern(t, trustConfig(caFile, fp.url("/v1/message"), `aia_timeout = "300ms"`), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "bad aia"))
+			p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), `aia_timeout = "300ms"`), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "bad aia"))
 			want := "ERR: 901, Upstream TLS verification failed: " + trust.ReasonIssuerFetch + "\n"
 			if status != http.StatusBadGateway || body != want {
 				t.Errorf("got %d %q, want 502 %q", status, body, want)
 			}
-			if n := len(fp.requests()); n != 0 {
+			if n := len(fp.Requests()); n != 0 {
 				t.Errorf("provider got %d requests, want 0", n)
 			}
-			if !strings.Contains(p.audit.String(), "AIA") {
-				t.Errorf("audit line does not say the AIA fetch failed:\n%s", p.audit.String())
+			if !strings.Contains(p.Audit.String(), "AIA") {
+				t.Errorf("audit line does not say the AIA fetch failed:\n%s", p.Audit.String())
 			}
 		})
 	}
@@ -138,10 +138,10 @@ func TestPins(t *testing.T) {
 		{"pins for another host only", fmt.Sprintf("[trust.pins]\n%q = [%q]", "api.example.net", other), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(fp.requests())
-			p := startPostern(t, trustConfig(caFile, fp.url("/v1/message"), tc.pins), env())
-			status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "pinned"))
-			sent := len(fp.requests()) - before
+			before := len(fp.Requests())
+			p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), tc.pins), env())
+			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "pinned"))
+			sent := len(fp.Requests()) - before
 			if tc.ok {
 				if status != http.StatusOK || sent != 1 {
 					t.Errorf("got %d %q, %d sent; want 200 and 1 sent", status, body, sent)
@@ -162,18 +162,18 @@ func TestUpstreamExpiryTracked(t *testing.T) {
 	ca := trusttest.NewCA(t)
 	leaf := ca.Leaf(t, trusttest.LeafOptions{}) // expires in 24h
 	fp := newFakeProviderTLS(t, leaf, oneAPIReply())
-	p := startPostern(t, trustConfig(ca.WritePEM(t, t.TempDir()), fp.url("/v1/message"), ""), env())
-	if status, body := p.get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "expiry")); status != http.StatusOK {
+	p := startPostern(t, trustConfig(ca.WritePEM(t, t.TempDir()), fp.URL("/v1/message"), ""), env())
+	if status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "expiry")); status != http.StatusOK {
 		t.Fatalf("got %d %q", status, body)
 	}
-	leaves := p.srv.UpstreamExpiry().Leaves()
+	leaves := p.Srv.UpstreamExpiry().Leaves()
 	if len(leaves) != 1 || leaves[0].Host != "127.0.0.1" || !leaves[0].NotAfter.Equal(leaf.Leaf.NotAfter) {
 		t.Fatalf("Leaves() = %+v, want 127.0.0.1 expiring %v", leaves, leaf.Leaf.NotAfter)
 	}
-	if left, ok := p.srv.UpstreamExpiry().Remaining("127.0.0.1"); !ok || left <= 0 || left > 24*60*60*1e9 {
+	if left, ok := p.Srv.UpstreamExpiry().Remaining("127.0.0.1"); !ok || left <= 0 || left > 24*60*60*1e9 {
 		t.Errorf("Remaining = %v, %v", left, ok)
 	}
-	if !strings.Contains(p.log.String(), "upstream certificate expires soon") {
-		t.Errorf("no expiry warning in the log:\n%s", p.log.String())
+	if !strings.Contains(p.Log.String(), "upstream certificate expires soon") {
+		t.Errorf("no expiry warning in the log:\n%s", p.Log.String())
 	}
 }

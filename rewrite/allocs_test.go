@@ -27,7 +27,7 @@ const (
 )
 
 func TestRewriteAllocationBudget(t *testing.T) {
-	dialect, err := rewrite.NewDialect("clickatell-http", rewrite.DialectConfig{})
+	dialect, err := rewrite.NewDialect("clickatell-http", rewrite.DialectSettings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestRewriteAllocationBudget(t *testing.T) {
 			if !ok {
 				t.Fatalf("no benchmark config for provider %q", name)
 			}
-			p, err := rewrite.NewProvider(name, bp.cfg)
+			p, err := rewrite.NewProvider(name, rewrite.ProviderSettings{Config: bp.cfg, Keys: bp.keys})
 			if err != nil {
 				t.Fatal(err)
 			}

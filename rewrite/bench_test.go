@@ -14,18 +14,19 @@ import (
 // for one recipient.
 var benchProviders = map[string]struct {
 	cfg    rewrite.Config
+	keys   *rewrite.RouteKeys
 	status int
 	reply  string
 }{
-	"clickatell-one": {rewrite.Config{Token: "tok-bench"}, http.StatusAccepted,
+	"clickatell-one": {rewrite.Config{Token: "tok-bench"}, nil, http.StatusAccepted,
 		`{"messages":[{"apiMessageId":"a55b8f8d56f33440e993aa614c68bf8b","accepted":true,"to":"15551234567","error":null}],"error":null}`},
-	"clickatell-platform": {rewrite.Config{Token: "tok-bench"}, http.StatusAccepted,
+	"clickatell-platform": {rewrite.Config{Token: "tok-bench"}, nil, http.StatusAccepted,
 		`{"messages":[{"apiMessageId":"a55b8f8d56f33440e993aa614c68bf8b","accepted":true,"to":"15551234567","error":null}],"error":null}`},
-	"clickatell-rest": {rewrite.Config{Token: "tok-bench"}, http.StatusAccepted,
+	"clickatell-rest": {rewrite.Config{Token: "tok-bench"}, nil, http.StatusAccepted,
 		`{"data":{"message":[{"accepted":true,"to":"15551234567","apiMessageId":"a55b8f8d56f33440e993aa614c68bf8b"}]}}`},
-	"twilio": {rewrite.Config{Token: "tok-bench", AccountSID: "AC0123456789abcdef0123456789abcdef", From: "+15550001111"}, http.StatusCreated,
+	"twilio": {rewrite.Config{Token: "tok-bench", From: "+15550001111"}, &rewrite.RouteKeys{TwilioConfig: rewrite.TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef"}}, http.StatusCreated,
 		`{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","to":"+15551234567","error_code":null}`},
-	"template": {rewrite.Config{Token: "tok-bench", Endpoint: &url.URL{Scheme: "https", Host: "sms.gateway.test", Path: "/v1/send"}, Template: &rewrite.TemplateConfig{Auth: "bearer",
+	"template": {rewrite.Config{Token: "tok-bench", Endpoint: &url.URL{Scheme: "https", Host: "sms.gateway.test", Path: "/v1/send"}}, &rewrite.RouteKeys{TemplateConfig: rewrite.TemplateConfig{Auth: "bearer",
 		Body: map[string]any{"to": []any{"{{.To}}"}, "body": "{{.Text}}"}, IDPointer: "/id"}}, http.StatusCreated,
 		`{"id":"batch-0123456789"}`},
 }
@@ -35,7 +36,7 @@ var benchProviders = map[string]struct {
 // reply and render the legacy answer. Every iteration is a different
 // message. Run: go test -run=^$ -bench=Rewrite -benchmem ./rewrite/
 func BenchmarkRewrite(b *testing.B) {
-	dialect, err := rewrite.NewDialect("clickatell-http", rewrite.DialectConfig{})
+	dialect, err := rewrite.NewDialect("clickatell-http", rewrite.DialectSettings{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func BenchmarkRewrite(b *testing.B) {
 			if !ok {
 				b.Fatalf("no benchmark config for provider %q", name)
 			}
-			p, err := rewrite.NewProvider(name, bp.cfg)
+			p, err := rewrite.NewProvider(name, rewrite.ProviderSettings{Config: bp.cfg, Keys: bp.keys})
 			if err != nil {
 				b.Fatal(err)
 			}

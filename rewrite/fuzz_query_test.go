@@ -13,7 +13,7 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("phone=07700+900123&msg=Your+password+is+abc123&user=x&pass=y", []byte(nil), "GET")
 	f.Add("phone=07700900123&msg=", []byte("Your+password+%26+more"), "POST")
 	f.Add("", []byte("phone=%2B44+7700+900123,0033612345678&msg=hi&sender=Guest"), "POST")
-	q, err := NewQuery(DialectConfig{DefaultCountry: "GB", ToParam: "phone", TextParam: "msg", FromParam: "sender"})
+	q, err := NewQuery(DialectConfig{DefaultCountry: "GB"}, QueryConfig{ToParam: "phone", TextParam: "msg", FromParam: "sender"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func FuzzProviderRead(f *testing.F) {
 	f.Add(202, []byte(`{"messages":[{"apiMessageId":"x","accepted":true,"to":"15551234567"}],"error":null}`))
 	f.Add(503, []byte(`<html>down</html>`))
 	platform, _ := NewClickatellPlatform(Config{Token: "k"})
-	twilio, err := NewTwilio(Config{Token: "k", AccountSID: "AC0123456789abcdef0123456789abcdef", From: "+15550001111"})
+	twilio, err := NewTwilio(Config{Token: "k", From: "+15550001111"}, TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef"})
 	if err != nil {
 		f.Fatal(err)
 	}
 	u, _ := url.Parse("https://127.0.0.1:9/send")
-	tmpl, err := NewTemplate(Config{Token: "k", Endpoint: u, Template: &TemplateConfig{Auth: "bearer",
-		Body: map[string]any{"text": "{{.Text}}"}, IDPointer: "/messages/0/message-id", ErrorPointer: "/messages/0/error-text"}})
+	tmpl, err := NewTemplate(Config{Token: "k", Endpoint: u}, TemplateConfig{Auth: "bearer",
+		Body: map[string]any{"text": "{{.Text}}"}, IDPointer: "/messages/0/message-id", ErrorPointer: "/messages/0/error-text"})
 	if err != nil {
 		f.Fatal(err)
 	}

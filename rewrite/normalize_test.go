@@ -18,7 +18,7 @@ import (
 // unless all four agree. It returns the recipients, or the error's code.
 func parseBoth(t *testing.T, rawTo, cc string) ([]string, string) {
 	t.Helper()
-	q, err := NewQuery(DialectConfig{DefaultCountry: cc, ToParam: "phone", TextParam: "msg"})
+	q, err := NewQuery(DialectConfig{DefaultCountry: cc}, QueryConfig{ToParam: "phone", TextParam: "msg"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestCanonicalDigits_SameAsLibrary(t *testing.T) {
 // libphonenumber work, and duplicates count. The 5,000 numbers here are
 // all invalid: had any been parsed, the answer would be 105, not 101.
 func TestRecipientsCountedBeforeParsing(t *testing.T) {
-	q, err := NewQuery(DialectConfig{DefaultCountry: "GB", MaxRecipients: 3})
+	q, err := NewQuery(DialectConfig{DefaultCountry: "GB", MaxRecipients: 3}, QueryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestRecipientsCountedBeforeParsing(t *testing.T) {
 // noncharacters are refused with 116, also when they arrive as unicode=1
 // hex; ordinary text, including U+FFFD and emoji, is not.
 func TestTextControlCharacters(t *testing.T) {
-	q, err := NewQuery(DialectConfig{})
+	q, err := NewQuery(DialectConfig{}, QueryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

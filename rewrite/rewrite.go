@@ -195,23 +195,32 @@ type Provider interface {
 	// MaxRecipients is how many recipients one request may carry; the
 	// proxy splits larger messages into batches.
 	MaxRecipients() int
+	// RetryableReply says whether a reply with this status (429 or 503,
+	// which the provider's Read refused with Failover set: it answered
+	// itself and took nothing) certainly means "not processed", so that
+	// sending again cannot double the message. hasRetryAfter reports a
+	// valid Retry-After header: the provider saying when to come back.
+	RetryableReply(status int, hasRetryAfter bool) bool
 }
 
-// Config is what a provider needs from its route, secrets already resolved.
-// Providers reject keys they do not use only through the proxy's config
-// validation; here unused fields are ignored.
+// Config is what every provider takes from its route, secrets already
+// resolved. A provider's own keys come in its own struct (TwilioConfig,
+// TemplateConfig, ...), registered in registry.go.
 type Config struct {
 	Endpoint *url.URL // full URL of the send call; nil = provider default
 	Token    string   // API key or token (secret)
 	From     string   // configured sender, overrides Message.From when set
+}
 
-	// Twilio.
-	AccountSID          string // AC..., in the URL path and the default Basic user
-	APIKeySID           string // SK..., the Basic user instead of AccountSID
-	MessagingServiceSID string // MG..., sent instead of From
-
-	// Template is the gateway description for the "template" provider.
-	Template *TemplateConfig
+// DialectConfig is what every dialect takes from its route. A dialect's own
+// keys come in its own struct (QueryConfig), registered in registry.go.
+type DialectConfig struct {
+	// DefaultCountry (ISO code, e.g. "GB") reads recipients without a
+	// country code as national numbers of that country.
+	DefaultCountry string
+	// MaxRecipients refuses a request naming more recipients (400 ERR:
+	// 101), counted as written before any is normalised; 0 = no limit.
+	MaxRecipients int
 }
 
 // KeyError is a provider config problem that belongs to one route key (e.g.

@@ -207,11 +207,10 @@ func readers(t *testing.T) map[string]struct {
 		"clickatell-rest": {must(NewClickatellREST(Config{Token: testToken})), 202, func(id string) string {
 			return `{"data":{"message":[{"accepted":true,"to":"15551234567","apiMessageId":` + jsonQuote(id) + `}]}}`
 		}},
-		"twilio": {must(NewTwilio(Config{Token: testToken, AccountSID: "AC0123456789abcdef0123456789abcdef", From: "+15550001111"})), 201, func(id string) string {
+		"twilio": {must(NewTwilio(Config{Token: testToken, From: "+15550001111"}, TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef"})), 201, func(id string) string {
 			return `{"sid":` + jsonQuote(id) + `,"status":"queued"}`
 		}},
-		"template": {must(NewTemplate(Config{Token: testToken, Endpoint: &url.URL{Scheme: "https", Host: "gw.test", Path: "/send"},
-			Template: &TemplateConfig{Auth: "bearer", Body: map[string]any{"to": "{{.To}}", "text": "{{.Text}}"}, IDPointer: "/result/id"}})), 201,
+		"template": {must(NewTemplate(Config{Token: testToken, Endpoint: &url.URL{Scheme: "https", Host: "gw.test", Path: "/send"}}, TemplateConfig{Auth: "bearer", Body: map[string]any{"to": "{{.To}}", "text": "{{.Text}}"}, IDPointer: "/result/id"})), 201,
 			func(id string) string { return `{"result":{"id":` + jsonQuote(id) + `}}` }},
 	}
 }
@@ -304,9 +303,8 @@ func TestReadSanitizesProviderErrors(t *testing.T) {
 	m := Message{To: []string{"447700900123"}, Text: "Your password is k7Q2-zebra"}
 	one, _ := NewClickatellOne(Config{Token: testToken})
 	rest, _ := NewClickatellREST(Config{Token: testToken})
-	tw, _ := NewTwilio(Config{Token: testToken, AccountSID: "AC0123456789abcdef0123456789abcdef", From: "+15550001111"})
-	tmpl, _ := NewTemplate(Config{Token: testToken, Endpoint: &url.URL{Scheme: "https", Host: "gw.test", Path: "/send"},
-		Template: &TemplateConfig{Auth: "bearer", Body: map[string]any{"text": "{{.Text}}"}, ErrorPointer: "/error"}})
+	tw, _ := NewTwilio(Config{Token: testToken, From: "+15550001111"}, TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef"})
+	tmpl, _ := NewTemplate(Config{Token: testToken, Endpoint: &url.URL{Scheme: "https", Host: "gw.test", Path: "/send"}}, TemplateConfig{Auth: "bearer", Body: map[string]any{"text": "{{.Text}}"}, ErrorPointer: "/error"})
 	for _, tc := range []struct {
 		name   string
 		p      Provider

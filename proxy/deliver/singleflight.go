@@ -1,0 +1,118 @@
+package deliver
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/postern/postern/rewrite"
+)
+
+// messageKey identifies a message for idempotency: an HMAC over the route
+// and everything that decides what the guest receives (recipients, text,
+// sender, the legacy options including ISE's own climsgid). Identical
+// requests get the same key; the text itself is never kept. The HMAC key
+// is derived from the config's secrets, so the same config (a restart, an
+// HA peer) derives the same ids while nobody without those secrets can test
+// guesses of a short password against an id in the audit log.
+type messageKey [sha256.Size]byte
+
+func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
+	mac := hmac.New(sha256.New, idKey)
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		mac.Write(n[:])
+		mac.Write([]byte(s))
+	}
+	field(route)
+	field(strconv.Itoa(len(m.To)))
+	for _, to := range m.To {
+		field(to)
+	}
+	field(m.Text)
+	field(m.From)
+	o := m.Options
+	field(strconv.FormatBool(o.MO))
+	field(strconv.Itoa(o.Concat))
+	field(o.ClientMessageID)
+	field(strconv.Itoa(o.Callback))
+	field(strconv.FormatBool(o.DeliveryAck))
+	var k messageKey
+	mac.Sum(k[:0])
+	return k
+}
+
+// clientMessageID is the id postern passes to providers that take one
+// (Clickatell REST and Platform clientMessageId, a template's
+// {{.ClientMessageID}}) when ISE sent no climsgid: 27 characters, the same
+// for identical requests, so a repeat by ISE can be recognised at the
+// provider and in the audit log.
+func (k messageKey) clientMessageID() string { return "pst" + hex.EncodeToString(k[:12]) }
+
+// Joins joins identical requests while the first is in flight: ISE
+// repeating a request it thinks was lost must not send the guest a second
+// SMS. Only keys are held, and only until the first request is answered.
+type Joins struct {
+	mu      sync.Mutex
+	flights map[messageKey]*flight
+	joiners int // requests waiting for another's outcome (for tests)
+}
+
+// flight is one message being sent; done is closed when its outcome is in.
+type flight struct {
+	done chan struct{}
+	d    Delivery
+}
+
+// join returns the flight in progress for k, or registers a new one that
+// the caller leads (leader true) and must finish.
+func (sf *Joins) join(k messageKey) (f *flight, leader bool) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if f := sf.flights[k]; f != nil {
+		sf.joiners++
+		return f, false
+	}
+	if sf.flights == nil {
+		sf.flights = map[messageKey]*flight{}
+	}
+	f = &flight{done: make(chan struct{})}
+	sf.flights[k] = f
+	return f, true
+}
+
+// leave ends a joiner's wait.
+func (sf *Joins) leave() {
+	sf.mu.Lock()
+	sf.joiners--
+	sf.mu.Unlock()
+}
+
+// Waiting is how many requests are waiting for an identical one in
+// flight, so tests can line up a join without sleeping.
+func (sf *Joins) Waiting() int {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	return sf.joiners
+}
+
+// finish publishes the leader's outcome and lets the next identical
+// request send again.
+func (sf *Joins) finish(k messageKey, f *flight) {
+	sf.mu.Lock()
+	delete(sf.flights, k)
+	sf.mu.Unlock()
+	close(f.done)
+}
+
+func joinTimedOut() *rewrite.Error {
+	return &rewrite.Error{Status: http.StatusGatewayTimeout, Code: rewrite.CodeInternal,
+		Description: "Upstream timeout, outcome unknown", Outcome: rewrite.Unknown,
+		Cause: errors.New("an identical request in flight did not finish in time")}
+}

@@ -1,0 +1,195 @@
+package deliver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/rewrite"
+	"github.com/postern/postern/trust"
+)
+
+// maxProviderReply bounds how much of a provider's reply postern reads. Real
+// replies are a few hundred bytes per recipient.
+const maxProviderReply = 1 << 20
+
+// Info is what the audit log needs to know about the upstream exchange.
+type Info struct {
+	TLSVersion string
+	LeafSHA256 string
+}
+
+// sender delivers a parsed message and reports one outcome per recipient.
+// It never returns an error: every failure becomes a recipient outcome.
+type sender interface {
+	Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info)
+}
+
+// httpSender sends through a rewrite.Provider over postern's own verified
+// client.
+type httpSender struct {
+	provider  rewrite.Provider
+	client    *http.Client
+	observe   metrics.Observer
+	userAgent string
+}
+
+// UserAgent is the User-Agent postern sends to providers: "postern/" and
+// the running version, so a provider's support desk can tell which build
+// sent a request.
+func UserAgent(version string) string {
+	return "postern/" + version
+}
+
+func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	var res rewrite.Result
+	var info Info
+	for _, batch := range batches(m, h.provider.MaxRecipients()) {
+		r, bi := h.sendBatch(ctx, batch)
+		res.Recipients = append(res.Recipients, r.Recipients...)
+		if bi.TLSVersion != "" {
+			info = bi
+		}
+	}
+	return res, info
+}
+
+// batches splits m so that no request carries more recipients than a
+// provider accepts.
+func batches(m rewrite.Message, max int) []rewrite.Message {
+	if max <= 0 || len(m.To) <= max {
+		return []rewrite.Message{m}
+	}
+	var out []rewrite.Message
+	for start := 0; start < len(m.To); start += max {
+		b := m
+		b.To = m.To[start:min(start+max, len(m.To))]
+		out = append(out, b)
+	}
+	return out
+}
+
+func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	var info Info
+	req, err := h.provider.Build(ctx, m)
+	if err != nil {
+		return failAll(m, &rewrite.Error{Status: http.StatusInternalServerError, Code: rewrite.CodeInternal,
+			Description: "Internal error", Outcome: rewrite.Refused, Cause: fmt.Errorf("building request: %w", err)}), info
+	}
+	// Providers see who is calling, never Go's default "Go-http-client".
+	req.Header.Set("User-Agent", h.userAgent)
+	// wrote records whether the request may have reached the provider: only
+	// before that point is a failure certainly "not sent".
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+
+	sent := time.Now()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.observe.Observe(time.Since(sent))
+		reason, tlsErr := trust.DescribeTLSError(err)
+		badCert := tlsErr && reason != trust.ReasonHandshake
+		// Go's client quotes a malformed reply ("malformed HTTP response
+		// ..."): provider bytes, masked and cut before they reach the audit
+		// line. A certificate error quotes no reply but carries the AIA
+		// explanation, which may be longer.
+		limit := rewrite.MaxProviderErrorDetail
+		if badCert {
+			limit = rewrite.MaxTLSErrorDetail
+		}
+		err = rewrite.SanitizeProviderError(err, m.Text, limit)
+		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, wrote.Load()), wrote.Load(), badCert)), info
+	}
+	defer resp.Body.Close()
+	if resp.TLS != nil {
+		info.TLSVersion = tls.VersionName(resp.TLS.Version)
+		if len(resp.TLS.PeerCertificates) > 0 {
+			sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
+			info.LeafSHA256 = hex.EncodeToString(sum[:])
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
+	h.observe.Observe(time.Since(sent))
+	if err == nil && len(body) > maxProviderReply {
+		err = errors.New("reply larger than 1 MiB")
+	}
+	if err != nil && resp.StatusCode/100 == 2 {
+		// The provider said yes but we could not read which ids it gave.
+		return failAll(m, &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal,
+			Description: "Provider reply unreadable, outcome unknown", Outcome: rewrite.Unknown,
+			Cause: fmt.Errorf("reading %d reply: %w", resp.StatusCode, rewrite.SanitizeProviderError(err, m.Text, rewrite.MaxProviderErrorDetail))}), info
+	}
+	res := h.provider.Read(m, rewrite.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
+	return markThrottled(resp.StatusCode, resp.Header, res), info
+}
+
+// classifyTransportError decides what ISE is told when no HTTP reply came
+// back. The distinction that matters is whether the request may have reached
+// the provider: a message is "not sent" only when nothing was written.
+func classifyTransportError(ctx context.Context, err error, wrote bool) *rewrite.Error {
+	e := &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal, Outcome: rewrite.Refused, Cause: err}
+	// Nothing written means nothing accepted: another provider may try.
+	e.Failover = !wrote
+	if reason, ok := trust.DescribeTLSError(err); ok && !wrote {
+		e.Description = "Upstream TLS verification failed: " + reason
+		return e
+	}
+	timedOut := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		timedOut = true
+	}
+	switch {
+	case timedOut && wrote:
+		e.Status, e.Outcome, e.Description = http.StatusGatewayTimeout, rewrite.Unknown, "Upstream timeout, outcome unknown"
+	case timedOut:
+		e.Status, e.Description = http.StatusGatewayTimeout, "Upstream timeout, message not sent"
+	case wrote:
+		e.Outcome, e.Description = rewrite.Unknown, "Upstream connection failed, outcome unknown"
+	default:
+		e.Description = "Upstream unreachable, message not sent"
+	}
+	return e
+}
+
+func failAll(m rewrite.Message, e *rewrite.Error) rewrite.Result {
+	res := rewrite.Result{Recipients: make([]rewrite.Recipient, len(m.To))}
+	for i, to := range m.To {
+		res.Recipients[i] = rewrite.Recipient{To: to, Err: e}
+	}
+	return res
+}
+
+// sandboxSender accepts every message and sends nothing, loudly. It lets a
+// newcomer try postern, and an ISE admin test a configuration, without a
+// provider account and without a guest getting a text.
+type sandboxSender struct {
+	route string
+	log   *slog.Logger
+	seq   atomic.Uint64
+}
+
+func (s *sandboxSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	res := rewrite.Result{Recipients: make([]rewrite.Recipient, len(m.To))}
+	for i, to := range m.To {
+		res.Recipients[i] = rewrite.Recipient{To: to, ID: "sandbox-" + strconv.FormatUint(s.seq.Add(1), 10), Sandbox: true}
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn, "sandbox: message accepted but NOT SENT",
+		slog.String("route", s.route), slog.Any("to", audit.MaskAll(m.To)),
+		slog.Int("chars", len([]rune(m.Text))), slog.Bool("not_sent", true))
+	return res, Info{}
+}

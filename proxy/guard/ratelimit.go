@@ -1,0 +1,140 @@
+package guard
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/postern/postern/proxy/config"
+)
+
+// defaultMaxLimiterKeys bounds how many numbers or clients a keyedLimiter
+// remembers. A flood of distinct numbers evicts the least recently used
+// buckets instead of growing memory; daily_max still bounds what such a
+// flood can send.
+const defaultMaxLimiterKeys = 10_000
+
+// keyedLimiter is one token bucket per key (a destination number, a client
+// address), with least-recently-used eviction. Time is always passed in, so
+// tests drive it with their own clock.
+type keyedLimiter struct {
+	limit   rate.Limit
+	burst   int
+	maxKeys int
+
+	mu      sync.Mutex
+	entries map[string]*list.Element // of *bucket
+	lru     list.List                // front = most recently used
+}
+
+type bucket struct {
+	key string
+	lim *rate.Limiter
+}
+
+// newKeyedLimiter returns nil for an "off" rate; a nil limiter allows all.
+func newKeyedLimiter(r config.Rate, maxKeys int) *keyedLimiter {
+	if r.Off() {
+		return nil
+	}
+	return &keyedLimiter{
+		limit:   rate.Every(r.Per / time.Duration(r.Count)),
+		burst:   r.Count,
+		maxKeys: maxKeys,
+		entries: map[string]*list.Element{},
+	}
+}
+
+// allowAll takes one token from each key's bucket at now, or none at all:
+// a message to several numbers is refused whole if any of them is over its
+// limit, and the others keep their tokens.
+func (k *keyedLimiter) allowAll(now time.Time, keys []string) bool {
+	if k == nil {
+		return true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	taken := make([]*rate.Reservation, 0, len(keys))
+	for _, key := range keys {
+		r := k.bucket(key).ReserveN(now, 1)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			r.CancelAt(now)
+			for _, t := range taken {
+				t.CancelAt(now)
+			}
+			return false
+		}
+		taken = append(taken, r)
+	}
+	return true
+}
+
+// bucket returns key's limiter, creating it (and evicting the least
+// recently used one when full) as needed. k.mu is held.
+func (k *keyedLimiter) bucket(key string) *rate.Limiter {
+	if e, ok := k.entries[key]; ok {
+		k.lru.MoveToFront(e)
+		return e.Value.(*bucket).lim
+	}
+	for len(k.entries) >= k.maxKeys {
+		oldest := k.lru.Back()
+		k.lru.Remove(oldest)
+		delete(k.entries, oldest.Value.(*bucket).key)
+	}
+	b := &bucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)}
+	k.entries[key] = k.lru.PushFront(b)
+	return b.lim
+}
+
+// size is how many keys are remembered.
+func (k *keyedLimiter) size() int {
+	if k == nil {
+		return 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.entries)
+}
+
+// dailyCap counts recipients per UTC calendar day: the bill an operator
+// budgets for is per day, and a fixed day is what an auditor can check
+// against the provider's invoice.
+type dailyCap struct {
+	max int // 0 = off
+
+	mu   sync.Mutex
+	day  string
+	used int
+}
+
+// take counts n recipients at now, or refuses them all if that would pass
+// the cap.
+func (d *dailyCap) take(now time.Time, n int) bool {
+	if d.max == 0 {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if day := now.UTC().Format(time.DateOnly); day != d.day {
+		d.day, d.used = day, 0
+	}
+	if d.used+n > d.max {
+		return false
+	}
+	d.used += n
+	return true
+}
+
+// giveBack returns n recipients that were counted but not sent.
+func (d *dailyCap) giveBack(now time.Time, n int) {
+	if d.max == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.UTC().Format(time.DateOnly) == d.day {
+		d.used = max(0, d.used-n)
+	}
+}

@@ -1,0 +1,114 @@
+package guard
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/proxy/config"
+)
+
+var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+
+// TestKeyedLimiterBounds: "5/10m" allows exactly 5 at once, refuses the
+// sixth, and gives one more back every 2 minutes, per key.
+func TestKeyedLimiterBounds(t *testing.T) {
+	k := newKeyedLimiter(config.Rate{Count: 5, Per: 10 * time.Minute}, 100)
+	for i := range 5 {
+		if !k.allowAll(t0, []string{"A"}) {
+			t.Fatalf("message %d refused, want 5 allowed", i+1)
+		}
+	}
+	if k.allowAll(t0, []string{"A"}) {
+		t.Fatal("6th message allowed, want refused")
+	}
+	if !k.allowAll(t0, []string{"B"}) {
+		t.Fatal("another number is limited separately")
+	}
+	if k.allowAll(t0.Add(2*time.Minute-time.Second), []string{"A"}) {
+		t.Fatal("allowed before a token refilled")
+	}
+	if !k.allowAll(t0.Add(2*time.Minute), []string{"A"}) {
+		t.Fatal("refused after 2 minutes, want one token back")
+	}
+	if k.allowAll(t0.Add(2*time.Minute), []string{"A"}) {
+		t.Fatal("two allowed after one refill")
+	}
+}
+
+// TestKeyedLimiterAllOrNothing: a message to several numbers takes a token
+// from each only if every number has one.
+func TestKeyedLimiterAllOrNothing(t *testing.T) {
+	k := newKeyedLimiter(config.Rate{Count: 1, Per: time.Hour}, 100)
+	if !k.allowAll(t0, []string{"A"}) {
+		t.Fatal("first refused")
+	}
+	if k.allowAll(t0, []string{"B", "A"}) {
+		t.Fatal("A is exhausted; the pair must be refused")
+	}
+	if !k.allowAll(t0, []string{"B"}) {
+		t.Fatal("B lost its token to a refused message")
+	}
+}
+
+// TestKeyedLimiterMemoryBounded: 100 000 distinct numbers never hold more
+// than maxKeys buckets, and the most recent numbers are still limited.
+func TestKeyedLimiterMemoryBounded(t *testing.T) {
+	const maxKeys = defaultMaxLimiterKeys
+	k := newKeyedLimiter(config.Rate{Count: 1, Per: time.Hour}, maxKeys)
+	for i := range 100_000 {
+		k.allowAll(t0, []string{fmt.Sprintf("1555%07d", i)})
+		if n := k.size(); n > maxKeys {
+			t.Fatalf("after %d numbers the limiter holds %d buckets, want at most %d", i+1, n, maxKeys)
+		}
+	}
+	if k.allowAll(t0, []string{fmt.Sprintf("1555%07d", 99_999)}) {
+		t.Error("the most recent number lost its limit")
+	}
+}
+
+func TestOffRateAllowsAll(t *testing.T) {
+	k := newKeyedLimiter(config.Rate{}, 10)
+	for range 1000 {
+		if !k.allowAll(t0, []string{"A"}) {
+			t.Fatal("an off rate refused")
+		}
+	}
+}
+
+// TestDailyCap: exactly daily_max recipients per UTC day, then a new day.
+func TestDailyCap(t *testing.T) {
+	d := &dailyCap{max: 10}
+	if !d.take(t0, 7) || !d.take(t0, 3) {
+		t.Fatal("10 recipients refused under a cap of 10")
+	}
+	if d.take(t0, 1) {
+		t.Fatal("11th recipient allowed")
+	}
+	d.giveBack(t0, 2)
+	if !d.take(t0, 2) || d.take(t0, 1) {
+		t.Fatal("given back recipients not reusable exactly")
+	}
+	midnight := time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)
+	if d.take(midnight.Add(-time.Nanosecond), 1) {
+		t.Fatal("allowed before UTC midnight")
+	}
+	if !d.take(midnight, 10) {
+		t.Fatal("a new UTC day did not reset the cap")
+	}
+}
+
+func TestRateUnmarshal(t *testing.T) {
+	for in, want := range map[string]string{"5/10m": "5/10m0s", "600/1m": "600/1m0s", "off": "off", " 1/24h ": "1/24h0m0s"} {
+		var r config.Rate
+		if err := r.UnmarshalText([]byte(in)); err != nil || r.String() != want {
+			t.Errorf("%q: got %v %v, want %s", in, r, err, want)
+		}
+	}
+	for _, bad := range []string{"", "5", "5/", "/10m", "0/1m", "-1/1m", "5/10", "5/-1m", "five/1m", "on"} {
+		var r config.Rate
+		if err := r.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted as %v", bad, r)
+		}
+	}
+}

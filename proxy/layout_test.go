@@ -1,0 +1,37 @@
+package proxy_test
+
+import (
+	"go/build"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportsRunOneWay: main -> proxy -> proxy/{config,guard,deliver,audit,
+// metrics} -> rewrite, trust, and each subpackage imports only the ones
+// docs/architecture.md draws below it; no subpackage imports proxy. A new
+// import that breaks the layering fails here, not in review.
+func TestImportsRunOneWay(t *testing.T) {
+	const mod = "github.com/postern/postern/"
+	allowed := map[string][]string{
+		"proxy/audit":   {},
+		"proxy/metrics": {"proxy/audit", "trust"},
+		"proxy/config":  {"proxy/audit", "rewrite", "trust"},
+		"proxy/guard":   {"proxy/config", "proxy/metrics", "rewrite"},
+		"proxy/deliver": {"proxy/audit", "proxy/config", "proxy/metrics", "rewrite", "trust"},
+		"rewrite":       {},
+		"trust":         {},
+	}
+	for pkg, ok := range allowed {
+		p, err := build.ImportDir("../"+pkg, 0) // non-test files only
+		if err != nil {
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		for _, imp := range p.Imports {
+			own, isOwn := strings.CutPrefix(imp, mod)
+			if isOwn && !slices.Contains(ok, own) {
+				t.Errorf("%s imports %s; it may import only %v", pkg, own, ok)
+			}
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/elazarl/goproxy"
+
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/deliver"
+	"github.com/postern/postern/proxy/guard"
+	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/rewrite"
+)
+
+// handle is the one pipeline every request goes through, in README's
+// order: admit -> route -> parse -> guard -> deliver -> answer -> audit.
+// Each step either passes the request on or refuses it (refuse.go); every
+// way out writes exactly one audit line. It always returns a response of
+// its own, so goproxy never contacts an upstream itself.
+func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	defer s.track()()
+	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now()}
+	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(r, pctx), Method: r.Method}
+	if ref := p.admit(pctx); ref != nil {
+		return r, p.refuse(ref)
+	}
+	if ref := p.route(); ref != nil {
+		return r, p.refuse(ref)
+	}
+	msg, ref := p.parse()
+	if ref != nil {
+		return r, p.refuse(ref)
+	}
+	if ref := p.guard(msg.To); ref != nil {
+		return r, p.refuse(ref)
+	}
+	d, ref := p.deliver(msg)
+	if ref != nil {
+		return r, p.refuse(ref)
+	}
+	return r, p.answer(d)
+}
+
+// pipeline is one request on its way through handle.
+type pipeline struct {
+	s     *Server
+	rt    *runtime // one config from start to end, whatever a reload does
+	r     *http.Request
+	start time.Time
+	a     *audit.Record
+	rte   *config.Route // set by route
+}
+
+// admit decides who is asking: allow_clients, proxy authentication (or the
+// intercepted tunnel's), the per_client budget, and the plaintext http
+// scheme of an absolute-form request.
+func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
+	cfg, r := p.rt.cfg, p.r
+	if !cfg.ClientAllowed(clientIP(r)) {
+		return refuseClient
+	}
+	user, reason := guard.CheckProxyAuth(&cfg.Guards, r)
+	if sess := tunnelSession(pctx); sess != nil {
+		// Authenticated (or not required) when the tunnel was accepted.
+		user, reason = sess.proxyUser, ""
+	}
+	if reason != "" {
+		return refuseProxyAuth(reason)
+	}
+	p.a.ProxyUser = user
+	if !p.rt.guards.AllowClient(p.a.Client) {
+		p.s.metrics.RateLimitHit(metrics.LimitPerClient)
+		return refusePerClient
+	}
+	// An absolute-form request names its scheme: postern takes ISE's
+	// plaintext http only, and refuses ftp://, https:// and the rest
+	// before routing, so nothing about them is sent anywhere.
+	if p.a.Mode == "proxy" && r.URL.Scheme != "http" {
+		return refuseScheme
+	}
+	return nil
+}
+
+// route finds the first [[route]] that serves the request; none is a 403.
+func (p *pipeline) route() *refusal {
+	p.rte = p.rt.cfg.Match(p.r.URL.Host, p.r.URL.Path)
+	if p.rte == nil {
+		return refuseNoRoute
+	}
+	p.a.Route, p.a.Provider = p.rte.Name, p.rte.ProviderName
+	return nil
+}
+
+// parse reads the request within its size limits, checks the route's
+// legacy credentials, and has the route's dialect turn it into a message
+// within the route's recipient and part limits.
+func (p *pipeline) parse() (rewrite.Message, *refusal) {
+	route := p.rte
+	in, perr := readInbound(p.r, &p.rt.cfg.Guards)
+	if perr != nil {
+		return rewrite.Message{}, refuseRequest(perr)
+	}
+	if !guard.CheckLegacyAuth(route, in) {
+		return rewrite.Message{}, refuseLegacyAuth()
+	}
+	msg, err := route.Dialect.Parse(in)
+	if err != nil {
+		var e *rewrite.Error
+		if !errors.As(err, &e) {
+			e = rewrite.BadRequest(rewrite.CodeMissingParams, "Invalid or missing parameters")
+		}
+		return msg, refuseRequest(e)
+	}
+	p.a.To, p.a.Chars = audit.MaskAll(msg.To), utf8.RuneCountInString(msg.Text)
+	p.a.Segments = rewrite.CountSegments(msg.Text).Count
+	if len(msg.To) > route.MaxRecipients {
+		return msg, refuseRequest(rewrite.BadRequest(rewrite.CodeMissingParams, "Too many recipients"))
+	}
+	if p.a.Segments > route.MaxSegments {
+		return msg, refuseRequest(rewrite.BadRequest(rewrite.CodeTooManyParts, "Maximum message parts exceeded"))
+	}
+	return msg, nil
+}
+
+// guard applies the destination and rate guardrails to the recipients,
+// recording each recipient's country.
+func (p *pipeline) guard(to []string) *refusal {
+	countries, reason := p.rt.guards.CheckDestinations(to)
+	p.a.Country = countries
+	if reason != "" {
+		return refuseDestination(reason)
+	}
+	if limit := p.rt.guards.AdmitMessage(to); limit != "" {
+		p.s.metrics.RateLimitHit(limit)
+		return refuseRateLimit(limit)
+	}
+	return nil
+}
+
+// deliver builds, sends and reads, once per identical message in flight.
+// The message is finished even if ISE hangs up: once accepted it must end
+// delivered, refused or unknown — never abandoned half-sent — so the
+// client's cancellation is not inherited. Only the end of the shutdown
+// grace period cuts it short.
+func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), p.rt.cfg.RequestTimeout)
+	defer cancel()
+	defer context.AfterFunc(p.s.stopSends, cancel)()
+	d := p.rt.deliver.Deliver(ctx, p.rte, msg)
+	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
+	if d.Busy {
+		return d, refuseBusy()
+	}
+	return d, nil
+}
+
+// answer tells ISE the outcome in the route's legacy format and audits it.
+func (p *pipeline) answer(d deliver.Delivery) *http.Response {
+	a, res := p.a, d.Result
+	a.TLS, a.Leaf, a.Attempts = d.Info.TLSVersion, d.Info.LeafSHA256, d.Attempts
+	outcome, code, reason := deliver.Summarize(res)
+	for _, rc := range res.Recipients {
+		if rc.ID != "" {
+			a.IDs = append(a.IDs, rc.ID)
+		}
+	}
+	resp := replyResponse(p.r, p.rte.Dialect.Reply(res))
+	a.Outcome, a.Status, a.Code, a.Reason = outcome, resp.StatusCode, code, p.rt.cfg.Redact(reason)
+	p.audit()
+	return resp
+}
+
+// refuse answers ref and audits it. A request refused before routing
+// records what it asked for, so an operator can tell a typo in ISE's URL
+// from a stranger probing; never the query (credentials, text).
+func (p *pipeline) refuse(ref *refusal) *http.Response {
+	var dialect rewrite.Dialect
+	if p.rte != nil {
+		dialect = p.rte.Dialect
+	} else {
+		p.a.Host, p.a.Path = asked(p.r.URL.Host), asked(p.r.URL.Path)
+	}
+	resp := ref.answer(p.r, p.a, dialect, p.rt.cfg.Redact)
+	p.audit()
+	return resp
+}
+
+// audit writes the request's one audit line.
+func (p *pipeline) audit() {
+	p.a.Latency = time.Since(p.start)
+	p.s.writeAudit(p.r.Context(), p.a)
+}
+
+// track marks one request in flight, in the server's count (which a shutdown
+// reports when it cuts messages off) and the in-flight gauge, until the
+// returned func is called.
+func (s *Server) track() (done func()) {
+	s.flights.Add(1)
+	gauge := s.metrics.Started()
+	return func() {
+		gauge()
+		s.flights.Add(-1)
+	}
+}

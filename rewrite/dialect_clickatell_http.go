@@ -1,0 +1,556 @@
+package rewrite
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ClickatellHTTP is the "clickatell-http" dialect: Clickatell's legacy
+// HTTP API sendmsg call, which is what ISE 1.x sends
+// (GET /http/sendmsg?user=&password=&api_id=&to=&text=), and its
+// "ID: ..." / "ERR: ..." replies.
+//
+// user, password and api_id are accepted and dropped: they are ISE's copy of
+// credentials postern replaces with its own, and must never travel further.
+type ClickatellHTTP struct {
+	// DefaultCountry (ISO code) reads recipients without a country code as
+	// national numbers of that country; "" requires international numbers.
+	DefaultCountry string
+	// MaxRecipients refuses a request naming more recipients, counted as
+	// written (duplicates included) before any is normalised; 0 = no limit.
+	MaxRecipients int
+}
+
+var _ Dialect = ClickatellHTTP{}
+
+// ClickatellHTTPConfig holds the "clickatell-http" dialect's own route keys:
+// none beyond default_country and max_recipients (DialectConfig).
+type ClickatellHTTPConfig struct{}
+
+// NewClickatellHTTP returns the dialect for cfg; it cannot fail.
+func NewClickatellHTTP(cfg DialectConfig) (ClickatellHTTP, error) {
+	//lint:ignore S1016 the two structs only happen to match; DialectConfig may grow
+	return ClickatellHTTP{DefaultCountry: cfg.DefaultCountry, MaxRecipients: cfg.MaxRecipients}, nil
+}
+
+const formContentType = "application/x-www-form-urlencoded"
+
+// Every Parse error is one of these fixed values (copied per call), so no
+// message text or number can ever reach an error, a log or ISE.
+const (
+	descMalformed   = "Invalid or missing parameters: malformed URL encoding"
+	descMissingTo   = "Invalid or missing parameters: to"
+	descTooMany     = "Too many recipients"
+	descMethod      = "Invalid or missing parameters: method must be GET or POST"
+	descContentType = "Invalid or missing parameters: POST body must be " + formContentType
+	descEmpty       = "Empty message"
+	descDestination = "Invalid destination address"
+	descUnicode     = "Invalid Unicode data"
+)
+
+func httpParseError(status int, code, desc string, cause error) *Error {
+	return &Error{Status: status, Code: code, Description: desc, Outcome: Refused, Cause: cause}
+}
+
+// Parse reads a sendmsg call. GET takes parameters from the query; POST
+// (form-encoded) merges query and body, the body winning. When ISE's URL ends
+// in "&text=" and the POST data is only the URL-encoded message, the whole
+// body is the text.
+func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
+	params, text, err := readParams(in, "text", "to", hasLegacyKey)
+	if err != nil {
+		return Message{}, err
+	}
+	to, err := parseRecipients(params["to"], text, d.DefaultCountry, d.MaxRecipients)
+	if err != nil {
+		return Message{}, err
+	}
+	m := Message{To: to}
+	if first(params, "unicode") == "1" {
+		var uerr error
+		if text, uerr = decodeUCS2Hex(text); uerr != nil {
+			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, uerr)
+		}
+	}
+	if err := checkText(text); err != nil {
+		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
+	}
+	m.Text = text
+	m.From, _ = normalizeSender(first(params, "from"))
+	m.Options = parseOptions(params)
+	return m, nil
+}
+
+// readParams reads the parameters of a GET or form POST and the text under
+// textKey. isForm tells a form body from ISE's bare "$message$" POST data:
+// a body holding a parameter the dialect knows is a form. The values of
+// toKey stay undecoded, for parseRecipients: decoding loses whether a space
+// was a literal "+".
+func readParams(in Inbound, textKey, toKey string, isForm func(map[string][]string) bool) (map[string][]string, string, *Error) {
+	var body map[string][]string
+	switch in.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		if ct := strings.ToLower(strings.TrimSpace(in.ContentType)); ct != "" && ct != formContentType {
+			return nil, "", httpParseError(http.StatusUnsupportedMediaType, CodeMissingParams, descContentType, nil)
+		}
+		if len(in.Body) > 0 {
+			var err error
+			if body, err = parseFormKeeping(string(in.Body), toKey); err != nil {
+				return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
+			}
+		}
+	default:
+		return nil, "", httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
+	}
+	params, err := parseFormKeeping(in.RawQuery, toKey)
+	if err != nil {
+		return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
+	}
+	var text string
+	if body != nil && first(params, textKey) == "" && !isForm(body) {
+		// The bare "$message$" POST. parseForm already proved the body
+		// decodes, so this cannot fail.
+		text, _ = url.QueryUnescape(string(in.Body))
+	} else {
+		for k, v := range body {
+			params[k] = v
+		}
+		text = first(params, textKey)
+	}
+	return params, text, nil
+}
+
+// parseRecipients splits comma-separated recipient values, still URL-encoded
+// as received, normalises each (in defaultCountry when it has no country
+// code) and drops duplicates. It checks in the legacy API's order: no
+// recipient, then no text, then too many (more than max, when max > 0,
+// counted as written before any number is parsed, so a flood of numbers
+// costs no libphonenumber work), then a bad number.
+func parseRecipients(values []string, text, defaultCountry string, max int) ([]string, *Error) {
+	raw, err := splitRecipients(values, max)
+	if err != nil {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, err)
+	}
+	if len(raw) == 0 {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMissingTo, nil)
+	}
+	if text == "" {
+		return nil, httpParseError(http.StatusBadRequest, CodeEmptyMessage, descEmpty, nil)
+	}
+	if max > 0 && len(raw) > max {
+		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descTooMany, fmt.Errorf("more than %d", max))
+	}
+	var to []string
+	seen := make(map[string]bool, len(raw))
+	for i, n := range raw {
+		d, err := recipientDigits(n.number, defaultCountry, n.plus)
+		if err != nil {
+			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
+		}
+		if !seen[d] {
+			seen[d] = true
+			to = append(to, d)
+		}
+	}
+	return to, nil
+}
+
+// rawRecipient is one entry of a recipient parameter: its decoded text and
+// whether its raw form had a literal "+" before its first digit.
+type rawRecipient struct {
+	number string
+	plus   bool
+}
+
+// splitRecipients splits URL-encoded recipient values at "," (also when
+// sent as %2C) and decodes each entry, skipping blank ones. With max > 0 it
+// stops after max+1 entries: enough to know there are too many.
+//
+// In form encoding "+" is a space, but template engines often put a number
+// like "+4915112345678" into the URL unencoded; decoded, it would become
+// " 4915112345678" and, with a default_country, a national number of that
+// country: somebody else's phone. So a literal "+" before an entry's first
+// digit marks it international, exactly as "%2B" would. After the first
+// digit a "+" stays a space ("07700+900123").
+func splitRecipients(values []string, max int) ([]rawRecipient, error) {
+	var out []rawRecipient
+	for _, v := range values {
+		start := 0
+		for i := 0; i <= len(v); {
+			sep := 0 // length of the separator at i, 0 = none
+			switch {
+			case i == len(v):
+				sep = 1
+			case v[i] == ',':
+				sep = 1
+			case v[i] == '%' && i+2 < len(v) && v[i+1] == '2' && (v[i+2] == 'C' || v[i+2] == 'c'):
+				sep = 3
+			case v[i] == '%':
+				i = min(i+3, len(v)) // an escape; readParams proved it complete
+				continue
+			default:
+				i++
+				continue
+			}
+			piece := v[start:i]
+			i += sep
+			start = i
+			n, err := url.QueryUnescape(piece)
+			if err != nil {
+				return nil, errors.New("in recipients")
+			}
+			if strings.TrimSpace(n) == "" {
+				continue
+			}
+			out = append(out, rawRecipient{number: n, plus: literalPlusFirst(piece)})
+			if max > 0 && len(out) > max {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// literalPlusFirst reports whether the URL-encoded entry has a literal "+"
+// before its first digit (a digit may itself be escaped, "%34").
+func literalPlusFirst(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' && i+2 < len(raw) {
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			i += 2
+			if c >= '0' && c <= '9' {
+				return false
+			}
+			continue
+		}
+		switch {
+		case c == '+':
+			return true
+		case c >= '0' && c <= '9':
+			return false
+		}
+	}
+	return false
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
+}
+
+// legacyKeys are the sendmsg parameter names. A POST body holding any of them
+// is a form, never a bare message: reading "password=..." as the text would
+// text ISE's provider password to the guest.
+var legacyKeys = []string{
+	"text", "to", "user", "password", "api_id", "session_id", "from", "mo",
+	"unicode", "concat", "climsgid", "cliMsgId", "callback", "deliv_ack",
+}
+
+func hasLegacyKey(form map[string][]string) bool {
+	for _, k := range legacyKeys {
+		if _, ok := form[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// parseForm decodes k=v&k=v pairs ("+" and "%20" are spaces). Unlike
+// url.ParseQuery it treats ";" as data, since ISE leaves it unescaped in
+// text, and it fails on the first bad escape instead of dropping the pair.
+func parseForm(s string) (map[string][]string, error) {
+	return parseFormKeeping(s, "")
+}
+
+// parseFormKeeping is parseForm that keeps the values of rawKey (when not
+// "") as they were received, only proving that they decode.
+func parseFormKeeping(s, rawKey string) (map[string][]string, error) {
+	form := make(map[string][]string)
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, err
+		}
+		if rawKey != "" && k == rawKey {
+			if !validEscapes(v) {
+				return nil, errors.New("invalid URL escape")
+			}
+			form[k] = append(form[k], v)
+			continue
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return nil, err
+		}
+		form[k] = append(form[k], v)
+	}
+	return form, nil
+}
+
+// validEscapes reports whether url.QueryUnescape would accept s: every "%"
+// starts a two-digit hex escape.
+func validEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// checkText refuses text no handset should receive and no provider handles
+// alike: invalid UTF-8, NUL and the other control characters except tab,
+// line feed and carriage return (C0, DEL, C1), and Unicode noncharacters
+// (U+FFFE, U+FFFF and the rest, U+FDD0-U+FDEF and the last two code
+// points of every plane). The errors name the rule, never the text.
+func checkText(s string) error {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return errTextControl
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return errTextUTF8
+		case r >= 0x80 && r <= 0x9f:
+			return errTextControl
+		case r >= 0xfdd0 && r <= 0xfdef, r&0xfffe == 0xfffe:
+			return errTextNonchar
+		}
+		i += size
+	}
+	return nil
+}
+
+var (
+	errTextUTF8    = errors.New("text is not valid UTF-8")
+	errTextControl = errors.New("text contains a control character")
+	errTextNonchar = errors.New("text contains a Unicode noncharacter")
+)
+
+// optionalInt reads an optional numeric parameter. Absent is the usual case
+// and costs nothing (strconv.Atoi would allocate an error for "").
+func optionalInt(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// first returns the first non-empty value of key, so an ISE template with a
+// stray empty duplicate ("text=&text=...") still works.
+func first(form map[string][]string, key string) string {
+	for _, v := range form[key] {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// decodeUCS2Hex decodes unicode=1 text: UTF-16BE code units as hex, four
+// digits each ("00480069" = "Hi"), with surrogate pairs for characters
+// outside the BMP. Lone surrogates are errors, not U+FFFD: silently mangling
+// a password would be worse than refusing it.
+func decodeUCS2Hex(s string) (string, error) {
+	if len(s)%4 != 0 {
+		return "", errors.New("unicode text length is not a multiple of 4 hex digits")
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return "", errors.New("unicode text is not hex")
+	}
+	units := make([]uint16, len(b)/2)
+	for i := range units {
+		units[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	var sb strings.Builder
+	for i := 0; i < len(units); i++ {
+		u := rune(units[i])
+		switch {
+		case utf16.IsSurrogate(u) && u < 0xDC00 && i+1 < len(units):
+			r := utf16.DecodeRune(u, rune(units[i+1]))
+			if r == utf8.RuneError {
+				return "", errors.New("unicode text has an unpaired surrogate")
+			}
+			sb.WriteRune(r)
+			i++
+		case utf16.IsSurrogate(u):
+			return "", errors.New("unicode text has an unpaired surrogate")
+		default:
+			sb.WriteRune(u)
+		}
+	}
+	return sb.String(), nil
+}
+
+// parseOptions reads the optional parameters. A malformed value is ignored,
+// never an error: it must not stop a guest's password from going out.
+func parseOptions(p map[string][]string) Options {
+	o := Options{
+		MO:          first(p, "mo") == "1",
+		DeliveryAck: first(p, "deliv_ack") == "1",
+	}
+	if n, ok := optionalInt(first(p, "concat")); ok && n >= 1 && n <= 255 {
+		o.Concat = n // 255 is the most parts a concatenation header can count
+	}
+	if n, ok := optionalInt(first(p, "callback")); ok && n >= 0 && n <= 7 {
+		o.Callback = n // a 3-bit mask: intermediate, final, error
+	}
+	id := first(p, "climsgid")
+	if id == "" {
+		id = first(p, "cliMsgId")
+	}
+	if isAlnum(id) && len(id) <= 32 {
+		o.ClientMessageID = id
+	}
+	return o
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+const replyContentType = "text/plain; charset=utf-8"
+
+// Reply writes the legacy sendmsg answer. One recipient gets "ID: <id>" or
+// "ERR: <code>, <description>"; several get one line each with " To: <n>".
+// The status is 200 if anything was delivered. Otherwise it is the first
+// error's, unless an outcome is Unknown: then ISE must see that status, since
+// "maybe sent" must not read as a plain refusal that invites a resend.
+func (d ClickatellHTTP) Reply(r Result) Reply {
+	switch len(r.Recipients) {
+	case 0:
+		return d.ReplyError(&Error{Status: http.StatusInternalServerError, Code: CodeInternal, Description: "Internal error", Outcome: Refused})
+	case 1:
+		if e := r.Recipients[0].Err; e != nil {
+			return d.ReplyError(e)
+		}
+		return Reply{Status: http.StatusOK, ContentType: replyContentType, Body: "ID: " + oneLine(r.Recipients[0].ID) + "\n"}
+	}
+	var b strings.Builder
+	for _, rc := range r.Recipients {
+		if rc.Err == nil {
+			fmt.Fprintf(&b, "ID: %s To: %s\n", oneLine(rc.ID), oneLine(rc.To))
+			continue
+		}
+		fmt.Fprintf(&b, "ERR: %s, %s To: %s\n", oneLine(rc.Err.Code), oneLine(rc.Err.Description), oneLine(rc.To))
+	}
+	return Reply{Status: resultStatus(r), ContentType: replyContentType, Body: b.String()}
+}
+
+// resultStatus is 200 if anything was delivered. Otherwise it is the first
+// error's, unless an outcome is Unknown: then ISE must see that status, since
+// "maybe sent" must not read as a plain refusal that invites a resend.
+func resultStatus(r Result) int {
+	var firstErr, unknown *Error
+	for _, rc := range r.Recipients {
+		if rc.Err == nil {
+			return http.StatusOK
+		}
+		if firstErr == nil {
+			firstErr = rc.Err
+		}
+		if unknown == nil && rc.Err.Outcome == Unknown {
+			unknown = rc.Err
+		}
+	}
+	if unknown != nil {
+		return errorStatus(unknown)
+	}
+	if firstErr == nil {
+		return http.StatusInternalServerError
+	}
+	return errorStatus(firstErr)
+}
+
+// ReplyError writes "ERR: <code>, <description>" with the error's status.
+func (ClickatellHTTP) ReplyError(e *Error) Reply {
+	if e == nil {
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Description: "Internal error"}
+	}
+	return Reply{
+		Status:      errorStatus(e),
+		ContentType: replyContentType,
+		Body:        "ERR: " + oneLine(e.Code) + ", " + oneLine(e.Description) + "\n",
+	}
+}
+
+// errorStatus guards against an Error built without a failure status: a 2xx
+// would tell ISE the SMS went out, and net/http panics on codes below 100.
+func errorStatus(e *Error) int {
+	if e.Status < 400 || e.Status > 599 {
+		return http.StatusInternalServerError
+	}
+	return e.Status
+}
+
+// oneLine keeps each reply line one line, whatever an id or description holds.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+var _ CredentialReader = ClickatellHTTP{}
+
+// Credentials reads user, password and api_id from the query and, for a
+// form POST, the body (the body wins, as in Parse).
+func (ClickatellHTTP) Credentials(in Inbound) Credentials {
+	params, err := parseForm(in.RawQuery)
+	if err != nil {
+		return Credentials{}
+	}
+	if in.Method == http.MethodPost && len(in.Body) > 0 {
+		if body, err := parseForm(string(in.Body)); err == nil && hasLegacyKey(body) {
+			for k, v := range body {
+				params[k] = v
+			}
+		}
+	}
+	return Credentials{User: first(params, "user"), Password: first(params, "password"), APIID: first(params, "api_id")}
+}

@@ -1,0 +1,83 @@
+package rewrite
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// DefaultClickatellOneEndpoint is the Clickatell One API send call.
+const DefaultClickatellOneEndpoint = "https://platform.clickatell.com/v1/message"
+
+// ClickatellOne is the "clickatell-one" provider: Clickatell's current One
+// API, where accounts migrated off the legacy APIs now live. Build it with
+// NewClickatellOne.
+type ClickatellOne struct {
+	cfg clickatellConfig
+}
+
+var _ Provider = (*ClickatellOne)(nil)
+
+// ClickatellOneConfig holds the "clickatell-one" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellOneConfig struct{}
+
+// NewClickatellOne validates cfg (a token is required; an endpoint, when
+// given, must be https) and fills the default endpoint.
+func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
+	c, err := newClickatellConfig(apiOne, cfg, DefaultClickatellOneEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &ClickatellOne{cfg: c}, nil
+}
+
+type oneRequest struct {
+	Messages []oneMessage `json:"messages"`
+}
+
+type oneMessage struct {
+	Channel string `json:"channel"`
+	To      string `json:"to"`
+	Content string `json:"content"`
+	From    string `json:"from,omitempty"`
+}
+
+// Build returns the POST for m: one entry per recipient, because the One API
+// takes a single "to" per message. The One API handles text encoding itself,
+// so the legacy unicode/concat options have nothing to map to.
+func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
+	if err := checkMessage(m, p.MaxRecipients()); err != nil {
+		return nil, buildErrorFor(apiOne, err)
+	}
+	from := p.cfg.sender(m)
+	body := oneRequest{Messages: make([]oneMessage, len(m.To))}
+	for i, to := range m.To {
+		body.Messages[i] = oneMessage{Channel: "sms", To: to, Content: m.Text, From: from}
+	}
+	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
+	if err != nil {
+		return nil, buildErrorFor(apiOne, err)
+	}
+	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
+	req.Header.Set("Authorization", p.cfg.token)
+	return req, nil
+}
+
+// Read interprets the One API reply. A 2xx is only success per recipient
+// and only with a null top-level error; throttling arrives as 400/code 43.
+func (p *ClickatellOne) Read(m Message, r Response) Result {
+	return readClickatell(apiOne, m, r)
+}
+
+// MaxRecipients is 200, the One API's limit on messages per call.
+func (p *ClickatellOne) MaxRecipients() int { return 200 }
+
+// DefaultEndpoint is the URL requests go to (the configured one, or the
+// default), for the proxy's startup report.
+func (p *ClickatellOne) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellOne) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}

@@ -1,0 +1,88 @@
+package rewrite
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// DefaultClickatellRESTEndpoint is the legacy Clickatell REST API send call.
+const DefaultClickatellRESTEndpoint = "https://api.clickatell.com/rest/message"
+
+// ClickatellREST is the "clickatell-rest" provider: Clickatell's legacy
+// (Developers' Central) REST API, the one ISE itself switched to once its
+// POST support was fixed. Build it with NewClickatellREST.
+type ClickatellREST struct {
+	cfg clickatellConfig
+}
+
+var _ Provider = (*ClickatellREST)(nil)
+
+// ClickatellRESTConfig holds the "clickatell-rest" provider's own route keys: none beyond
+// endpoint, token and from (Config).
+type ClickatellRESTConfig struct{}
+
+// NewClickatellREST validates cfg (a token is required; an endpoint, when
+// given, must be https) and fills the default endpoint.
+func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
+	c, err := newClickatellConfig(apiREST, cfg, DefaultClickatellRESTEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &ClickatellREST{cfg: c}, nil
+}
+
+// restMessage is the REST API request body. Optional fields are omitted
+// rather than sent as zero, so the account's own defaults apply.
+type restMessage struct {
+	Text            string   `json:"text"`
+	To              []string `json:"to"`
+	From            string   `json:"from,omitempty"`
+	MO              string   `json:"mo,omitempty"`
+	ClientMessageID string   `json:"clientMessageId,omitempty"`
+	Callback        int      `json:"callback,omitempty"`
+	MaxMessageParts int      `json:"maxMessageParts,omitempty"`
+}
+
+// Build returns the POST for m. A sender always goes with "mo":"1": a
+// two-way number is only accepted on reply-capable routes.
+func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
+	if err := checkMessage(m, p.MaxRecipients()); err != nil {
+		return nil, buildErrorFor(apiREST, err)
+	}
+	body := restMessage{
+		Text:            m.Text,
+		To:              m.To,
+		ClientMessageID: m.Options.ClientMessageID,
+		Callback:        m.Options.Callback,
+		MaxMessageParts: m.Options.Concat,
+	}
+	if from := p.cfg.sender(m); from != "" {
+		body.From, body.MO = from, "1"
+	}
+	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
+	if err != nil {
+		return nil, buildErrorFor(apiREST, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+p.cfg.token)
+	req.Header.Set("X-Version", "1")
+	return req, nil
+}
+
+// Read interprets the REST reply: data.message[] per recipient, or a
+// top-level error that fails them all.
+func (p *ClickatellREST) Read(m Message, r Response) Result {
+	return readClickatell(apiREST, m, r)
+}
+
+// MaxRecipients is 200, the lower of the two limits Clickatell documents.
+func (p *ClickatellREST) MaxRecipients() int { return 200 }
+
+// DefaultEndpoint is the URL requests go to (the configured one, or the
+// default), for the proxy's startup report.
+func (p *ClickatellREST) DefaultEndpoint() *url.URL { return p.cfg.defaultEndpoint() }
+
+// RetryableReply: see clickatellRetryable.
+func (p *ClickatellREST) RetryableReply(status int, hasRetryAfter bool) bool {
+	return clickatellRetryable(status, hasRetryAfter)
+}
