@@ -272,6 +272,13 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *d
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = env
+	return startProcess(t, cmd, cancel)
+}
+
+// startProcess starts cmd (a postern serve) and waits for its "postern
+// listening" line, in JSON or text; stop ends it at the test's cleanup.
+func startProcess(t *testing.T, cmd *exec.Cmd, stop func()) *daemon {
+	t.Helper()
 	d := &daemon{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout = d.stdout
 	pr, pw := io.Pipe()
@@ -285,7 +292,7 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *d
 		close(d.exited)
 	}()
 	t.Cleanup(func() {
-		cancel()
+		stop()
 		<-d.exited
 	})
 	type listening struct{ addr, admin string }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/json"
 	"encoding/pem"
@@ -287,43 +286,11 @@ func asImageUser(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
 	return cmd
 }
 
-// startImageProcess starts cmd and waits for its "postern listening" line.
+// startImageProcess starts cmd and waits for its "postern listening" line;
+// SIGTERM ends it, as a container runtime stops it.
 func startImageProcess(t *testing.T, cmd *exec.Cmd) *daemon {
 	t.Helper()
-	d := &daemon{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout = d.stdout
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(d.stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.err = cmd.Wait()
-		pw.Close()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-d.exited
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct{ Msg, Listen string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "postern listening" {
-				found <- line.Listen
-			}
-		}
-	}()
-	select {
-	case d.addr = <-found:
-	case <-d.exited:
-		t.Fatalf("postern exited at start-up (%v); stderr:\n%s", d.err, d.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("postern did not start; stderr:\n%s", d.stderr)
-	}
-	return d
+	return startProcess(t, cmd, func() { cmd.Process.Signal(syscall.SIGTERM) })
 }
 
 func testImageWithoutRuntime(t *testing.T, c imageClaims) {
