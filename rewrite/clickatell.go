@@ -11,6 +11,7 @@ import (
 // clickatellConfig is a validated Config shared by both Clickatell providers.
 type clickatellConfig struct {
 	endpoint *url.URL // never nil after newClickatellConfig
+	url      string   // endpoint formatted, once
 	token    string
 	from     string // normalised sender, "" = none
 }
@@ -52,6 +53,7 @@ func newClickatellConfig(api clickatellAPI, cfg Config, defaultEndpoint string) 
 		}
 		c.endpoint = u
 	}
+	c.url = c.endpoint.String()
 	return c, errors.Join(errs...)
 }
 
