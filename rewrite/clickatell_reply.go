@@ -246,7 +246,7 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	}
 
 	var body clickatellReply
-	if err := json.Unmarshal(r.Body, &body); err != nil {
+	if err := decodeClickatellReply(r.Body, &body); err != nil {
 		if ok {
 			// A 2xx means the provider took the request; without a
 			// readable body we cannot say what it did with it.

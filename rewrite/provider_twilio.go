@@ -3,7 +3,6 @@ package rewrite
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -171,7 +170,7 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	set := res.setAll
 	mk := newMasker(m.Text)
 	var body twilioReply
-	jsonErr := json.Unmarshal(r.Body, &body)
+	jsonErr := decodeTwilioReply(r.Body, &body)
 	ok := r.Status >= 200 && r.Status <= 299
 	switch {
 	case ok && jsonErr != nil:
