@@ -81,7 +81,7 @@ legacy_api_id = "3512345"
 		tb.Fatal(err)
 	}
 	w := &ownWork{cfg: cfg, route: cfg.Routes[0], metrics: metrics.New(metrics.BuildInfo{}),
-		audit:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		audit:  audit.NewLogger(io.Discard),
 		clock:  time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
 		header: http.Header{"Content-Type": {"application/json"}}, client: netip.MustParseAddr("127.0.0.1")}
 	// A message a second on a clock of its own: the limits are configured
