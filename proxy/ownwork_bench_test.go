@@ -26,6 +26,9 @@ import (
 // gets one text.
 const ownWorkRing = 1 << 14
 
+// ownWorkHost is the Host ISE addresses postern by.
+const ownWorkHost = "postern.example:8080"
+
 // ownWork is postern's own work for one message, without sockets: what the
 // pipeline (pipeline.go) does between reading ISE's request and writing
 // the answer, step for step, with the same functions — admit (allow_clients,
@@ -147,13 +150,13 @@ func (w *ownWork) message(ctx context.Context) error {
 		return fmt.Errorf("client refused")
 	}
 	// route
-	route := cfg.Match("postern.example", "/http/sendmsg")
+	route := cfg.Match(ownWorkHost, "/http/sendmsg")
 	if route == nil {
 		return fmt.Errorf("no route")
 	}
 	a.Route, a.Provider = route.Name, route.ProviderName
 	// parse
-	in := rewrite.Inbound{Method: http.MethodGet, Host: "postern.example", Path: "/http/sendmsg", RawQuery: q}
+	in := rewrite.Inbound{Method: http.MethodGet, Host: config.HostOnly(ownWorkHost), Path: "/http/sendmsg", RawQuery: q}
 	if !guard.CheckLegacyAuth(route, in) {
 		return fmt.Errorf("legacy credentials refused")
 	}

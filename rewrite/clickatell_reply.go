@@ -207,12 +207,18 @@ func entryNumber(to string) string {
 	return to
 }
 
-// matchEntries pairs each recipient with its reply entry: by number first,
-// because nothing promises the reply keeps request order, then by position
-// for entries whose "to" is missing or formatted differently.
-func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
-	out := make([]*clickatellEntry, len(to))
-	used := make([]bool, len(entries))
+// matchEntries pairs each recipient with its reply entry, filling out (one
+// per recipient): by number first, because nothing promises the reply
+// keeps request order, then by position for entries whose "to" is missing
+// or formatted differently.
+func matchEntries(to []string, entries []clickatellEntry, out []*clickatellEntry) {
+	var usedBuf [8]bool
+	used := usedBuf[:0]
+	if len(entries) > len(usedBuf) {
+		used = make([]bool, len(entries))
+	} else {
+		used = usedBuf[:len(entries)]
+	}
 	for j := range entries {
 		n := entryNumber(string(entries[j].To))
 		if n == "" {
@@ -230,7 +236,6 @@ func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
 			out[i], used[i] = &entries[i], true
 		}
 	}
-	return out
 }
 
 // readClickatell reads a REST or One API reply into a Result with one
@@ -238,57 +243,63 @@ func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
 func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	res := resultFor(m)
 	ok := r.Status >= 200 && r.Status <= 299
-	mk := newMasker(m.Text)
-	set := func(f func(i int) (string, *Error)) {
-		for i := range res.Recipients {
-			res.Recipients[i].ID, res.Recipients[i].Err = f(i)
-		}
-	}
+	var fold [256]byte
+	mk := newMaskerInto(m.Text, fold[:0])
 
 	var body clickatellReply
-	if err := decodeClickatellReply(r.Body, &body); err != nil {
-		if ok {
-			// A 2xx means the provider took the request; without a
-			// readable body we cannot say what it did with it.
-			set(func(int) (string, *Error) {
-				// The decoder quotes numbers it cannot place ("cannot
+	if err := decodeClickatellReply(r.Body, &body, m.To); err != nil {
+		for i := range res.Recipients {
+			if ok {
+				// A 2xx means the provider took the request; without a
+				// readable body we cannot say what it did with it. The
+				// decoder quotes numbers it cannot place ("cannot
 				// unmarshal number 4477..."): provider content.
-				return "", unknownError(api, r.Status, "reply is not readable JSON: "+mk.clean(err.Error(), MaxProviderErrorDetail))
-			})
-		} else {
-			set(func(int) (string, *Error) { return "", clickatellError(api, r.Status, clickatellFault{}, mk) })
+				res.Recipients[i].Err = unknownError(api, r.Status, "reply is not readable JSON: "+mk.clean(err.Error(), MaxProviderErrorDetail))
+			} else {
+				res.Recipients[i].Err = clickatellError(api, r.Status, clickatellFault{}, mk)
+			}
 		}
 		return res
 	}
 
-	matched := matchEntries(m.To, body.entries())
+	var matchBuf [4]*clickatellEntry
+	matched := matchBuf[:0]
+	if len(m.To) > len(matchBuf) {
+		matched = make([]*clickatellEntry, len(m.To))
+	} else {
+		matched = matchBuf[:len(m.To)]
+	}
+	matchEntries(m.To, body.entries(), matched)
 	top := body.Error.withSiblings(body.ErrorCode, body.ErrorDescription)
 	if top.set() || !ok && len(body.entries()) == 0 {
-		set(func(i int) (string, *Error) {
+		for i := range res.Recipients {
 			if e := matched[i]; e != nil && e.Accepted.val && e.APIMessageID != "" {
 				// The reply both accepts this recipient and reports a
 				// global error; it may well have been sent.
-				return "", unknownError(api, r.Status, "entry accepted despite a top-level error")
+				res.Recipients[i].Err = unknownError(api, r.Status, "entry accepted despite a top-level error")
+				continue
 			}
-			return "", clickatellError(api, r.Status, top, mk)
-		})
+			res.Recipients[i].Err = clickatellError(api, r.Status, top, mk)
+		}
 		return res
 	}
 
-	set(func(i int) (string, *Error) {
+	for i := range res.Recipients {
+		rc := &res.Recipients[i]
 		e := matched[i]
 		switch {
 		case e == nil && ok:
-			return "", unknownError(api, r.Status, "reply has no entry for this recipient")
+			rc.Err = unknownError(api, r.Status, "reply has no entry for this recipient")
 		case e == nil:
-			return "", clickatellError(api, r.Status, clickatellFault{}, mk)
+			rc.Err = clickatellError(api, r.Status, clickatellFault{}, mk)
 		case e.Accepted.val && e.APIMessageID == "":
 			// Accepted without an id: sent, but ISE must not get "ID: ".
-			return acceptedID, nil
+			rc.ID = acceptedID
 		case e.Accepted.val, !e.Accepted.set && e.APIMessageID != "" && !e.fault().set():
-			return mk.messageID(api, r.Status, string(e.APIMessageID), m.To)
+			rc.ID, rc.Err = mk.messageID(api, r.Status, string(e.APIMessageID), m.To)
+		default:
+			rc.Err = clickatellError(api, r.Status, e.fault(), mk)
 		}
-		return "", clickatellError(api, r.Status, e.fault(), mk)
-	})
+	}
 	return res
 }

@@ -296,6 +296,25 @@ func (r *jsonReader) decodeInto(depth int, u unmarshaler) bool {
 	return r.ok && u.UnmarshalJSON(v) == nil
 }
 
+// decodeRecipient is decodeInto for a "to": a plain string literal equal
+// to one of recipients is that recipient (the same text, no copy).
+func (r *jsonReader) decodeRecipient(depth int, to *flexString, recipients []string) bool {
+	v := r.value(depth)
+	if !r.ok {
+		return false
+	}
+	if len(v) >= 2 && v[0] == '"' {
+		inner := v[1 : len(v)-1]
+		for _, n := range recipients {
+			if string(inner) == n {
+				*to = flexString(n)
+				return true
+			}
+		}
+	}
+	return to.UnmarshalJSON(v) == nil
+}
+
 // isNull consumes a null.
 func (r *jsonReader) isNull() bool {
 	if r.peek() == 'n' {
@@ -318,8 +337,10 @@ var (
 	twilioReplyKeys     = []string{"sid", "status", "error_code", "error_message", "code", "message"}
 )
 
-// decodeClickatellReply is json.Unmarshal(b, body) for a zero body.
-func decodeClickatellReply(b []byte, body *clickatellReply) error {
+// decodeClickatellReply is json.Unmarshal(b, body) for a zero body. An
+// entry's "to" that is one of the strings in recipients is that string,
+// not a copy.
+func decodeClickatellReply(b []byte, body *clickatellReply, recipients []string) error {
 	r := jsonReader{b: b, ok: true}
 	r.fields(0, clickatellReplyKeys, func(k int) bool {
 		switch k {
@@ -331,12 +352,12 @@ func decodeClickatellReply(b []byte, body *clickatellReply) error {
 				Message []clickatellEntry `json:"message"`
 			}{}
 			r.fields(1, clickatellDataKeys, func(int) bool {
-				body.Data.Message = r.entries(2)
+				body.Data.Message = r.entries(2, recipients)
 				return r.ok
 			})
 			return r.ok
 		case 1:
-			body.Messages = r.entries(1)
+			body.Messages = r.entries(1, recipients)
 			return r.ok
 		case 2:
 			return r.decodeInto(1, &body.Error)
@@ -354,7 +375,7 @@ func decodeClickatellReply(b []byte, body *clickatellReply) error {
 }
 
 // entries reads null or an array of entry objects.
-func (r *jsonReader) entries(depth int) []clickatellEntry {
+func (r *jsonReader) entries(depth int, recipients []string) []clickatellEntry {
 	if r.isNull() {
 		return nil
 	}
@@ -376,7 +397,7 @@ func (r *jsonReader) entries(depth int) []clickatellEntry {
 			case 1:
 				return r.decodeInto(depth+2, &e.APIMessageID)
 			case 2:
-				return r.decodeInto(depth+2, &e.To)
+				return r.decodeRecipient(depth+2, &e.To, recipients)
 			case 3:
 				return r.decodeInto(depth+2, &e.Error)
 			case 4:

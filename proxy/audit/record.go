@@ -160,10 +160,15 @@ func parseLine(b []byte) (l Line, ok bool) {
 // maskNumber keeps the last four digits, enough to answer "did the guest
 // with the number ending 4567 get it?" without building a phone book.
 func maskNumber(n string) string {
+	const stars = "****************" // one concatenation, not a Repeat and a concatenation
 	if len(n) <= 4 {
 		return strings.Repeat("*", len(n))
 	}
-	return strings.Repeat("*", len(n)-4) + n[len(n)-4:]
+	hide := len(n) - 4
+	if hide > len(stars) {
+		return strings.Repeat("*", hide) + n[hide:]
+	}
+	return stars[:hide] + n[hide:]
 }
 
 // MaskAll masks every number.

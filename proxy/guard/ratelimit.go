@@ -56,17 +56,20 @@ func (k *keyedLimiter) allowAll(now time.Time, keys []string) bool {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	taken := make([]*rate.Reservation, 0, len(keys))
+	// Reservations are kept by value, on the stack for a message to a
+	// few numbers: nothing of this escapes the call.
+	var buf [4]rate.Reservation
+	taken := buf[:0]
 	for _, key := range keys {
 		r := k.bucket(key).ReserveN(now, 1)
 		if !r.OK() || r.DelayFrom(now) > 0 {
 			r.CancelAt(now)
-			for _, t := range taken {
-				t.CancelAt(now)
+			for i := range taken {
+				taken[i].CancelAt(now)
 			}
 			return false
 		}
-		taken = append(taken, r)
+		taken = append(taken, *r)
 	}
 	return true
 }
@@ -78,14 +81,26 @@ func (k *keyedLimiter) bucket(key string) *rate.Limiter {
 		k.lru.MoveToFront(e)
 		return e.Value.(*bucket).lim
 	}
-	for len(k.entries) >= k.maxKeys {
+	for len(k.entries) > k.maxKeys {
 		oldest := k.lru.Back()
 		k.lru.Remove(oldest)
 		delete(k.entries, oldest.Value.(*bucket).key)
 	}
-	b := &bucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)}
-	k.entries[key] = k.lru.PushFront(b)
-	return b.lim
+	lim := rate.NewLimiter(k.limit, k.burst)
+	if len(k.entries) == k.maxKeys {
+		// Full: the least recently used key's list element and bucket
+		// take the new key (and a fresh limiter), rather than being
+		// thrown away for new ones.
+		oldest := k.lru.Back()
+		b := oldest.Value.(*bucket)
+		delete(k.entries, b.key)
+		b.key, b.lim = key, lim
+		k.lru.MoveToFront(oldest)
+		k.entries[key] = oldest
+		return lim
+	}
+	k.entries[key] = k.lru.PushFront(&bucket{key: key, lim: lim})
+	return lim
 }
 
 // size is how many keys are remembered.
@@ -105,8 +120,14 @@ type dailyCap struct {
 	max int // 0 = off
 
 	mu   sync.Mutex
-	day  string
+	day  int // the UTC calendar day counted, as dayKey
 	used int
+}
+
+// dayKey names now's UTC calendar day (20250314), without formatting it.
+func dayKey(now time.Time) int {
+	y, m, d := now.UTC().Date()
+	return y*10000 + int(m)*100 + d
 }
 
 // take counts n recipients at now, or refuses them all if that would pass
@@ -117,7 +138,7 @@ func (d *dailyCap) take(now time.Time, n int) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if day := now.UTC().Format(time.DateOnly); day != d.day {
+	if day := dayKey(now); day != d.day {
 		d.day, d.used = day, 0
 	}
 	if d.used+n > d.max {
@@ -134,7 +155,7 @@ func (d *dailyCap) giveBack(now time.Time, n int) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if now.UTC().Format(time.DateOnly) == d.day {
+	if dayKey(now) == d.day {
 		d.used = max(0, d.used-n)
 	}
 }
