@@ -129,11 +129,19 @@ type clickatellReply struct {
 }
 
 func (r clickatellReply) entries() []clickatellEntry {
-	if len(r.Messages) > 0 {
-		return r.Messages
+	return replyEntries(r.Messages, r.Data)
+}
+
+// replyEntries is clickatellReply.entries for a reply whose "messages"
+// were decoded apart (decodeClickatellReply).
+func replyEntries(messages []clickatellEntry, data *struct {
+	Message []clickatellEntry `json:"message"`
+}) []clickatellEntry {
+	if len(messages) > 0 {
+		return messages
 	}
-	if r.Data != nil {
-		return r.Data.Message
+	if data != nil {
+		return data.Message
 	}
 	return nil
 }
@@ -208,10 +216,14 @@ func entryNumber(to string) string {
 }
 
 // matchEntries pairs each recipient with its reply entry, filling out (one
-// per recipient): by number first, because nothing promises the reply
-// keeps request order, then by position for entries whose "to" is missing
-// or formatted differently.
-func matchEntries(to []string, entries []clickatellEntry, out []*clickatellEntry) {
+// per recipient) with the entry's index, -1 for none: by number first,
+// because nothing promises the reply keeps request order, then by position
+// for entries whose "to" is missing or formatted differently. (Indexes,
+// not pointers, so the entries can stay on the caller's stack.)
+func matchEntries(to []string, entries []clickatellEntry, out []int) {
+	for i := range out {
+		out[i] = -1
+	}
 	var usedBuf [8]bool
 	used := usedBuf[:0]
 	if len(entries) > len(usedBuf) {
@@ -225,15 +237,15 @@ func matchEntries(to []string, entries []clickatellEntry, out []*clickatellEntry
 			continue
 		}
 		for i := range to {
-			if out[i] == nil && to[i] == n {
-				out[i], used[j] = &entries[j], true
+			if out[i] < 0 && to[i] == n {
+				out[i], used[j] = j, true
 				break
 			}
 		}
 	}
 	for i := range to {
-		if out[i] == nil && i < len(entries) && !used[i] {
-			out[i], used[i] = &entries[i], true
+		if out[i] < 0 && i < len(entries) && !used[i] {
+			out[i], used[i] = i, true
 		}
 	}
 }
@@ -246,8 +258,9 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	var fold [256]byte
 	mk := newMaskerInto(m.Text, fold[:0])
 
-	var body clickatellReply
-	if err := decodeClickatellReply(r.Body, &body, m.To); err != nil {
+	var spare [2]clickatellEntry
+	body, messages, err := decodeClickatellReply(r.Body, m.To, spare[:0])
+	if err != nil {
 		for i := range res.Recipients {
 			if ok {
 				// A 2xx means the provider took the request; without a
@@ -262,18 +275,25 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 		return res
 	}
 
-	var matchBuf [4]*clickatellEntry
+	var matchBuf [4]int
 	matched := matchBuf[:0]
 	if len(m.To) > len(matchBuf) {
-		matched = make([]*clickatellEntry, len(m.To))
+		matched = make([]int, len(m.To))
 	} else {
 		matched = matchBuf[:len(m.To)]
 	}
-	matchEntries(m.To, body.entries(), matched)
+	entries := replyEntries(messages, body.Data)
+	matchEntries(m.To, entries, matched)
+	entry := func(i int) *clickatellEntry {
+		if matched[i] < 0 {
+			return nil
+		}
+		return &entries[matched[i]]
+	}
 	top := body.Error.withSiblings(body.ErrorCode, body.ErrorDescription)
-	if top.set() || !ok && len(body.entries()) == 0 {
+	if top.set() || !ok && len(entries) == 0 {
 		for i := range res.Recipients {
-			if e := matched[i]; e != nil && e.Accepted.val && e.APIMessageID != "" {
+			if e := entry(i); e != nil && e.Accepted.val && e.APIMessageID != "" {
 				// The reply both accepts this recipient and reports a
 				// global error; it may well have been sent.
 				res.Recipients[i].Err = unknownError(api, r.Status, "entry accepted despite a top-level error")
@@ -286,7 +306,7 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 
 	for i := range res.Recipients {
 		rc := &res.Recipients[i]
-		e := matched[i]
+		e := entry(i)
 		switch {
 		case e == nil && ok:
 			rc.Err = unknownError(api, r.Status, "reply has no entry for this recipient")

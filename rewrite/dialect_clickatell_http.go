@@ -158,7 +158,7 @@ func parseRecipients(f form, key, text, defaultCountry string, max int) ([]strin
 	}
 	for i, n := range raw {
 		var scratch [64]byte
-		d, err := recipientDigitsBytes(appendUnescaped(scratch[:0], n.raw), defaultCountry, n.plus)
+		d, err := recipientDigitsBytes(appendUnescaped(scratch[:0], n.raw), n.raw, defaultCountry, n.plus)
 		if err != nil {
 			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
 		}

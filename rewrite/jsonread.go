@@ -287,16 +287,26 @@ func (r *jsonReader) fields(depth int, names []string, field func(k int) bool) {
 	}
 }
 
-// unmarshaler is a field type with its own UnmarshalJSON.
-type unmarshaler interface{ UnmarshalJSON([]byte) error }
+// The decode functions hand the next value's bytes to the field's
+// UnmarshalJSON, as encoding/json would. (One per type, not one through an
+// interface, so that the entries can stay on the caller's stack.)
 
-// decodeInto hands the next value's bytes to u, as encoding/json would.
-func (r *jsonReader) decodeInto(depth int, u unmarshaler) bool {
+func (r *jsonReader) decodeString(depth int, f *flexString) bool {
 	v := r.value(depth)
-	return r.ok && u.UnmarshalJSON(v) == nil
+	return r.ok && f.UnmarshalJSON(v) == nil
 }
 
-// decodeRecipient is decodeInto for a "to": a plain string literal equal
+func (r *jsonReader) decodeBool(depth int, f *flexBool) bool {
+	v := r.value(depth)
+	return r.ok && f.UnmarshalJSON(v) == nil
+}
+
+func (r *jsonReader) decodeFault(depth int, f *clickatellFault) bool {
+	v := r.value(depth)
+	return r.ok && f.UnmarshalJSON(v) == nil
+}
+
+// decodeRecipient is decodeString for a "to": a plain string literal equal
 // to one of recipients is that recipient (the same text, no copy).
 func (r *jsonReader) decodeRecipient(depth int, to *flexString, recipients []string) bool {
 	v := r.value(depth)
@@ -337,10 +347,12 @@ var (
 	twilioReplyKeys     = []string{"sid", "status", "error_code", "error_message", "code", "message"}
 )
 
-// decodeClickatellReply is json.Unmarshal(b, body) for a zero body. An
-// entry's "to" that is one of the strings in recipients is that string,
-// not a copy.
-func decodeClickatellReply(b []byte, body *clickatellReply, recipients []string) error {
+// decodeClickatellReply is json.Unmarshal(b, &body) for a zero body, with
+// body.Messages returned apart (messages) and left nil in body, so that
+// the entries can stay on the caller's stack: they are appended to spare.
+// An entry's "to" that is one of the strings in recipients is that
+// string, not a copy.
+func decodeClickatellReply(b []byte, recipients []string, spare []clickatellEntry) (body clickatellReply, messages []clickatellEntry, err error) {
 	r := jsonReader{b: b, ok: true}
 	r.fields(0, clickatellReplyKeys, func(k int) bool {
 		switch k {
@@ -352,37 +364,42 @@ func decodeClickatellReply(b []byte, body *clickatellReply, recipients []string)
 				Message []clickatellEntry `json:"message"`
 			}{}
 			r.fields(1, clickatellDataKeys, func(int) bool {
-				body.Data.Message = r.entries(2, recipients)
+				body.Data.Message = r.entries(2, recipients, nil)
 				return r.ok
 			})
 			return r.ok
 		case 1:
-			body.Messages = r.entries(1, recipients)
+			messages = r.entries(1, recipients, spare)
 			return r.ok
 		case 2:
-			return r.decodeInto(1, &body.Error)
+			return r.decodeFault(1, &body.Error)
 		case 3:
-			return r.decodeInto(1, &body.ErrorCode)
+			return r.decodeString(1, &body.ErrorCode)
 		default:
-			return r.decodeInto(1, &body.ErrorDescription)
+			return r.decodeString(1, &body.ErrorDescription)
 		}
 	})
 	if !r.end() {
-		*body = clickatellReply{}
-		return json.Unmarshal(b, body)
+		var slow clickatellReply
+		err := json.Unmarshal(b, &slow)
+		messages, slow.Messages = slow.Messages, nil
+		return slow, messages, err
 	}
-	return nil
+	return body, messages, nil
 }
 
-// entries reads null or an array of entry objects.
-func (r *jsonReader) entries(depth int, recipients []string) []clickatellEntry {
+// entries reads null or an array of entry objects, appended to list (a new
+// one when nil).
+func (r *jsonReader) entries(depth int, recipients []string, list []clickatellEntry) []clickatellEntry {
 	if r.isNull() {
 		return nil
 	}
 	if !r.expect('[') {
 		return nil
 	}
-	list := make([]clickatellEntry, 0, 1)
+	if list == nil {
+		list = make([]clickatellEntry, 0, 1)
+	}
 	if r.peek() == ']' {
 		r.i++
 		return list
@@ -393,17 +410,17 @@ func (r *jsonReader) entries(depth int, recipients []string) []clickatellEntry {
 		r.fields(depth+1, clickatellEntryKeys, func(k int) bool {
 			switch k {
 			case 0:
-				return r.decodeInto(depth+2, &e.Accepted)
+				return r.decodeBool(depth+2, &e.Accepted)
 			case 1:
-				return r.decodeInto(depth+2, &e.APIMessageID)
+				return r.decodeString(depth+2, &e.APIMessageID)
 			case 2:
 				return r.decodeRecipient(depth+2, &e.To, recipients)
 			case 3:
-				return r.decodeInto(depth+2, &e.Error)
+				return r.decodeFault(depth+2, &e.Error)
 			case 4:
-				return r.decodeInto(depth+2, &e.ErrorCode)
+				return r.decodeString(depth+2, &e.ErrorCode)
 			default:
-				return r.decodeInto(depth+2, &e.ErrorDescription)
+				return r.decodeString(depth+2, &e.ErrorDescription)
 			}
 		})
 		if r.peek() == ',' {
@@ -416,14 +433,16 @@ func (r *jsonReader) entries(depth int, recipients []string) []clickatellEntry {
 	return list
 }
 
-// decodeTwilioReply is json.Unmarshal(b, body) for a zero body.
-func decodeTwilioReply(b []byte, body *twilioReply) error {
+// decodeTwilioReply is json.Unmarshal(b, &body) for a zero body.
+func decodeTwilioReply(b []byte) (twilioReply, error) {
+	var body twilioReply
 	r := jsonReader{b: b, ok: true}
 	fields := [...]*flexString{&body.SID, &body.Status, &body.ErrorCode, &body.ErrorMessage, &body.Code, &body.Message}
-	r.fields(0, twilioReplyKeys, func(k int) bool { return r.decodeInto(1, fields[k]) })
+	r.fields(0, twilioReplyKeys, func(k int) bool { return r.decodeString(1, fields[k]) })
 	if !r.end() {
-		*body = twilioReply{}
-		return json.Unmarshal(b, body)
+		var slow twilioReply
+		err := json.Unmarshal(b, &slow)
+		return slow, err
 	}
-	return nil
+	return body, nil
 }

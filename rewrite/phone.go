@@ -92,9 +92,11 @@ func recipientDigits(s, defaultCountry string, plus bool) (string, error) {
 	return finishDigits(d, international || plus, defaultCountry)
 }
 
-// recipientDigitsBytes is recipientDigits of string(b), without that copy.
-func recipientDigitsBytes(b []byte, defaultCountry string, plus bool) (string, error) {
-	d, international, err := stripNumberBytes(b)
+// recipientDigitsBytes is recipientDigits of string(b), without that copy:
+// b is raw decoded, and when the digits stand in raw as they are (the usual
+// "%2B15551234567"), the result is that part of raw.
+func recipientDigitsBytes(b []byte, raw, defaultCountry string, plus bool) (string, error) {
+	d, international, err := stripNumberBytes(b, raw)
 	if err != nil {
 		return "", err
 	}
@@ -169,14 +171,21 @@ func stripNumber(s string) (digits string, international bool, err error) {
 	return finishStrip(d, plus)
 }
 
-// stripNumberBytes is stripNumber of string(b).
-func stripNumberBytes(b []byte) (digits string, international bool, err error) {
+// stripNumberBytes is stripNumber of string(b). The digits are taken from
+// within, when they stand there in one piece, instead of copied.
+func stripNumberBytes(b []byte, within string) (digits string, international bool, err error) {
 	var buf [17]byte
 	n, plus, err := stripInto(&buf, b)
 	if err != nil {
 		return "", false, err
 	}
-	return finishStrip(string(buf[:n]), plus)
+	var d string
+	if i := strings.Index(within, string(buf[:n])); i >= 0 && n > 0 {
+		d = within[i : i+n]
+	} else {
+		d = string(buf[:n])
+	}
+	return finishStrip(d, plus)
 }
 
 // stripInto collects the digits of s in buf, reporting their count and

@@ -169,8 +169,7 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	res := resultFor(m)
 	set := res.setAll
 	mk := newMasker(m.Text)
-	var body twilioReply
-	jsonErr := decodeTwilioReply(r.Body, &body)
+	body, jsonErr := decodeTwilioReply(r.Body)
 	ok := r.Status >= 200 && r.Status <= 299
 	switch {
 	case ok && jsonErr != nil:
