@@ -130,23 +130,35 @@ func appendQueryEscape(dst []byte, s string) []byte {
 	return dst
 }
 
+// fixedHeader is a provider's request header values, made once at start:
+// every request's Header map refers to the same one-element slices. They
+// are never written to: Header.Set replaces a key's slice and Header.Add
+// grows a full one into a new array; net/http only reads them.
+type fixedHeader struct {
+	contentType, accept, auth []string // auth nil: no Authorization
+}
+
+func newFixedHeader(contentType, auth string) fixedHeader {
+	h := fixedHeader{contentType: []string{contentType}, accept: []string{"application/json"}}
+	if auth != "" {
+		h.auth = []string{auth}
+	}
+	return h
+}
+
 // postRequest is the POST of body to endpoint (a URL string the provider
-// formatted once, at start) with the given Content-Type and Accept:
-// application/json, as http.NewRequestWithContext builds it from a
-// bytes.Reader (Content-Length and GetBody set). auth, when not "", is the
-// Authorization header. The header values share one allocation.
-func postRequest(ctx context.Context, endpoint, contentType, auth string, body []byte) (*http.Request, error) {
+// formatted once, at start) with h's Content-Type, Accept and
+// Authorization, as http.NewRequestWithContext builds it from a
+// bytes.Reader (Content-Length and GetBody set).
+func postRequest(ctx context.Context, endpoint string, h *fixedHeader, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	values := make([]string, 0, 3)
-	values = append(values, contentType, "application/json")
-	req.Header["Content-Type"] = values[0:1:1]
-	req.Header["Accept"] = values[1:2:2]
-	if auth != "" {
-		values = append(values, auth)
-		req.Header["Authorization"] = values[2:3:3]
+	req.Header["Content-Type"] = h.contentType
+	req.Header["Accept"] = h.accept
+	if h.auth != nil {
+		req.Header["Authorization"] = h.auth
 	}
 	return req, nil
 }

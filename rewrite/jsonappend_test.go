@@ -180,3 +180,23 @@ func benchmarkedProviders(tb testing.TB) []Provider {
 			APIKeySID: "SK0123456789abcdef0123456789abcdef", MessagingServiceSID: "MG0123456789abcdef0123456789abcdef"})),
 	}
 }
+
+// TestBuiltHeadersAreIndependent: the requests of one provider share their
+// fixed header values, so what one sender does to its request's header
+// (Set, Add, Del, as the deliver package and net/http do) must not reach
+// the next request.
+func TestBuiltHeadersAreIndependent(t *testing.T) {
+	m := Message{To: []string{"15551234567"}, Text: "hello there"}
+	for _, p := range benchmarkedProviders(t) {
+		first, second := build(t, p, m).req, build(t, p, m).req
+		want := second.Header.Clone()
+		first.Header.Set("Content-Type", "text/evil")
+		first.Header.Add("Accept", "text/html")
+		first.Header.Add("Authorization", "Bearer stolen")
+		first.Header.Del("Accept")
+		third := build(t, p, m).req
+		if !reflect.DeepEqual(second.Header, want) || !reflect.DeepEqual(third.Header, want) {
+			t.Errorf("%T: changing one request's header changed another's: %v, %v, want %v", p, second.Header, third.Header, want)
+		}
+	}
+}

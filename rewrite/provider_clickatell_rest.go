@@ -13,8 +13,7 @@ const DefaultClickatellRESTEndpoint = "https://api.clickatell.com/rest/message"
 // (Developers' Central) REST API, the one ISE itself switched to once its
 // POST support was fixed. Build it with NewClickatellREST.
 type ClickatellREST struct {
-	cfg    clickatellConfig
-	bearer string // the Authorization header, "Bearer " and the token
+	cfg clickatellConfig
 }
 
 var _ Provider = (*ClickatellREST)(nil)
@@ -30,7 +29,7 @@ func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ClickatellREST{cfg: c, bearer: "Bearer " + c.token}, nil
+	return &ClickatellREST{cfg: c}, nil
 }
 
 // Build returns the POST for m. A sender always goes with "mo":"1": a
@@ -63,7 +62,7 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 		body = appendJSONInt(body, "maxMessageParts", n)
 	}
 	body = append(body, '}')
-	req, err := postRequest(ctx, p.cfg.url, "application/json", p.bearer, body)
+	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiREST, err)
 	}

@@ -30,9 +30,9 @@ const twilioName providerName = "twilio"
 type Twilio struct {
 	endpoint *url.URL
 	url      string // endpoint formatted, once
-	// basicAuth is the Authorization header SetBasicAuth(user, token)
-	// would set, computed once.
-	basicAuth string
+	// header carries the Authorization SetBasicAuth(user, token) would
+	// set, computed once.
+	header fixedHeader
 	user      string // account SID or API key SID
 	token     string
 	from      string // normalised sender; "" when a Messaging Service sends
@@ -108,7 +108,7 @@ func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 		return nil, err
 	}
 	t.url = t.endpoint.String()
-	t.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(t.user+":"+t.token))
+	t.header = newFixedHeader(formContentType, "Basic "+base64.StdEncoding.EncodeToString([]byte(t.user+":"+t.token)))
 	return t, nil
 }
 
@@ -132,7 +132,7 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	}
 	body = append(body, "&To=%2B"...)
 	body = appendQueryEscape(body, m.To[0])
-	req, err := postRequest(ctx, t.url, formContentType, t.basicAuth, body)
+	req, err := postRequest(ctx, t.url, &t.header, body)
 	if err != nil {
 		return nil, buildErrorFor(twilioName, err)
 	}
@@ -168,7 +168,8 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	// they all share the reply's outcome.
 	res := resultFor(m)
 	set := res.setAll
-	mk := newMasker(m.Text)
+	var fold [256]byte
+	mk := newMaskerInto(m.Text, fold[:0])
 	body, jsonErr := decodeTwilioReply(r.Body)
 	ok := r.Status >= 200 && r.Status <= 299
 	switch {
