@@ -319,12 +319,18 @@ func (mk masker) cleanID(id string, to []string) string {
 		}
 		i = max(j, i+1)
 	}
-	var win [minTextEcho]rune
-	for i := 0; i+minTextEcho <= len(id); i++ {
-		for k := range win {
-			win[k] = rune(id[i+k]) // a readable id is ASCII
+	// A readable id is ASCII: folded once, each window is a slice of it
+	// (foldRune of an ASCII letter is its upper case).
+	var upper [MaxMessageIDLength]byte
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
 		}
-		if mk.echoes(win[:]) {
+		upper[i] = c
+	}
+	for i := 0; i+minTextEcho <= len(id); i++ {
+		if mk.text != nil && bytes.Contains(mk.text, upper[i:i+minTextEcho]) {
 			for k := i; k < i+minTextEcho; k++ {
 				masked[k] = 2
 			}
