@@ -224,3 +224,48 @@ func BenchmarkOwnWork(b *testing.B) {
 		})
 	}
 }
+
+// maxOwnWorkAllocs is the allocation budget of one message's own work
+// (issue 13: at most 20). It was 73-80 before that issue's changes.
+const maxOwnWorkAllocs = 20
+
+// maxOwnWorkAllocsRace is the same under the race detector, which empties
+// sync.Pools at random and so makes the regexp package (number lookup)
+// allocate its matching machines again now and then.
+const maxOwnWorkAllocsRace = 40
+
+// TestOwnWorkAllocationBudget holds one message's own work (ownWork) to its
+// allocation budget, in the steady state of a busy site: every message to
+// a number the per_number limiter no longer remembers. Allocations are
+// counted, not timed, so a busy machine cannot fail it.
+func TestOwnWorkAllocationBudget(t *testing.T) {
+	budget := maxOwnWorkAllocs
+	if raceEnabled {
+		budget = maxOwnWorkAllocsRace
+	}
+	for _, provider := range []string{"clickatell-one", "twilio"} {
+		t.Run(provider, func(t *testing.T) {
+			w := newOwnWork(t, provider)
+			ctx := context.Background()
+			// Fill the per_number limiter, so that every message evicts.
+			for range 10_050 {
+				if err := w.message(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var failure error
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := w.message(ctx); err != nil && failure == nil {
+					failure = err
+				}
+			})
+			if failure != nil {
+				t.Fatal(failure)
+			}
+			if allocs > float64(budget) {
+				t.Errorf("one message's own work costs %.1f allocations, budget %d", allocs, budget)
+			}
+			t.Logf("%.1f allocations per message", allocs)
+		})
+	}
+}
