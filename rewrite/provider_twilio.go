@@ -32,11 +32,11 @@ type Twilio struct {
 	url      string // endpoint formatted, once
 	// header carries the Authorization SetBasicAuth(user, token) would
 	// set, computed once.
-	header fixedHeader
-	user      string // account SID or API key SID
-	token     string
-	from      string // normalised sender; "" when a Messaging Service sends
-	service   string // MG... Messaging Service SID
+	header  fixedHeader
+	user    string // account SID or API key SID
+	token   string
+	from    string // normalised sender; "" when a Messaging Service sends
+	service string // MG... Messaging Service SID
 }
 
 var _ Provider = (*Twilio)(nil)
