@@ -128,12 +128,9 @@ type clickatellReply struct {
 	ErrorDescription flexString        `json:"errorDescription"`
 }
 
-func (r clickatellReply) entries() []clickatellEntry {
-	return replyEntries(r.Messages, r.Data)
-}
-
-// replyEntries is clickatellReply.entries for a reply whose "messages"
-// were decoded apart (decodeClickatellReply).
+// replyEntries are a reply's per-recipient entries: "messages" (One and
+// Platform APIs, decoded apart by decodeClickatellReply), else
+// "data"."message" (REST API).
 func replyEntries(messages []clickatellEntry, data *struct {
 	Message []clickatellEntry `json:"message"`
 }) []clickatellEntry {
@@ -225,7 +222,7 @@ func matchEntries(to []string, entries []clickatellEntry, out []int) {
 		out[i] = -1
 	}
 	var usedBuf [8]bool
-	used := usedBuf[:0]
+	var used []bool
 	if len(entries) > len(usedBuf) {
 		used = make([]bool, len(entries))
 	} else {
@@ -276,7 +273,7 @@ func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	}
 
 	var matchBuf [4]int
-	matched := matchBuf[:0]
+	var matched []int
 	if len(m.To) > len(matchBuf) {
 		matched = make([]int, len(m.To))
 	} else {
