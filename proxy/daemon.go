@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	opts := Options{Log: log,
 		// The audit line is a contract with auditors and SIEMs: always
 		// JSON, every line, whatever -log-format and -log-level say.
-		Audit:   slog.New(slog.NewJSONHandler(sinks, nil)),
+		Audit:   audit.NewLogger(sinks),
 		Metrics: metrics.New(o.Build), UserAgent: deliver.UserAgent(o.Build.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		if opts.InterceptCA, err = openInterceptCA(cfg, log); err != nil {

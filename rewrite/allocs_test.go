@@ -17,9 +17,16 @@ import (
 // lost throughput months later.
 const (
 	// maxRewriteAllocs bounds parse + build + reply read + legacy answer
-	// for one message with one recipient, per provider (41-61 today, 233
-	// when every recipient was also looked up in libphonenumber).
-	maxRewriteAllocs = 80
+	// for one message with one recipient, for the fixed-shape providers
+	// (Clickatell's three, Twilio): 15-18 today, 41-50 before their bodies
+	// were appended and their replies read without encoding/json's
+	// reflection (issue 13), 233 when every recipient was also looked up
+	// in libphonenumber. 9 of today's are net/http's request.
+	maxRewriteAllocs = 20
+	// maxTemplateRewriteAllocs is the same for the template provider,
+	// whose body and reply shapes are the operator's and still go through
+	// encoding/json and text/template: 53-55 today.
+	maxTemplateRewriteAllocs = 64
 	// maxLookupAllocs bounds LookupNumber for an ordinary international
 	// number: 0 today, 7-18 under -race (which empties the regexp
 	// package's sync.Pool at random); libphonenumber's own path is 73-150.
@@ -68,8 +75,12 @@ func TestRewriteAllocationBudget(t *testing.T) {
 			if failure != "" {
 				t.Fatalf("the message did not go through: %s", failure)
 			}
-			if allocs > maxRewriteAllocs {
-				t.Errorf("one message costs %.0f allocations, budget %d", allocs, maxRewriteAllocs)
+			budget := maxRewriteAllocs
+			if name == "template" {
+				budget = maxTemplateRewriteAllocs
+			}
+			if allocs > float64(budget) {
+				t.Errorf("one message costs %.0f allocations, budget %d", allocs, budget)
 			}
 			t.Logf("%.0f allocations per message", allocs)
 		})

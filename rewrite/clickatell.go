@@ -11,6 +11,8 @@ import (
 // clickatellConfig is a validated Config shared by both Clickatell providers.
 type clickatellConfig struct {
 	endpoint *url.URL // never nil after newClickatellConfig
+	url      string   // endpoint formatted, once
+	header   fixedHeader
 	token    string
 	from     string // normalised sender, "" = none
 }
@@ -52,6 +54,14 @@ func newClickatellConfig(api clickatellAPI, cfg Config, defaultEndpoint string) 
 		}
 		c.endpoint = u
 	}
+	c.url = c.endpoint.String()
+	// The One and Platform APIs take the raw key ("Bearer <key>" is
+	// rejected as 401); the REST API wants the Bearer form.
+	auth := c.token
+	if api == apiREST {
+		auth = "Bearer " + c.token
+	}
+	c.header = newFixedHeader("application/json", auth)
 	return c, errors.Join(errs...)
 }
 

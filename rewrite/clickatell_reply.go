@@ -128,12 +128,17 @@ type clickatellReply struct {
 	ErrorDescription flexString        `json:"errorDescription"`
 }
 
-func (r clickatellReply) entries() []clickatellEntry {
-	if len(r.Messages) > 0 {
-		return r.Messages
+// replyEntries are a reply's per-recipient entries: "messages" (One and
+// Platform APIs, decoded apart by decodeClickatellReply), else
+// "data"."message" (REST API).
+func replyEntries(messages []clickatellEntry, data *struct {
+	Message []clickatellEntry `json:"message"`
+}) []clickatellEntry {
+	if len(messages) > 0 {
+		return messages
 	}
-	if r.Data != nil {
-		return r.Data.Message
+	if data != nil {
+		return data.Message
 	}
 	return nil
 }
@@ -207,30 +212,39 @@ func entryNumber(to string) string {
 	return to
 }
 
-// matchEntries pairs each recipient with its reply entry: by number first,
+// matchEntries pairs each recipient with its reply entry, filling out (one
+// per recipient) with the entry's index, -1 for none: by number first,
 // because nothing promises the reply keeps request order, then by position
-// for entries whose "to" is missing or formatted differently.
-func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
-	out := make([]*clickatellEntry, len(to))
-	used := make([]bool, len(entries))
+// for entries whose "to" is missing or formatted differently. (Indexes,
+// not pointers, so the entries can stay on the caller's stack.)
+func matchEntries(to []string, entries []clickatellEntry, out []int) {
+	for i := range out {
+		out[i] = -1
+	}
+	var usedBuf [8]bool
+	var used []bool
+	if len(entries) > len(usedBuf) {
+		used = make([]bool, len(entries))
+	} else {
+		used = usedBuf[:len(entries)]
+	}
 	for j := range entries {
 		n := entryNumber(string(entries[j].To))
 		if n == "" {
 			continue
 		}
 		for i := range to {
-			if out[i] == nil && to[i] == n {
-				out[i], used[j] = &entries[j], true
+			if out[i] < 0 && to[i] == n {
+				out[i], used[j] = j, true
 				break
 			}
 		}
 	}
 	for i := range to {
-		if out[i] == nil && i < len(entries) && !used[i] {
-			out[i], used[i] = &entries[i], true
+		if out[i] < 0 && i < len(entries) && !used[i] {
+			out[i], used[i] = i, true
 		}
 	}
-	return out
 }
 
 // readClickatell reads a REST or One API reply into a Result with one
@@ -238,57 +252,71 @@ func matchEntries(to []string, entries []clickatellEntry) []*clickatellEntry {
 func readClickatell(api clickatellAPI, m Message, r Response) Result {
 	res := resultFor(m)
 	ok := r.Status >= 200 && r.Status <= 299
-	mk := newMasker(m.Text)
-	set := func(f func(i int) (string, *Error)) {
-		for i := range res.Recipients {
-			res.Recipients[i].ID, res.Recipients[i].Err = f(i)
-		}
-	}
+	var fold [256]byte
+	mk := newMaskerInto(m.Text, fold[:0])
 
-	var body clickatellReply
-	if err := json.Unmarshal(r.Body, &body); err != nil {
-		if ok {
-			// A 2xx means the provider took the request; without a
-			// readable body we cannot say what it did with it.
-			set(func(int) (string, *Error) {
-				// The decoder quotes numbers it cannot place ("cannot
+	var spare [2]clickatellEntry
+	body, messages, err := decodeClickatellReply(r.Body, m.To, spare[:0])
+	if err != nil {
+		for i := range res.Recipients {
+			if ok {
+				// A 2xx means the provider took the request; without a
+				// readable body we cannot say what it did with it. The
+				// decoder quotes numbers it cannot place ("cannot
 				// unmarshal number 4477..."): provider content.
-				return "", unknownError(api, r.Status, "reply is not readable JSON: "+mk.clean(err.Error(), MaxProviderErrorDetail))
-			})
-		} else {
-			set(func(int) (string, *Error) { return "", clickatellError(api, r.Status, clickatellFault{}, mk) })
+				res.Recipients[i].Err = unknownError(api, r.Status, "reply is not readable JSON: "+mk.clean(err.Error(), MaxProviderErrorDetail))
+			} else {
+				res.Recipients[i].Err = clickatellError(api, r.Status, clickatellFault{}, mk)
+			}
 		}
 		return res
 	}
 
-	matched := matchEntries(m.To, body.entries())
+	var matchBuf [4]int
+	var matched []int
+	if len(m.To) > len(matchBuf) {
+		matched = make([]int, len(m.To))
+	} else {
+		matched = matchBuf[:len(m.To)]
+	}
+	entries := replyEntries(messages, body.Data)
+	matchEntries(m.To, entries, matched)
+	entry := func(i int) *clickatellEntry {
+		if matched[i] < 0 {
+			return nil
+		}
+		return &entries[matched[i]]
+	}
 	top := body.Error.withSiblings(body.ErrorCode, body.ErrorDescription)
-	if top.set() || !ok && len(body.entries()) == 0 {
-		set(func(i int) (string, *Error) {
-			if e := matched[i]; e != nil && e.Accepted.val && e.APIMessageID != "" {
+	if top.set() || !ok && len(entries) == 0 {
+		for i := range res.Recipients {
+			if e := entry(i); e != nil && e.Accepted.val && e.APIMessageID != "" {
 				// The reply both accepts this recipient and reports a
 				// global error; it may well have been sent.
-				return "", unknownError(api, r.Status, "entry accepted despite a top-level error")
+				res.Recipients[i].Err = unknownError(api, r.Status, "entry accepted despite a top-level error")
+				continue
 			}
-			return "", clickatellError(api, r.Status, top, mk)
-		})
+			res.Recipients[i].Err = clickatellError(api, r.Status, top, mk)
+		}
 		return res
 	}
 
-	set(func(i int) (string, *Error) {
-		e := matched[i]
+	for i := range res.Recipients {
+		rc := &res.Recipients[i]
+		e := entry(i)
 		switch {
 		case e == nil && ok:
-			return "", unknownError(api, r.Status, "reply has no entry for this recipient")
+			rc.Err = unknownError(api, r.Status, "reply has no entry for this recipient")
 		case e == nil:
-			return "", clickatellError(api, r.Status, clickatellFault{}, mk)
+			rc.Err = clickatellError(api, r.Status, clickatellFault{}, mk)
 		case e.Accepted.val && e.APIMessageID == "":
 			// Accepted without an id: sent, but ISE must not get "ID: ".
-			return acceptedID, nil
+			rc.ID = acceptedID
 		case e.Accepted.val, !e.Accepted.set && e.APIMessageID != "" && !e.fault().set():
-			return mk.messageID(api, r.Status, string(e.APIMessageID), m.To)
+			rc.ID, rc.Err = mk.messageID(api, r.Status, string(e.APIMessageID), m.To)
+		default:
+			rc.Err = clickatellError(api, r.Status, e.fault(), mk)
 		}
-		return "", clickatellError(api, r.Status, e.fault(), mk)
-	})
+	}
 	return res
 }

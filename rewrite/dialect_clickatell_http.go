@@ -1,11 +1,12 @@
 package rewrite
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -64,16 +65,17 @@ func httpParseError(status int, code, desc string, cause error) *Error {
 // in "&text=" and the POST data is only the URL-encoded message, the whole
 // body is the text.
 func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
-	params, text, err := readParams(in, "text", "to", hasLegacyKey)
+	var qbuf, bbuf [maxFormPairs]formPair
+	params, text, err := readParams(in, "text", "to", legacyKeys, qbuf[:0], bbuf[:0])
 	if err != nil {
 		return Message{}, err
 	}
-	to, err := parseRecipients(params["to"], text, d.DefaultCountry, d.MaxRecipients)
+	to, err := parseRecipients(params.of("to"), "to", text, d.DefaultCountry, d.MaxRecipients)
 	if err != nil {
 		return Message{}, err
 	}
 	m := Message{To: to}
-	if first(params, "unicode") == "1" {
+	if params.first("unicode") == "1" {
 		var uerr error
 		if text, uerr = decodeUCS2Hex(text); uerr != nil {
 			return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, uerr)
@@ -83,59 +85,59 @@ func (d ClickatellHTTP) Parse(in Inbound) (Message, error) {
 		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
 	}
 	m.Text = text
-	m.From, _ = normalizeSender(first(params, "from"))
+	m.From, _ = normalizeSender(params.first("from"))
 	m.Options = parseOptions(params)
 	return m, nil
 }
 
 // readParams reads the parameters of a GET or form POST and the text under
-// textKey. isForm tells a form body from ISE's bare "$message$" POST data:
-// a body holding a parameter the dialect knows is a form. The values of
-// toKey stay undecoded, for parseRecipients: decoding loses whether a space
-// was a literal "+".
-func readParams(in Inbound, textKey, toKey string, isForm func(map[string][]string) bool) (map[string][]string, string, *Error) {
-	var body map[string][]string
+// textKey, collecting the pairs in qbuf and bbuf (which the caller keeps on
+// its stack). formKeys tell a form body from ISE's bare "$message$" POST
+// data: a body holding one of these parameters is a form. The values
+// of toKey are read undecoded, by parseRecipients: decoding loses whether a
+// space was a literal "+".
+func readParams(in Inbound, textKey, toKey string, formKeys []string, qbuf, bbuf form) (params, string, *Error) {
+	var body form
+	haveBody := false
 	switch in.Method {
 	case http.MethodGet:
 	case http.MethodPost:
 		if ct := strings.ToLower(strings.TrimSpace(in.ContentType)); ct != "" && ct != formContentType {
-			return nil, "", httpParseError(http.StatusUnsupportedMediaType, CodeMissingParams, descContentType, nil)
+			return params{}, "", httpParseError(http.StatusUnsupportedMediaType, CodeMissingParams, descContentType, nil)
 		}
 		if len(in.Body) > 0 {
 			var err error
-			if body, err = parseFormKeeping(string(in.Body), toKey); err != nil {
-				return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
+			if body, err = appendForm(bbuf, string(in.Body)); err != nil {
+				return params{}, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in request body"))
 			}
+			haveBody = true
 		}
 	default:
-		return nil, "", httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
+		return params{}, "", httpParseError(http.StatusMethodNotAllowed, CodeMissingParams, descMethod, nil)
 	}
-	params, err := parseFormKeeping(in.RawQuery, toKey)
+	query, err := appendForm(qbuf, in.RawQuery)
 	if err != nil {
-		return nil, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
+		return params{}, "", httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, errors.New("in query"))
 	}
-	var text string
-	if body != nil && first(params, textKey) == "" && !isForm(body) {
-		// The bare "$message$" POST. parseForm already proved the body
+	p := params{query: query}
+	if haveBody && query.first(textKey) == "" && !body.hasAny(formKeys) {
+		// The bare "$message$" POST. appendForm already proved the body
 		// decodes, so this cannot fail.
-		text, _ = url.QueryUnescape(string(in.Body))
-	} else {
-		for k, v := range body {
-			params[k] = v
-		}
-		text = first(params, textKey)
+		return p, unescapeValid(string(in.Body)), nil
 	}
-	return params, text, nil
+	p.body = body
+	return p, p.first(textKey), nil
 }
 
-// parseRecipients splits comma-separated recipient values, still URL-encoded
-// as received, normalises each (in defaultCountry when it has no country
-// code) and drops duplicates. It checks in the legacy API's order: no
-// recipient, then no text, then too many (more than max, when max > 0,
-// counted as written before any number is parsed, so a flood of numbers
-// costs no libphonenumber work), then a bad number.
-func parseRecipients(values []string, text, defaultCountry string, max int) ([]string, *Error) {
-	raw, err := splitRecipients(values, max)
+// parseRecipients splits the comma-separated values of key in f, still
+// URL-encoded as received, normalises each (in defaultCountry when it has
+// no country code) and drops duplicates. It checks in the legacy API's
+// order: no recipient, then no text, then too many (more than max, when
+// max > 0, counted as written before any number is parsed, so a flood of
+// numbers costs no libphonenumber work), then a bad number.
+func parseRecipients(f form, key, text, defaultCountry string, max int) ([]string, *Error) {
+	var buf [4]rawRecipient
+	raw, err := splitRecipients(buf[:0], f, key, max)
 	if err != nil {
 		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descMalformed, err)
 	}
@@ -148,31 +150,44 @@ func parseRecipients(values []string, text, defaultCountry string, max int) ([]s
 	if max > 0 && len(raw) > max {
 		return nil, httpParseError(http.StatusBadRequest, CodeMissingParams, descTooMany, fmt.Errorf("more than %d", max))
 	}
-	var to []string
-	seen := make(map[string]bool, len(raw))
+	to := make([]string, 0, len(raw))
+	// Duplicates are few and lists short: a map only for long lists.
+	var seen map[string]bool
+	if len(raw) > 16 {
+		seen = make(map[string]bool, len(raw))
+	}
 	for i, n := range raw {
-		d, err := recipientDigits(n.number, defaultCountry, n.plus)
+		var scratch [64]byte
+		d, err := recipientDigitsBytes(appendUnescaped(scratch[:0], n.raw), n.raw, defaultCountry, n.plus)
 		if err != nil {
 			return nil, httpParseError(http.StatusBadRequest, CodeInvalidDestination, descDestination, fmt.Errorf("recipient %d: %w", i+1, err))
 		}
-		if !seen[d] {
+		switch {
+		case seen != nil:
+			if seen[d] {
+				continue
+			}
 			seen[d] = true
-			to = append(to, d)
+		case slices.Contains(to, d):
+			continue
 		}
+		to = append(to, d)
 	}
 	return to, nil
 }
 
-// rawRecipient is one entry of a recipient parameter: its decoded text and
-// whether its raw form had a literal "+" before its first digit.
+// rawRecipient is one entry of a recipient parameter: as received (with
+// escapes proven valid), and whether it had a literal "+" before its first
+// digit.
 type rawRecipient struct {
-	number string
-	plus   bool
+	raw  string
+	plus bool
 }
 
-// splitRecipients splits URL-encoded recipient values at "," (also when
-// sent as %2C) and decodes each entry, skipping blank ones. With max > 0 it
-// stops after max+1 entries: enough to know there are too many.
+// splitRecipients splits the URL-encoded values of key in f at "," (also
+// when sent as %2C), skipping entries that decode to blanks, and appends
+// them to dst. With max > 0 it stops after max+1 entries: enough to know
+// there are too many.
 //
 // In form encoding "+" is a space, but template engines often put a number
 // like "+4915112345678" into the URL unencoded; decoded, it would become
@@ -180,9 +195,12 @@ type rawRecipient struct {
 // country: somebody else's phone. So a literal "+" before an entry's first
 // digit marks it international, exactly as "%2B" would. After the first
 // digit a "+" stays a space ("07700+900123").
-func splitRecipients(values []string, max int) ([]rawRecipient, error) {
-	var out []rawRecipient
-	for _, v := range values {
+func splitRecipients(dst []rawRecipient, f form, key string, max int) ([]rawRecipient, error) {
+	for _, pair := range f {
+		if pair.key != key {
+			continue
+		}
+		v := pair.raw
 		start := 0
 		for i := 0; i <= len(v); {
 			sep := 0 // length of the separator at i, 0 = none
@@ -194,7 +212,7 @@ func splitRecipients(values []string, max int) ([]rawRecipient, error) {
 			case v[i] == '%' && i+2 < len(v) && v[i+1] == '2' && (v[i+2] == 'C' || v[i+2] == 'c'):
 				sep = 3
 			case v[i] == '%':
-				i = min(i+3, len(v)) // an escape; readParams proved it complete
+				i = min(i+3, len(v)) // an escape; appendForm proved it complete
 				continue
 			default:
 				i++
@@ -203,20 +221,37 @@ func splitRecipients(values []string, max int) ([]rawRecipient, error) {
 			piece := v[start:i]
 			i += sep
 			start = i
-			n, err := url.QueryUnescape(piece)
-			if err != nil {
+			if !validEscapes(piece) {
 				return nil, errors.New("in recipients")
 			}
-			if strings.TrimSpace(n) == "" {
+			var scratch [64]byte
+			if len(bytes.TrimSpace(appendUnescaped(scratch[:0], piece))) == 0 {
 				continue
 			}
-			out = append(out, rawRecipient{number: n, plus: literalPlusFirst(piece)})
-			if max > 0 && len(out) > max {
-				return out, nil
+			dst = append(dst, rawRecipient{raw: piece, plus: literalPlusFirst(piece)})
+			if max > 0 && len(dst) > max {
+				return dst, nil
 			}
 		}
 	}
-	return out, nil
+	return dst, nil
+}
+
+// appendUnescaped appends url.QueryUnescape(s) to dst, for an s that
+// validEscapes accepted.
+func appendUnescaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			dst = append(dst, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		case '+':
+			dst = append(dst, ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // literalPlusFirst reports whether the URL-encoded entry has a literal "+"
@@ -260,52 +295,6 @@ func unhex(c byte) byte {
 var legacyKeys = []string{
 	"text", "to", "user", "password", "api_id", "session_id", "from", "mo",
 	"unicode", "concat", "climsgid", "cliMsgId", "callback", "deliv_ack",
-}
-
-func hasLegacyKey(form map[string][]string) bool {
-	for _, k := range legacyKeys {
-		if _, ok := form[k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// parseForm decodes k=v&k=v pairs ("+" and "%20" are spaces). Unlike
-// url.ParseQuery it treats ";" as data, since ISE leaves it unescaped in
-// text, and it fails on the first bad escape instead of dropping the pair.
-func parseForm(s string) (map[string][]string, error) {
-	return parseFormKeeping(s, "")
-}
-
-// parseFormKeeping is parseForm that keeps the values of rawKey (when not
-// "") as they were received, only proving that they decode.
-func parseFormKeeping(s, rawKey string) (map[string][]string, error) {
-	form := make(map[string][]string)
-	for s != "" {
-		var pair string
-		pair, s, _ = strings.Cut(s, "&")
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		k, err := url.QueryUnescape(k)
-		if err != nil {
-			return nil, err
-		}
-		if rawKey != "" && k == rawKey {
-			if !validEscapes(v) {
-				return nil, errors.New("invalid URL escape")
-			}
-			form[k] = append(form[k], v)
-			continue
-		}
-		if v, err = url.QueryUnescape(v); err != nil {
-			return nil, err
-		}
-		form[k] = append(form[k], v)
-	}
-	return form, nil
 }
 
 // validEscapes reports whether url.QueryUnescape would accept s: every "%"
@@ -372,17 +361,6 @@ func optionalInt(s string) (int, bool) {
 	return n, err == nil
 }
 
-// first returns the first non-empty value of key, so an ISE template with a
-// stray empty duplicate ("text=&text=...") still works.
-func first(form map[string][]string, key string) string {
-	for _, v := range form[key] {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // decodeUCS2Hex decodes unicode=1 text: UTF-16BE code units as hex, four
 // digits each ("00480069" = "Hi"), with surrogate pairs for characters
 // outside the BMP. Lone surrogates are errors, not U+FFFD: silently mangling
@@ -421,20 +399,20 @@ func decodeUCS2Hex(s string) (string, error) {
 
 // parseOptions reads the optional parameters. A malformed value is ignored,
 // never an error: it must not stop a guest's password from going out.
-func parseOptions(p map[string][]string) Options {
+func parseOptions(p params) Options {
 	o := Options{
-		MO:          first(p, "mo") == "1",
-		DeliveryAck: first(p, "deliv_ack") == "1",
+		MO:          p.first("mo") == "1",
+		DeliveryAck: p.first("deliv_ack") == "1",
 	}
-	if n, ok := optionalInt(first(p, "concat")); ok && n >= 1 && n <= 255 {
+	if n, ok := optionalInt(p.first("concat")); ok && n >= 1 && n <= 255 {
 		o.Concat = n // 255 is the most parts a concatenation header can count
 	}
-	if n, ok := optionalInt(first(p, "callback")); ok && n >= 0 && n <= 7 {
+	if n, ok := optionalInt(p.first("callback")); ok && n >= 0 && n <= 7 {
 		o.Callback = n // a 3-bit mask: intermediate, final, error
 	}
-	id := first(p, "climsgid")
+	id := p.first("climsgid")
 	if id == "" {
-		id = first(p, "cliMsgId")
+		id = p.first("cliMsgId")
 	}
 	if isAlnum(id) && len(id) <= 32 {
 		o.ClientMessageID = id
@@ -541,16 +519,16 @@ var _ CredentialReader = ClickatellHTTP{}
 // Credentials reads user, password and api_id from the query and, for a
 // form POST, the body (the body wins, as in Parse).
 func (ClickatellHTTP) Credentials(in Inbound) Credentials {
-	params, err := parseForm(in.RawQuery)
+	var qbuf, bbuf [maxFormPairs]formPair
+	query, err := appendForm(qbuf[:0], in.RawQuery)
 	if err != nil {
 		return Credentials{}
 	}
+	p := params{query: query}
 	if in.Method == http.MethodPost && len(in.Body) > 0 {
-		if body, err := parseForm(string(in.Body)); err == nil && hasLegacyKey(body) {
-			for k, v := range body {
-				params[k] = v
-			}
+		if body, err := appendForm(bbuf[:0], string(in.Body)); err == nil && body.hasAny(legacyKeys) {
+			p.body = body
 		}
 	}
-	return Credentials{User: first(params, "user"), Password: first(params, "password"), APIID: first(params, "api_id")}
+	return Credentials{User: p.first("user"), Password: p.first("password"), APIID: p.first("api_id")}
 }

@@ -40,6 +40,7 @@ type Query struct {
 	toParam, textParam, from string
 	success, failure         *template.Template
 	successSrc, failureSrc   string
+	formKeys                 []string // the three parameters: a POST body naming one is a form
 }
 
 var _ Dialect = (*Query)(nil)
@@ -69,6 +70,7 @@ func NewQuery(cfg DialectConfig, qc QueryConfig) (*Query, error) {
 	if q.failureSrc == "" {
 		q.failureSrc = DefaultReplyFailure
 	}
+	q.formKeys = []string{q.toParam, q.textParam, q.from}
 	var errs []error
 	for _, kv := range [][2]string{{"to_param", q.toParam}, {"text_param", q.textParam}, {"from_param", q.from}} {
 		key, v := kv[0], kv[1]
@@ -109,18 +111,12 @@ func compileReply(key, src string) (*template.Template, error) {
 // Parse reads a GET, or a form POST (query and body merged, the body
 // winning), including ISE's POST whose data is only the message.
 func (q *Query) Parse(in Inbound) (Message, error) {
-	params, text, err := readParams(in, q.textParam, q.toParam, func(form map[string][]string) bool {
-		for _, k := range []string{q.toParam, q.textParam, q.from} {
-			if _, ok := form[k]; ok {
-				return true
-			}
-		}
-		return false
-	})
+	var qbuf, bbuf [maxFormPairs]formPair
+	params, text, err := readParams(in, q.textParam, q.toParam, q.formKeys, qbuf[:0], bbuf[:0])
 	if err != nil {
 		return Message{}, err
 	}
-	to, err := parseRecipients(params[q.toParam], text, q.country, q.maxRecipients)
+	to, err := parseRecipients(params.of(q.toParam), q.toParam, text, q.country, q.maxRecipients)
 	if err != nil {
 		return Message{}, err
 	}
@@ -128,7 +124,7 @@ func (q *Query) Parse(in Inbound) (Message, error) {
 		return Message{}, httpParseError(http.StatusBadRequest, CodeInvalidUnicode, descUnicode, err)
 	}
 	m := Message{To: to, Text: text}
-	m.From, _ = normalizeSender(first(params, q.from))
+	m.From, _ = normalizeSender(params.first(q.from))
 	return m, nil
 }
 

@@ -31,6 +31,8 @@ type regionPatterns struct {
 type compiledRegion struct {
 	leadingDigits  *regexp.Regexp // nil when the region has none
 	nationalPrefix *regexp.Regexp // national_prefix_for_parsing; nil when none
+	// The digits a match of each can start with (firstDigits).
+	leadingFirst, nationalPrefixFirst digitSet
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
 	fixedLine, mobile descMatcher
 	sameMobileAndFixed bool
@@ -40,6 +42,7 @@ type compiledRegion struct {
 type descMatcher struct {
 	lengths []int32
 	pattern *regexp.Regexp // nil: the description is absent and matches nothing
+	first   digitSet       // the digits a match can start with
 }
 
 // matches is the library's isNumberMatchingDesc: a possible length (when
@@ -51,7 +54,7 @@ func (d descMatcher) matches(nsn string) bool {
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	return d.pattern.MatchString(nsn)
+	return d.first.has(nsn) && d.pattern.MatchString(nsn)
 }
 
 func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
@@ -59,7 +62,8 @@ func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
 		return descMatcher{}
 	}
 	// The same anchored form the library compiles.
-	return descMatcher{lengths: d.PossibleLength, pattern: regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")}
+	re := regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")
+	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re)}
 }
 
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
@@ -98,9 +102,11 @@ func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
 	}
 	if ld := md.GetLeadingDigits(); ld != "" {
 		c.leadingDigits = regexp.MustCompile("^(?:" + ld + ")")
+		c.leadingFirst = firstDigits(c.leadingDigits)
 	}
 	if np := md.GetNationalPrefixForParsing(); np != "" {
 		c.nationalPrefix = regexp.MustCompile("^(?:" + np + ")")
+		c.nationalPrefixFirst = firstDigits(c.nationalPrefix)
 	}
 	return c
 }
@@ -137,7 +143,7 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 	if !ok {
 		return 0, "", false // non-geographic ("001") or unknown: the library decides
 	}
-	if np := main.compiled().nationalPrefix; np != nil && np.MatchString(nsn) {
+	if c := main.compiled(); c.nationalPrefix != nil && c.nationalPrefixFirst.has(nsn) && c.nationalPrefix.MatchString(nsn) {
 		return 0, "", false
 	}
 	return cc, nsn, true
@@ -160,7 +166,7 @@ func (t *numberTyper) region(cc int, nsn string) string {
 		}
 		c := rp.compiled()
 		if c.leadingDigits != nil {
-			if c.leadingDigits.MatchString(nsn) {
+			if c.leadingFirst.has(nsn) && c.leadingDigits.MatchString(nsn) {
 				return r
 			}
 		} else if c.numberType(nsn) != phonenumbers.UNKNOWN {

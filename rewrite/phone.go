@@ -89,7 +89,23 @@ func recipientDigits(s, defaultCountry string, plus bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !international && !plus && defaultCountry != "" {
+	return finishDigits(d, international || plus, defaultCountry)
+}
+
+// recipientDigitsBytes is recipientDigits of string(b), without that copy:
+// b is raw decoded, and when the digits stand in raw as they are (the usual
+// "%2B15551234567"), the result is that part of raw.
+func recipientDigitsBytes(b []byte, raw, defaultCountry string, plus bool) (string, error) {
+	d, international, err := stripNumberBytes(b, raw)
+	if err != nil {
+		return "", err
+	}
+	return finishDigits(d, international || plus, defaultCountry)
+}
+
+// finishDigits is recipientDigits after stripNumber.
+func finishDigits(d string, international bool, defaultCountry string) (string, error) {
+	if !international && defaultCountry != "" {
 		if n, ok := nationalNumber(d, defaultCountry); ok {
 			return canonicalDigits(n), nil
 		}
@@ -144,32 +160,62 @@ func canonicalDigits(d string) string {
 // prefix, reporting whether the number was marked international.
 func stripNumber(s string) (digits string, international bool, err error) {
 	var buf [17]byte
-	n := 0
-	plus := false
+	n, plus, err := stripInto(&buf, s)
+	if err != nil {
+		return "", false, err
+	}
+	d := s // already bare digits, the usual case: no copy
+	if n != len(s) {
+		d = string(buf[:n])
+	}
+	return finishStrip(d, plus)
+}
+
+// stripNumberBytes is stripNumber of string(b). The digits are taken from
+// within, when they stand there in one piece, instead of copied.
+func stripNumberBytes(b []byte, within string) (digits string, international bool, err error) {
+	var buf [17]byte
+	n, plus, err := stripInto(&buf, b)
+	if err != nil {
+		return "", false, err
+	}
+	var d string
+	if i := strings.Index(within, string(buf[:n])); i >= 0 && n > 0 {
+		d = within[i : i+n]
+	} else {
+		d = string(buf[:n])
+	}
+	return finishStrip(d, plus)
+}
+
+// stripInto collects the digits of s in buf, reporting their count and
+// whether a leading "+" marked the number international.
+func stripInto[T string | []byte](buf *[17]byte, s T) (n int, plus bool, err error) {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 			if n == len(buf) {
 				// Stop early so a hostile megabyte of digits costs nothing:
 				// 18 digits fail the length rule even after a "00" prefix.
-				return "", false, errNumberLength
+				return 0, false, errNumberLength
 			}
 			buf[n] = c
 			n++
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
 		case c == '+':
 			if plus || n > 0 {
-				return "", false, errNumberPlus
+				return 0, false, errNumberPlus
 			}
 			plus = true
 		default:
-			return "", false, errNumberChars
+			return 0, false, errNumberChars
 		}
 	}
-	d := s // already bare digits, the usual case: no copy
-	if n != len(s) {
-		d = string(buf[:n])
-	}
+	return n, plus, nil
+}
+
+// finishStrip drops a "00" international prefix and checks the length.
+func finishStrip(d string, plus bool) (string, bool, error) {
 	if !plus && strings.HasPrefix(d, "00") {
 		d, plus = d[2:], true
 	}

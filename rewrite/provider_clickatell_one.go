@@ -32,35 +32,38 @@ func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
 	return &ClickatellOne{cfg: c}, nil
 }
 
-type oneRequest struct {
-	Messages []oneMessage `json:"messages"`
-}
-
-type oneMessage struct {
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	Content string `json:"content"`
-	From    string `json:"from,omitempty"`
-}
-
 // Build returns the POST for m: one entry per recipient, because the One API
 // takes a single "to" per message. The One API handles text encoding itself,
-// so the legacy unicode/concat options have nothing to map to.
+// so the legacy unicode/concat options have nothing to map to. The body is
+//
+//	{"messages":[{"channel":"sms","to":"...","content":"...","from":"..."}]}
+//
+// with "from" left out when there is no sender.
 func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiOne, err)
 	}
 	from := p.cfg.sender(m)
-	body := oneRequest{Messages: make([]oneMessage, len(m.To))}
+	body := make([]byte, 0, 16+len(m.To)*(64+jsonSize(m.Text)+len(from)))
+	body = append(body, `{"messages":[`...)
 	for i, to := range m.To {
-		body.Messages[i] = oneMessage{Channel: "sms", To: to, Content: m.Text, From: from}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `{"channel":"sms"`...)
+		body = appendJSONField(body, false, "to", to)
+		body = appendJSONField(body, false, "content", m.Text)
+		if from != "" {
+			body = appendJSONField(body, false, "from", from)
+		}
+		body = append(body, '}')
 	}
-	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
+	body = append(body, "]}"...)
+	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
+	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiOne, err)
 	}
-	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
-	req.Header.Set("Authorization", p.cfg.token)
 	return req, nil
 }
 

@@ -33,28 +33,35 @@ func NewClickatellPlatform(cfg Config) (*ClickatellPlatform, error) {
 	return &ClickatellPlatform{cfg: c}, nil
 }
 
-// platformMessage is the Platform API request body: "content", not "text",
-// and every recipient in one "to" array.
-type platformMessage struct {
-	Content         string   `json:"content"`
-	To              []string `json:"to"`
-	From            string   `json:"from,omitempty"`
-	ClientMessageID string   `json:"clientMessageId,omitempty"`
-}
-
 // Build returns the POST for m. The Platform API takes UTF-8 content and
 // chooses the encoding itself, so unicode/concat have nothing to map to.
+// The body is "content", not "text", and every recipient in one "to" array:
+//
+//	{"content":"...","to":["..."],"from":"...","clientMessageId":"..."}
+//
+// with "from" and "clientMessageId" left out when empty.
 func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiPlatform, err)
 	}
-	body := platformMessage{Content: m.Text, To: m.To, From: p.cfg.sender(m), ClientMessageID: m.Options.ClientMessageID}
-	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
+	from, id := p.cfg.sender(m), m.Options.ClientMessageID
+	body := make([]byte, 0, 64+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
+	body = append(body, '{')
+	body = appendJSONField(body, true, "content", m.Text)
+	body = append(body, `,"to":`...)
+	body = appendJSONStrings(body, m.To)
+	if from != "" {
+		body = appendJSONField(body, false, "from", from)
+	}
+	if id != "" {
+		body = appendJSONField(body, false, "clientMessageId", id)
+	}
+	body = append(body, '}')
+	// Like the One API, the raw key: no "Bearer".
+	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiPlatform, err)
 	}
-	// Like the One API, the raw key: no "Bearer".
-	req.Header.Set("Authorization", p.cfg.token)
 	return req, nil
 }
 

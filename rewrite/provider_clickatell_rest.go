@@ -32,39 +32,40 @@ func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
 	return &ClickatellREST{cfg: c}, nil
 }
 
-// restMessage is the REST API request body. Optional fields are omitted
-// rather than sent as zero, so the account's own defaults apply.
-type restMessage struct {
-	Text            string   `json:"text"`
-	To              []string `json:"to"`
-	From            string   `json:"from,omitempty"`
-	MO              string   `json:"mo,omitempty"`
-	ClientMessageID string   `json:"clientMessageId,omitempty"`
-	Callback        int      `json:"callback,omitempty"`
-	MaxMessageParts int      `json:"maxMessageParts,omitempty"`
-}
-
 // Build returns the POST for m. A sender always goes with "mo":"1": a
-// two-way number is only accepted on reply-capable routes.
+// two-way number is only accepted on reply-capable routes. Optional fields
+// are omitted rather than sent as zero, so the account's own defaults
+// apply:
+//
+//	{"text":"...","to":["..."],"from":"...","mo":"1","clientMessageId":"...","callback":7,"maxMessageParts":3}
 func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiREST, err)
 	}
-	body := restMessage{
-		Text:            m.Text,
-		To:              m.To,
-		ClientMessageID: m.Options.ClientMessageID,
-		Callback:        m.Options.Callback,
-		MaxMessageParts: m.Options.Concat,
+	from, id := p.cfg.sender(m), m.Options.ClientMessageID
+	body := make([]byte, 0, 128+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
+	body = append(body, '{')
+	body = appendJSONField(body, true, "text", m.Text)
+	body = append(body, `,"to":`...)
+	body = appendJSONStrings(body, m.To)
+	if from != "" {
+		body = appendJSONField(body, false, "from", from)
+		body = append(body, `,"mo":"1"`...)
 	}
-	if from := p.cfg.sender(m); from != "" {
-		body.From, body.MO = from, "1"
+	if id != "" {
+		body = appendJSONField(body, false, "clientMessageId", id)
 	}
-	req, err := newJSONRequest(ctx, p.cfg.endpoint, body)
+	if n := m.Options.Callback; n != 0 {
+		body = appendJSONInt(body, "callback", n)
+	}
+	if n := m.Options.Concat; n != 0 {
+		body = appendJSONInt(body, "maxMessageParts", n)
+	}
+	body = append(body, '}')
+	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiREST, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.cfg.token)
 	req.Header.Set("X-Version", "1")
 	return req, nil
 }

@@ -2,7 +2,7 @@ package rewrite
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,10 +29,14 @@ const twilioName providerName = "twilio"
 // account SID (or an API key SID) and the token. Build it with NewTwilio.
 type Twilio struct {
 	endpoint *url.URL
-	user     string // account SID or API key SID
-	token    string
-	from     string // normalised sender; "" when a Messaging Service sends
-	service  string // MG... Messaging Service SID
+	url      string // endpoint formatted, once
+	// header carries the Authorization SetBasicAuth(user, token) would
+	// set, computed once.
+	header  fixedHeader
+	user    string // account SID or API key SID
+	token   string
+	from    string // normalised sender; "" when a Messaging Service sends
+	service string // MG... Messaging Service SID
 }
 
 var _ Provider = (*Twilio)(nil)
@@ -103,27 +107,35 @@ func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	t.url = t.endpoint.String()
+	t.header = newFixedHeader(formContentType, "Basic "+base64.StdEncoding.EncodeToString([]byte(t.user+":"+t.token)))
 	return t, nil
 }
 
-// Build returns the Create Message POST for m's one recipient.
+// Build returns the Create Message POST for m's one recipient, the form
+// url.Values would encode (keys sorted):
+//
+//	Body=...&From=...&To=%2B...   (MessagingServiceSid=... instead of From)
 func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	if err := checkMessage(m, t.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(twilioName, err)
 	}
-	form := url.Values{}
-	form.Set("To", "+"+m.To[0])
+	body := make([]byte, 0, 64+3*len(m.Text)+len(t.from)+len(t.service)+len(m.To[0]))
+	body = append(body, "Body="...)
+	body = appendQueryEscape(body, m.Text)
 	if t.service != "" {
-		form.Set("MessagingServiceSid", t.service)
+		body = append(body, "&MessagingServiceSid="...)
+		body = appendQueryEscape(body, t.service)
 	} else {
-		form.Set("From", t.from)
+		body = append(body, "&From="...)
+		body = appendQueryEscape(body, t.from)
 	}
-	form.Set("Body", m.Text)
-	req, err := newFormRequest(ctx, http.MethodPost, t.endpoint, form)
+	body = append(body, "&To=%2B"...)
+	body = appendQueryEscape(body, m.To[0])
+	req, err := postRequest(ctx, t.url, &t.header, body)
 	if err != nil {
 		return nil, buildErrorFor(twilioName, err)
 	}
-	req.SetBasicAuth(t.user, t.token)
 	return req, nil
 }
 
@@ -156,9 +168,9 @@ func (t *Twilio) Read(m Message, r Response) Result {
 	// they all share the reply's outcome.
 	res := resultFor(m)
 	set := res.setAll
-	mk := newMasker(m.Text)
-	var body twilioReply
-	jsonErr := json.Unmarshal(r.Body, &body)
+	var fold [256]byte
+	mk := newMaskerInto(m.Text, fold[:0])
+	body, jsonErr := decodeTwilioReply(r.Body)
 	ok := r.Status >= 200 && r.Status <= 299
 	switch {
 	case ok && jsonErr != nil:

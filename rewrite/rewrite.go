@@ -188,7 +188,9 @@ type Dialect interface {
 // Provider builds requests for one provider API and reads its replies.
 type Provider interface {
 	// Build returns the request to send for m. It must not do I/O; the
-	// body is encoded by encoding/json or net/url, never by concatenation.
+	// body is encoded by encoding/json or net/url, or by the append
+	// encoders that write the same bytes (jsonappend.go), never by
+	// concatenating unescaped values.
 	Build(ctx context.Context, m Message) (*http.Request, error)
 	// Read interprets the provider's reply to the request built for m.
 	Read(m Message, r Response) Result

@@ -113,14 +113,20 @@ func unreadableID(name fmt.Stringer, status int, id string) *Error {
 // masker holds the message text case-folded, so one Read can clean many
 // strings against it without folding the text again.
 type masker struct {
-	text []byte // foldString(message text); nil when too short to echo
+	text []byte // the message text, folded (appendFolded); nil when too short to echo
 }
 
 func newMasker(text string) masker {
+	return newMaskerInto(text, nil)
+}
+
+// newMaskerInto is newMasker folding the text into buf, which a caller
+// may keep on its stack.
+func newMaskerInto(text string, buf []byte) masker {
 	if utf8.RuneCountInString(text) < minTextEcho {
 		return masker{}
 	}
-	return masker{text: foldString(text)}
+	return masker{text: appendFolded(buf, text)}
 }
 
 // foldRune maps r to one representative of its simple case-folding orbit
@@ -140,8 +146,11 @@ func foldRune(r rune) rune {
 	return least
 }
 
-func foldString(s string) []byte {
-	b := make([]byte, 0, len(s)+8)
+// appendFolded appends s with every rune folded.
+func appendFolded(b []byte, s string) []byte {
+	if b == nil {
+		b = make([]byte, 0, len(s)+8)
+	}
 	for _, r := range s {
 		b = utf8.AppendRune(b, foldRune(r))
 	}
@@ -310,12 +319,18 @@ func (mk masker) cleanID(id string, to []string) string {
 		}
 		i = max(j, i+1)
 	}
-	var win [minTextEcho]rune
-	for i := 0; i+minTextEcho <= len(id); i++ {
-		for k := range win {
-			win[k] = rune(id[i+k]) // a readable id is ASCII
+	// A readable id is ASCII: folded once, each window is a slice of it
+	// (foldRune of an ASCII letter is its upper case).
+	var upper [MaxMessageIDLength]byte
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
 		}
-		if mk.echoes(win[:]) {
+		upper[i] = c
+	}
+	for i := 0; i+minTextEcho <= len(id); i++ {
+		if mk.text != nil && bytes.Contains(mk.text, upper[i:i+minTextEcho]) {
 			for k := i; k < i+minTextEcho; k++ {
 				masked[k] = 2
 			}

@@ -15,14 +15,24 @@ func deliveredRecord() *Record {
 		Latency: 1234 * time.Microsecond, Attempts: []Attempt{{Route: "bench", Provider: "clickatell-one", Outcome: "delivered"}}}
 }
 
-// BenchmarkWrite is one delivered message's audit line: slog's JSON
-// encoding, written to io.Discard.
+// BenchmarkWrite is one delivered message's audit line written to
+// io.Discard: through the audit logger (NewLogger, as the daemon writes
+// it) and through a plain slog JSON logger (the attributes path).
 func BenchmarkWrite(b *testing.B) {
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	a := deliveredRecord()
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		Write(ctx, log, a)
+	for _, bc := range []struct {
+		name string
+		log  *slog.Logger
+	}{
+		{"audit", NewLogger(io.Discard)},
+		{"slog", slog.New(slog.NewJSONHandler(io.Discard, nil))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Write(ctx, bc.log, a)
+			}
+		})
 	}
 }

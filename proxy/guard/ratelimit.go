@@ -22,6 +22,7 @@ const defaultMaxLimiterKeys = 10_000
 type keyedLimiter struct {
 	limit   rate.Limit
 	burst   int
+	per     time.Duration // the rate's window, for fresh
 	maxKeys int
 
 	mu      sync.Mutex
@@ -31,7 +32,8 @@ type keyedLimiter struct {
 
 type bucket struct {
 	key string
-	lim *rate.Limiter
+	lim *rate.Limiter // &own, or one of its own (see fresh)
+	own rate.Limiter
 }
 
 // newKeyedLimiter returns nil for an "off" rate; a nil limiter allows all.
@@ -42,6 +44,7 @@ func newKeyedLimiter(r config.Rate, maxKeys int) *keyedLimiter {
 	return &keyedLimiter{
 		limit:   rate.Every(r.Per / time.Duration(r.Count)),
 		burst:   r.Count,
+		per:     r.Per,
 		maxKeys: maxKeys,
 		entries: map[string]*list.Element{},
 	}
@@ -56,36 +59,70 @@ func (k *keyedLimiter) allowAll(now time.Time, keys []string) bool {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	taken := make([]*rate.Reservation, 0, len(keys))
+	// Reservations are kept by value, on the stack for a message to a
+	// few numbers: nothing of this escapes the call.
+	var buf [4]rate.Reservation
+	taken := buf[:0]
 	for _, key := range keys {
-		r := k.bucket(key).ReserveN(now, 1)
+		r := k.bucket(key, now).ReserveN(now, 1)
 		if !r.OK() || r.DelayFrom(now) > 0 {
 			r.CancelAt(now)
-			for _, t := range taken {
-				t.CancelAt(now)
+			for i := range taken {
+				taken[i].CancelAt(now)
 			}
 			return false
 		}
-		taken = append(taken, r)
+		taken = append(taken, *r)
 	}
 	return true
 }
 
-// bucket returns key's limiter, creating it (and evicting the least
-// recently used one when full) as needed. k.mu is held.
-func (k *keyedLimiter) bucket(key string) *rate.Limiter {
+// bucket returns key's limiter for a reservation at now, creating it (and
+// evicting the least recently used one when full) as needed. k.mu is held.
+func (k *keyedLimiter) bucket(key string, now time.Time) *rate.Limiter {
 	if e, ok := k.entries[key]; ok {
 		k.lru.MoveToFront(e)
 		return e.Value.(*bucket).lim
 	}
-	for len(k.entries) >= k.maxKeys {
+	for len(k.entries) > k.maxKeys {
 		oldest := k.lru.Back()
 		k.lru.Remove(oldest)
 		delete(k.entries, oldest.Value.(*bucket).key)
 	}
-	b := &bucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)}
+	if len(k.entries) == k.maxKeys {
+		// Full: the least recently used key's list element and bucket
+		// take the new key, rather than being thrown away for new ones.
+		oldest := k.lru.Back()
+		b := oldest.Value.(*bucket)
+		delete(k.entries, b.key)
+		b.key = key
+		k.fresh(b, now)
+		k.lru.MoveToFront(oldest)
+		k.entries[key] = oldest
+		return b.lim
+	}
+	b := &bucket{key: key}
+	k.fresh(b, now)
 	k.entries[key] = k.lru.PushFront(b)
 	return b.lim
+}
+
+// fresh gives b a full bucket for a new key whose first reservation is at
+// now: exactly rate.NewLimiter(k.limit, k.burst), without allocating one
+// when it can. b's own limiter is reset to "last updated at the zero
+// time"; at now, more than four windows later, it has refilled to the
+// burst and is capped there — the state of a new limiter, to the bit, and
+// every field a reservation reads is then written by it. A clock so close
+// to the zero time, or a window so long, that this does not hold gets a
+// new limiter (TestFreshBucketSameAsNewLimiter).
+func (k *keyedLimiter) fresh(b *bucket, now time.Time) {
+	if k.limit == rate.Inf || now.Sub(time.Time{})/4 < k.per {
+		b.lim = rate.NewLimiter(k.limit, k.burst)
+		return
+	}
+	b.own.SetLimitAt(time.Time{}, k.limit)
+	b.own.SetBurstAt(time.Time{}, k.burst)
+	b.lim = &b.own
 }
 
 // size is how many keys are remembered.
@@ -105,8 +142,14 @@ type dailyCap struct {
 	max int // 0 = off
 
 	mu   sync.Mutex
-	day  string
+	day  int // the UTC calendar day counted, as dayKey
 	used int
+}
+
+// dayKey names now's UTC calendar day (20250314), without formatting it.
+func dayKey(now time.Time) int {
+	y, m, d := now.UTC().Date()
+	return y*10000 + int(m)*100 + d
 }
 
 // take counts n recipients at now, or refuses them all if that would pass
@@ -117,7 +160,7 @@ func (d *dailyCap) take(now time.Time, n int) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if day := now.UTC().Format(time.DateOnly); day != d.day {
+	if day := dayKey(now); day != d.day {
 		d.day, d.used = day, 0
 	}
 	if d.used+n > d.max {
@@ -134,7 +177,7 @@ func (d *dailyCap) giveBack(now time.Time, n int) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if now.UTC().Format(time.DateOnly) == d.day {
+	if dayKey(now) == d.day {
 		d.used = max(0, d.used-n)
 	}
 }

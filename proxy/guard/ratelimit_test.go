@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/postern/postern/proxy/config"
 )
 
@@ -109,6 +111,47 @@ func TestRateUnmarshal(t *testing.T) {
 		var r config.Rate
 		if err := r.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("%q accepted as %v", bad, r)
+		}
+	}
+}
+
+// TestFreshBucketSameAsNewLimiter: a bucket's limiter for a new key, made
+// without allocating (a new bucket, or an evicted one reused with whatever
+// state it had), behaves as rate.NewLimiter to the bit: the same answers
+// and the same tokens after every reservation, cancellation and refill.
+func TestFreshBucketSameAsNewLimiter(t *testing.T) {
+	rates := []config.Rate{{Count: 5, Per: 10 * time.Minute}, {Count: 1, Per: time.Hour}, {Count: 600, Per: time.Minute},
+		{Count: 3, Per: 7 * time.Nanosecond}, {Count: 1000, Per: 1}, {Count: 2, Per: 24 * 365 * time.Hour}, {Count: 7, Per: 1<<63 - 1}}
+	starts := []time.Time{t0, time.Unix(0, 0), {}, time.Time{}.Add(time.Hour), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
+	for _, r := range rates {
+		k := newKeyedLimiter(r, 100)
+		for _, start := range starts {
+			stale := &bucket{key: "old"}
+			k.fresh(stale, start.Add(-time.Minute))
+			for range 3 {
+				stale.lim.ReserveN(start.Add(-time.Second), 1)
+			}
+			made, reused := &bucket{key: "a"}, stale
+			k.fresh(made, start)
+			k.fresh(reused, start)
+			want := rate.NewLimiter(k.limit, k.burst)
+			now := start
+			for step := range 40 {
+				n := 1 + step%3
+				rw, rm, rr := want.ReserveN(now, n), made.lim.ReserveN(now, n), reused.lim.ReserveN(now, n)
+				if rw.OK() != rm.OK() || rw.OK() != rr.OK() || rw.DelayFrom(now) != rm.DelayFrom(now) || rw.DelayFrom(now) != rr.DelayFrom(now) {
+					t.Fatalf("rate %v from %v, step %d: reservations differ", r, start, step)
+				}
+				if step%4 == 1 {
+					rw.CancelAt(now)
+					rm.CancelAt(now)
+					rr.CancelAt(now)
+				}
+				if w, m, u := want.TokensAt(now), made.lim.TokensAt(now), reused.lim.TokensAt(now); w != m || w != u {
+					t.Fatalf("rate %v from %v, step %d: tokens %v, made %v, reused %v", r, start, step, w, m, u)
+				}
+				now = now.Add(time.Duration(step*step) * time.Second / 3)
+			}
 		}
 	}
 }

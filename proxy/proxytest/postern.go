@@ -159,7 +159,7 @@ func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Op
 	if p.Sinks, err = audit.OpenSinks(sinkCfg, io.Discard, io.Discard, opts.Log); err != nil {
 		t.Fatalf("opening audit sinks: %v", err)
 	}
-	opts.Audit = slog.New(slog.NewJSONHandler(io.MultiWriter(p.Audit, p.Sinks), nil))
+	opts.Audit = audit.NewLogger(io.MultiWriter(p.Audit, p.Sinks))
 	p.Srv = proxy.New(cfg, opts)
 	// Cleanups run last-registered first: the checks below run after the
 	// server (registered by Serve) has stopped.

@@ -1,0 +1,164 @@
+package rewrite
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The fixed-shape provider bodies (Clickatell's, Twilio's form) are
+// appended byte by byte instead of going through encoding/json's
+// reflection or url.Values: the same bytes (FuzzBodiesSameAsEncoders holds
+// them to encoding/json and net/url), a tenth of the work. A template
+// provider's body, whose shape is the operator's, still goes through
+// encoding/json.
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// writes it with SetEscapeHTML(false): "<", ">" and "&" as they are (a
+// password reaches the handset unchanged), quotes, backslashes and \b \f
+// \n \r \t escaped, other control characters as \u00XX, U+2028 and U+2029
+// escaped, and each invalid UTF-8 byte as \ufffd.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendJSONStrings appends list as a JSON array of strings; nil is null,
+// as encoding/json writes a nil slice.
+func appendJSONStrings(dst []byte, list []string) []byte {
+	if list == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+// appendJSONField appends `,"key":` (without the comma for the first
+// field, first) and the string value.
+func appendJSONField(dst []byte, first bool, key, value string) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return appendJSONString(dst, value)
+}
+
+// appendJSONInt appends `,"key":n`.
+func appendJSONInt(dst []byte, key string, n int) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return strconv.AppendInt(dst, int64(n), 10)
+}
+
+// jsonSize estimates the encoded length of s, so a body is allocated once:
+// escapes are rare, and a longer body only grows.
+func jsonSize(s string) int { return len(s) + len(s)/8 + 2 }
+
+// appendQueryEscape appends url.QueryEscape(s): letters, digits and
+// "-_.~" as they are, a space as "+", every other byte as %XX.
+func appendQueryEscape(dst []byte, s string) []byte {
+	const upperHex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			dst = append(dst, c)
+		case c == ' ':
+			dst = append(dst, '+')
+		default:
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return dst
+}
+
+// fixedHeader is a provider's request header values, made once at start:
+// every request's Header map refers to the same one-element slices. They
+// are never written to: Header.Set replaces a key's slice and Header.Add
+// grows a full one into a new array; net/http only reads them.
+type fixedHeader struct {
+	contentType, accept, auth []string // auth nil: no Authorization
+}
+
+func newFixedHeader(contentType, auth string) fixedHeader {
+	h := fixedHeader{contentType: []string{contentType}, accept: []string{"application/json"}}
+	if auth != "" {
+		h.auth = []string{auth}
+	}
+	return h
+}
+
+// postRequest is the POST of body to endpoint (a URL string the provider
+// formatted once, at start) with h's Content-Type, Accept and
+// Authorization, as http.NewRequestWithContext builds it from a
+// bytes.Reader (Content-Length and GetBody set).
+func postRequest(ctx context.Context, endpoint string, h *fixedHeader, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header["Content-Type"] = h.contentType
+	req.Header["Accept"] = h.accept
+	if h.auth != nil {
+		req.Header["Authorization"] = h.auth
+	}
+	return req, nil
+}
