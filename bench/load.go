@@ -21,6 +21,7 @@ type config struct {
 	duration    time.Duration
 	rounds      int
 	bin         string
+	compare     string // a second postern binary measured in the same rounds ("" = none)
 	h2          bool
 	maxUpstream int // postern's max_concurrent_upstream
 	log         io.Writer
@@ -56,11 +57,13 @@ type level struct {
 	// direct: straight to the provider; relay: net/http relay; fastRelay:
 	// fasthttp relay; postern: the server under test.
 	direct, relay, fastRelay, postern result
+	compare                           result // the -compare binary, if any
 }
 
 type report struct {
-	startup time.Duration
-	levels  []level
+	startup        time.Duration
+	compareStartup time.Duration // of the -compare binary
+	levels         []level
 }
 
 // request makes the i-th request of a worker; every call is a new message.
@@ -158,22 +161,32 @@ max_recipients = 1
 					*best = r
 				}
 			}
-			fmt.Fprintf(c.log, "%d connections, round %d: postern...\n", n, round+1)
-			// A fresh postern per run: its peak RSS belongs to this level.
-			p, err := startPostern(c.bin, cfgPath)
-			if err != nil {
-				return nil, err
+			bins := []string{c.bin}
+			if c.compare != "" {
+				bins = append(bins, c.compare)
 			}
-			if rep.startup == 0 || p.startup < rep.startup {
-				rep.startup = p.startup
-			}
-			r, err := measure(p.cmd.Process.Pid, n, c.duration, legacyRequest(p.addr))
-			p.stop()
-			if err != nil {
-				return nil, fmt.Errorf("postern: %w", err)
-			}
-			if r.rps() > lv.postern.rps() {
-				lv.postern = r
+			for i, bin := range bins {
+				fmt.Fprintf(c.log, "%d connections, round %d: %s...\n", n, round+1, bin)
+				// A fresh postern per run: its peak RSS belongs to this level.
+				p, err := startPostern(bin, cfgPath)
+				if err != nil {
+					return nil, err
+				}
+				best, startup := &lv.postern, &rep.startup
+				if i == 1 {
+					best, startup = &lv.compare, &rep.compareStartup
+				}
+				if *startup == 0 || p.startup < *startup {
+					*startup = p.startup
+				}
+				r, err := measure(p.cmd.Process.Pid, n, c.duration, legacyRequest(p.addr))
+				p.stop()
+				if err != nil {
+					return nil, fmt.Errorf("postern %s: %w", bin, err)
+				}
+				if r.rps() > best.rps() {
+					*best = r
+				}
 			}
 		}
 		rep.levels = append(rep.levels, lv)
@@ -292,7 +305,10 @@ func (r *report) print(w io.Writer) {
 		for _, k := range []struct {
 			name string
 			r    result
-		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"postern", l.postern}} {
+		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"postern", l.postern}, {"compare", l.compare}} {
+			if k.r.requests == 0 {
+				continue // no -compare
+			}
 			cpu, rss := "-", "-"
 			if k.name != "direct" {
 				cpu, rss = us(k.r.cpuPerMessage()), fmt.Sprintf("%.1f MiB", float64(k.r.peakRSS)/(1<<20))
@@ -303,6 +319,9 @@ func (r *report) print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "postern start-up (exec to listening): %s\n", ms(r.startup))
+	if r.compareStartup > 0 {
+		fmt.Fprintf(w, "compare start-up (exec to listening): %s\n", ms(r.compareStartup))
+	}
 	fmt.Fprintln(w, "targets (issue 13):")
 	for _, l := range r.levels {
 		switch l.conns {
