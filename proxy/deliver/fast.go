@@ -94,7 +94,7 @@ type fastConn struct {
 	bw       *bufio.Writer
 	info     Info
 	lastUsed time.Time
-	reused   bool
+	peek     peeker
 }
 
 func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *fastConn {
@@ -185,6 +185,7 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 		}
 		cs := tc.ConnectionState()
 		fc = &fastConn{tc: tc, br: bufio.NewReaderSize(tc, readBufferSize), bw: bufio.NewWriterSize(tc, 4<<10), info: connInfo(&cs)}
+		fc.peek.init(tc.NetConn())
 	}
 	rep := Reply{Info: fc.info, Wrote: true}
 	// ctx's end (the request deadline, the shutdown cut-off) interrupts
@@ -200,7 +201,7 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 	if !keep || interrupted || closing {
 		fc.tc.Close()
 	} else {
-		fc.reused, fc.lastUsed = true, time.Now()
+		fc.lastUsed = time.Now()
 		p.put(fc, c.maxIdle)
 	}
 	return rep, err
@@ -217,7 +218,7 @@ func (c *FastClient) idleConn(p *fastPool) *fastConn {
 		// A connection the provider closed while it sat idle would take the
 		// request and then fail, leaving the outcome unknown: check first
 		// (net/http's Transport notices the same through its read loop).
-		if !peerClosed(fc.tc.NetConn()) {
+		if !fc.peek.peerClosed() {
 			return fc
 		}
 		fc.tc.Close()
@@ -344,11 +345,53 @@ func buildFastRequest(f *fasthttp.Request, req *http.Request) error {
 	return nil
 }
 
-// httpHeader copies a reply's headers for rewrite.Provider.Read.
+// httpHeader copies a reply's headers for rewrite.Provider.Read and the
+// retry plan (Retry-After). fasthttp has put the names in Go's canonical
+// form already; the usual ones are not copied, and all values share one
+// backing array.
 func httpHeader(h *fasthttp.ResponseHeader) http.Header {
-	out := make(http.Header, h.Len())
+	n := h.Len()
+	out := make(http.Header, n)
+	vals := make([]string, 0, n)
 	for k, v := range h.All() {
-		out.Add(string(k), string(v))
+		key := commonHeader(k)
+		if key == "" {
+			key = http.CanonicalHeaderKey(string(k))
+		}
+		if prev, ok := out[key]; ok {
+			out[key] = append(prev, string(v)) // a repeated header gets its own array
+			continue
+		}
+		vals = append(vals, string(v))
+		out[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	return out
+}
+
+// commonHeader returns the canonical name of a header providers usually
+// send, without allocating, or "".
+func commonHeader(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Date":
+		return "Date"
+	case "Server":
+		return "Server"
+	case "Connection":
+		return "Connection"
+	case "Retry-After":
+		return "Retry-After"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Vary":
+		return "Vary"
+	case "Strict-Transport-Security":
+		return "Strict-Transport-Security"
+	case "X-Content-Type-Options":
+		return "X-Content-Type-Options"
+	}
+	return ""
 }

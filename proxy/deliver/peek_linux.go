@@ -5,28 +5,46 @@ import (
 	"syscall"
 )
 
-// peerClosed reports whether the provider has closed c (or sent something
-// unasked, such as a TLS close_notify) while it sat idle in the pool: one
-// non-blocking peek at the socket, no goroutine.
-func peerClosed(c net.Conn) bool {
+// peeker looks at an idle pooled connection's socket without blocking. Its
+// callback is made once per connection, so a look allocates nothing.
+type peeker struct {
+	rc     syscall.RawConn // nil: cannot look
+	closed bool
+	buf    [1]byte
+	look   func(fd uintptr) bool
+}
+
+func (p *peeker) init(c net.Conn) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return
 	}
-	closed := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.rc = rc
+	p.look = func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EINTR:
-		case err != nil, n >= 0:
-			closed = true // EOF (n == 0), a reset, or bytes nobody asked for
+			p.closed = false
+		default:
+			p.closed = err != nil || n >= 0 // EOF (n == 0), a reset, or bytes nobody asked for
 		}
 		return true // never wait for readiness
-	})
-	return closed || err != nil
+	}
+}
+
+// peerClosed reports whether the provider has closed the connection (or
+// sent something unasked, such as a TLS close_notify) while it sat idle in
+// the pool: one non-blocking peek at the socket, no goroutine.
+func (p *peeker) peerClosed() bool {
+	if p.rc == nil {
+		return false
+	}
+	if err := p.rc.Read(p.look); err != nil {
+		return true
+	}
+	return p.closed
 }
