@@ -21,6 +21,7 @@ type config struct {
 	duration    time.Duration
 	rounds      int
 	bin         string
+	compare     string // a second postern binary measured in the same rounds ("" = none)
 	h2          bool
 	maxUpstream int // postern's max_concurrent_upstream
 	log         io.Writer
@@ -32,7 +33,8 @@ type result struct {
 	total    int // including the warm-up, for CPU per message
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	cpu      time.Duration // CPU the server process used over the whole run (relay, postern)
+	cpu      time.Duration // CPU the server process used over the whole run (relays, postern)
+	peakRSS  int64         // the server process's VmHWM, bytes (relays, postern)
 }
 
 // cpuPerMessage is the server process's CPU time per message handled.
@@ -51,14 +53,17 @@ func (r result) rps() float64 {
 }
 
 type level struct {
-	conns                  int
-	direct, relay, postern result
-	peakRSS                int64
+	conns int
+	// direct: straight to the provider; relay: net/http relay; fastRelay:
+	// fasthttp relay; postern: the server under test.
+	direct, relay, fastRelay, postern result
+	compare                           result // the -compare binary, if any
 }
 
 type report struct {
-	startup time.Duration
-	levels  []level
+	startup        time.Duration
+	compareStartup time.Duration // of the -compare binary
+	levels         []level
 }
 
 // request makes the i-th request of a worker; every call is a new message.
@@ -137,57 +142,76 @@ max_recipients = 1
 			if d.rps() > lv.direct.rps() {
 				lv.direct = d
 			}
-			fmt.Fprintf(c.log, "%d connections, round %d: relay...\n", n, round+1)
-			rl, err := startRelay(prov.srv.URL, ca)
-			if err != nil {
-				return nil, err
+			for _, kind := range []string{relayNetHTTP, relayFastHTTP} {
+				fmt.Fprintf(c.log, "%d connections, round %d: relay (%s)...\n", n, round+1, kind)
+				rl, err := startRelay(kind, prov.srv.URL, ca)
+				if err != nil {
+					return nil, err
+				}
+				r, err := measure(rl.cmd.Process.Pid, n, c.duration, legacyRequest(rl.addr))
+				rl.stop()
+				if err != nil {
+					return nil, fmt.Errorf("relay (%s): %w", kind, err)
+				}
+				best := &lv.relay
+				if kind == relayFastHTTP {
+					best = &lv.fastRelay
+				}
+				if r.rps() > best.rps() {
+					*best = r
+				}
 			}
-			relayReq := legacyRequest(rl.addr)
-			cpu0, _ := processCPU(rl.cmd.Process.Pid)
-			r, err := drive(n, c.duration, nil, relayReq)
-			cpu1, cerr := processCPU(rl.cmd.Process.Pid)
-			rl.stop()
-			if err != nil {
-				return nil, fmt.Errorf("relay: %w", err)
+			bins := []string{c.bin}
+			if c.compare != "" {
+				bins = append(bins, c.compare)
 			}
-			if cerr != nil {
-				return nil, cerr
-			}
-			r.cpu = cpu1 - cpu0
-			if r.rps() > lv.relay.rps() {
-				lv.relay = r
-			}
-			fmt.Fprintf(c.log, "%d connections, round %d: postern...\n", n, round+1)
-			// A fresh postern per run: its peak RSS belongs to this level.
-			p, err := startPostern(c.bin, cfgPath)
-			if err != nil {
-				return nil, err
-			}
-			if rep.startup == 0 || p.startup < rep.startup {
-				rep.startup = p.startup
-			}
-			cpu0, _ = processCPU(p.cmd.Process.Pid)
-			r, err = drive(n, c.duration, nil, legacyRequest(p.addr))
-			cpu1, cerr = processCPU(p.cmd.Process.Pid)
-			rss, rerr := p.peakRSS()
-			p.stop()
-			if err != nil {
-				return nil, fmt.Errorf("postern: %w", err)
-			}
-			if rerr != nil {
-				return nil, rerr
-			}
-			if cerr != nil {
-				return nil, cerr
-			}
-			r.cpu = cpu1 - cpu0
-			if r.rps() > lv.postern.rps() {
-				lv.postern, lv.peakRSS = r, rss
+			for i, bin := range bins {
+				fmt.Fprintf(c.log, "%d connections, round %d: %s...\n", n, round+1, bin)
+				// A fresh postern per run: its peak RSS belongs to this level.
+				p, err := startPostern(bin, cfgPath)
+				if err != nil {
+					return nil, err
+				}
+				best, startup := &lv.postern, &rep.startup
+				if i == 1 {
+					best, startup = &lv.compare, &rep.compareStartup
+				}
+				if *startup == 0 || p.startup < *startup {
+					*startup = p.startup
+				}
+				r, err := measure(p.cmd.Process.Pid, n, c.duration, legacyRequest(p.addr))
+				p.stop()
+				if err != nil {
+					return nil, fmt.Errorf("postern %s: %w", bin, err)
+				}
+				if r.rps() > best.rps() {
+					*best = r
+				}
 			}
 		}
 		rep.levels = append(rep.levels, lv)
 	}
 	return rep, nil
+}
+
+// measure drives the server process pid and adds its CPU time over the run
+// and its peak RSS to the result.
+func measure(pid, conns int, duration time.Duration, mk request) (result, error) {
+	cpu0, err := processCPU(pid)
+	if err != nil {
+		return result{}, err
+	}
+	r, err := drive(conns, duration, nil, mk)
+	if err != nil {
+		return result{}, err
+	}
+	cpu1, err := processCPU(pid)
+	if err != nil {
+		return result{}, err
+	}
+	r.cpu = cpu1 - cpu0
+	r.peakRSS, err = peakRSS(pid)
+	return r, err
 }
 
 // legacyRequest is ISE's GET to addr (postern or the relay): every call a
@@ -272,21 +296,48 @@ func drive(conns int, duration time.Duration, tlsConfig *tls.Config, mk request)
 	return result{requests: len(all), total: total, elapsed: duration, p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
 }
 
+// print writes one row per connection count and kind, then the issue 13
+// targets with what this run measured.
 func (r *report) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "conns\tdirect req/s\trelay req/s\tpostern req/s\tpostern/direct\tpostern/relay\t"+
-		"direct p50\trelay p50\tpostern p50\tadded p50\tdirect p99\trelay p99\tpostern p99\t"+
-		"relay CPU/msg\tpostern CPU/msg\tpostern peak RSS\t")
+	fmt.Fprintln(tw, "conns\t\treq/s\tvs direct\tp50\tadded p50\tp99\tCPU/msg\tpeak RSS\t")
 	for _, l := range r.levels {
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f MiB\t\n",
-			l.conns, l.direct.rps(), l.relay.rps(), l.postern.rps(),
-			100*l.postern.rps()/l.direct.rps(), 100*l.postern.rps()/l.relay.rps(),
-			ms(l.direct.p50), ms(l.relay.p50), ms(l.postern.p50), ms(l.postern.p50-l.direct.p50),
-			ms(l.direct.p99), ms(l.relay.p99), ms(l.postern.p99),
-			us(l.relay.cpuPerMessage()), us(l.postern.cpuPerMessage()), float64(l.peakRSS)/(1<<20))
+		for _, k := range []struct {
+			name string
+			r    result
+		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"postern", l.postern}, {"compare", l.compare}} {
+			if k.r.requests == 0 {
+				continue // no -compare
+			}
+			cpu, rss := "-", "-"
+			if k.name != "direct" {
+				cpu, rss = us(k.r.cpuPerMessage()), fmt.Sprintf("%.1f MiB", float64(k.r.peakRSS)/(1<<20))
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.2fx\t%s\t%s\t%s\t%s\t%s\t\n", l.conns, k.name, k.r.rps(), k.r.rps()/l.direct.rps(),
+				ms(k.r.p50), ms(k.r.p50-l.direct.p50), ms(k.r.p99), cpu, rss)
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "postern start-up (exec to listening): %s\n", ms(r.startup))
+	if r.compareStartup > 0 {
+		fmt.Fprintf(w, "compare start-up (exec to listening): %s\n", ms(r.compareStartup))
+	}
+	fmt.Fprintln(w, "targets (issue 13; throughput, CPU and memory at the most connections measured, 50 in the targets):")
+	for i, l := range r.levels {
+		if l.conns == 1 {
+			fmt.Fprintf(w, "  added p50 at 1 conn      <= 0.150 ms  postern %s (relay net/http %s, relay fasthttp %s)\n",
+				ms(l.postern.p50-l.direct.p50), ms(l.relay.p50-l.direct.p50), ms(l.fastRelay.p50-l.direct.p50))
+		}
+		if i != len(r.levels)-1 || l.conns == 1 {
+			continue
+		}
+		fmt.Fprintf(w, "  req/s vs direct at %-5d >= 0.45x     postern %.2fx (relay net/http %.2fx, relay fasthttp %.2fx)\n",
+			l.conns, l.postern.rps()/l.direct.rps(), l.relay.rps()/l.direct.rps(), l.fastRelay.rps()/l.direct.rps())
+		fmt.Fprintf(w, "  CPU per message at %-5d <= 40 us     postern %s (relay net/http %s, relay fasthttp %s)\n",
+			l.conns, us(l.postern.cpuPerMessage()), us(l.relay.cpuPerMessage()), us(l.fastRelay.cpuPerMessage()))
+		fmt.Fprintf(w, "  peak RSS at %-5d        <= 30 MiB    postern %.1f MiB\n", l.conns, float64(l.postern.peakRSS)/(1<<20))
+	}
+	fmt.Fprintf(w, "  start-up                 < 100 ms     postern %s\n", ms(r.startup))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }

@@ -9,6 +9,7 @@
 //
 //	go run ./bench                      # builds postern, 1 and 50 connections, 5s each
 //	go run ./bench -conns 1,10,50 -duration 10s -rounds 3
+//	go run ./bench -compare /tmp/postern-old    # before/after in one run
 //
 // Load generator, fake provider and postern share the machine's cores, as
 // they would in the targets in docs/benchmarks.md.
@@ -37,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 1, "direct/postern run pairs per connection count; the best of each is reported")
 	h2 := fs.Bool("h2", true, "the fake provider offers HTTP/2 (postern then uses it); false: HTTP/1.1 only")
 	bin := fs.String("postern", "", "postern binary to run (default: go build the module in a temp dir)")
+	compare := fs.String("compare", "", "a second postern binary (e.g. an older commit's) measured in the same rounds, row \"compare\"")
 	maxUpstream := fs.Int("max-upstream", 1000, "postern's max_concurrent_upstream (16 is the default in production)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -50,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		levels = append(levels, n)
 	}
-	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, h2: *h2, maxUpstream: *maxUpstream, log: stderr})
+	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, compare: *compare, h2: *h2, maxUpstream: *maxUpstream, log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1

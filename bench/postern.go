@@ -86,9 +86,9 @@ func startPostern(bin, configPath string) (*posternProc, error) {
 	return nil, errors.New("postern exited before listening")
 }
 
-// peakRSS is the process's high-water resident set size (VmHWM), in bytes.
-func (p *posternProc) peakRSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// peakRSS is process pid's high-water resident set size (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}

@@ -58,7 +58,7 @@ func (s *Server) serveUntilShutdown(ctx context.Context, hs *http.Server, ln net
 		hs.Close()
 	}
 	if l.pipeline {
-		s.rt.Load().transport.CloseIdleConnections()
+		s.rt.Load().closeIdleConnections()
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
 	// request are closed once the longest such request must have ended.
 	old.transport.CloseIdleConnections()
 	time.AfterFunc(old.cfg.RequestTimeout+time.Second, old.transport.CloseIdleConnections)
+	old.fast.Close() // its connections in use close when their request ends
 	res := ReloadResult{Source: cfg.Source, Routes: len(cfg.Routes), RestartNeeded: restartNeeded(s.started, cfg, s.opts.InterceptCA != nil)}
 	if len(res.RestartNeeded) > 0 {
 		s.log.Warn("config reloaded, but some changes take effect only after a restart", "restart_needed", res.RestartNeeded)

@@ -87,7 +87,8 @@ type Server struct {
 // one and swaps it whole, so a request sees one config from start to end.
 type runtime struct {
 	cfg       *config.Config
-	transport *http.Transport
+	transport *http.Transport     // net/http, for routes with upstream_http2
+	fast      *deliver.FastClient // HTTP/1.1 keep-alive, for every other route
 	guards    *guard.State
 	deliver   *deliver.Deliverer
 }
@@ -97,12 +98,22 @@ func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.M
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
 	}
-	do := deliver.Options{Transport: tr, Log: log, Metrics: m, UserAgent: opts.UserAgent,
+	// The same verification, expiry tracking and dialling for both clients.
+	dialer := trust.NewDialer(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
+	dialer.DialContext = opts.DialContext
+	fast := deliver.NewFastClient(dialer)
+	do := deliver.Options{Transport: tr, Client: fast, Log: log, Metrics: m, UserAgent: opts.UserAgent,
 		RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins}
 	if opts.dryRun != nil {
-		do.Transport, do.DryRun = opts.dryRun, true
+		do.Transport, do.Client, do.DryRun = opts.dryRun, nil, true
 	}
-	return &runtime{cfg: cfg, transport: tr, guards: guard.New(&cfg.Guards, opts.Now), deliver: deliver.New(cfg, do)}
+	return &runtime{cfg: cfg, transport: tr, fast: fast, guards: guard.New(&cfg.Guards, opts.Now), deliver: deliver.New(cfg, do)}
+}
+
+// closeIdleConnections closes the upstream connections no request is using.
+func (rt *runtime) closeIdleConnections() {
+	rt.transport.CloseIdleConnections()
+	rt.fast.CloseIdleConnections()
 }
 
 // New builds a server for cfg. Nothing listens until Serve.

@@ -78,12 +78,13 @@ func sendConcurrently(p *postern, n, first int) error {
 	return <-errs
 }
 
-// TestUpstreamSpeaksHTTP2WhenOffered: postern dials and verifies TLS itself
-// (a custom DialTLSContext), and still negotiates HTTP/2 when the provider
+// TestUpstreamSpeaksHTTP2WhenOffered: a route with upstream_http2 = true
+// goes through net/http's client, which dials and verifies TLS itself (a
+// custom DialTLSContext) and still negotiates HTTP/2 when the provider
 // offers it, so concurrent messages share one connection as streams.
 func TestUpstreamSpeaksHTTP2WhenOffered(t *testing.T) {
 	fp := newConnProvider(t, true, false)
-	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), ""), env())
+	p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), "upstream_http2 = true"), env())
 	// A first message opens the connection; the burst then multiplexes on it.
 	if err := sendConcurrently(p, 1, 0); err != nil {
 		t.Fatal(err)
@@ -102,6 +103,71 @@ func TestUpstreamSpeaksHTTP2WhenOffered(t *testing.T) {
 	}
 	if n := fp.Connections(); n != 1 {
 		t.Errorf("13 messages used %d HTTP/2 connections, want 1", n)
+	}
+}
+
+// TestUpstreamSpeaksHTTP11ByDefault: without upstream_http2, a provider
+// that offers HTTP/2 is still spoken to in HTTP/1.1 (postern does not offer
+// h2 in ALPN), a burst gets a connection per message in flight, and those
+// connections are then kept and reused.
+func TestUpstreamSpeaksHTTP11ByDefault(t *testing.T) {
+	for _, extra := range []string{"", "upstream_http2 = false"} {
+		t.Run(fmt.Sprintf("%q", extra), func(t *testing.T) {
+			fp := newConnProvider(t, true, false)
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), extra), env())
+			if err := sendConcurrently(p, 6, 0); err != nil {
+				t.Fatal(err)
+			}
+			burst := fp.Connections()
+			if burst < 1 || burst > 6 {
+				t.Fatalf("6 concurrent messages used %d connections, want 1 to 6", burst)
+			}
+			for i := range 10 {
+				if err := sendConcurrently(p, 1, 6+i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			protos, _ := fp.seen()
+			if len(protos) != 16 {
+				t.Fatalf("provider got %d requests, want 16", len(protos))
+			}
+			for i, proto := range protos {
+				if proto != "HTTP/1.1" {
+					t.Errorf("request %d came as %s, want HTTP/1.1", i, proto)
+				}
+			}
+			if n := fp.Connections(); n != burst {
+				t.Errorf("10 sequential messages after the burst opened %d more connections, want 0 (pooled)", n-burst)
+			}
+		})
+	}
+}
+
+// TestUpstreamNoticesIdleConnectionsClosedByTheProvider: when the provider
+// drops its idle keep-alive connections (as real ones do after a minute or
+// so), the next message goes out on a fresh connection and is delivered —
+// not written onto a dead connection, which would leave its outcome unknown.
+func TestUpstreamNoticesIdleConnectionsClosedByTheProvider(t *testing.T) {
+	for _, extra := range []string{"", "upstream_http2 = true"} {
+		t.Run(fmt.Sprintf("%q", extra), func(t *testing.T) {
+			fp := newConnProvider(t, false, false)
+			p := startPostern(t, routeConfig(fp.CAFile(t), "r", "clickatell-one", fp.URL("/v1/message"), extra), env())
+			for i := range 3 {
+				if err := sendConcurrently(p, 1, 2*i); err != nil {
+					t.Fatal(err)
+				}
+				fp.Srv.CloseClientConnections()
+				// On loopback the FIN arrives within the close; net/http's
+				// read loop needs a moment to be scheduled and notice it.
+				time.Sleep(20 * time.Millisecond)
+				if err := sendConcurrently(p, 1, 2*i+1); err != nil {
+					t.Fatalf("message after the provider closed the idle connection: %v", err)
+				}
+			}
+			if n := fp.Connections(); n != 4 {
+				t.Errorf("provider saw %d connections, want 4 (one, then one after each close)", n)
+			}
+		})
 	}
 }
 

@@ -42,15 +42,21 @@ func serveRaw(t *testing.T, h http.HandlerFunc) string {
 // TestAIAFetchesMissingIntermediate: a provider that serves its leaf
 // without the intermediate is verified and delivered to, because postern
 // fetches the intermediate from the leaf's AIA URL; with aia = false it is
-// refused with 502 and nothing is sent.
+// refused with 502 and nothing is sent. Through either upstream client.
 func TestAIAFetchesMissingIntermediate(t *testing.T) {
+	for _, c := range upstreamClients {
+		t.Run(c.name, func(t *testing.T) { testAIAFetchesMissingIntermediate(t, c.routeKey) })
+	}
+}
+
+func testAIAFetchesMissingIntermediate(t *testing.T, routeKey string) {
 	root := trusttest.NewCA(t)
 	inter := root.Intermediate(t)
 	leaf := inter.Leaf(t, trusttest.LeafOptions{LeafOnly: true, IssuerURLs: []string{trusttest.ServeIssuer(t, inter)}})
 	fp := newFakeProviderTLS(t, leaf, oneAPIReply())
 	caFile := root.WritePEM(t, t.TempDir())
 
-	p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), ""), env())
+	p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), "")+routeKey, env())
 	status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia works"))
 	if status != http.StatusOK || !strings.HasPrefix(body, "ID: ") {
 		t.Fatalf("AIA on: got %d %q, want 200 ID", status, body)
@@ -59,7 +65,7 @@ func TestAIAFetchesMissingIntermediate(t *testing.T) {
 		t.Fatalf("provider got %d requests, want 1", n)
 	}
 
-	off := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), "aia = false"), env())
+	off := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), "aia = false")+routeKey, env())
 	status, body = off.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "aia off"))
 	if want := "ERR: 901, Upstream TLS verification failed: certificate not trusted\n"; status != http.StatusBadGateway || body != want {
 		t.Errorf("AIA off: got %d %q, want 502 %q", status, body, want)
@@ -115,9 +121,25 @@ func TestAIABadIssuerURLs(t *testing.T) {
 	}
 }
 
+// upstreamClients are the two ways a route reaches its provider: the
+// default HTTP/1.1 pool and net/http's client (upstream_http2 = true). Both
+// verify alike; the trust tests run through each. A line appended to
+// trustConfig's output lands in its route.
+var upstreamClients = []struct{ name, routeKey string }{
+	{"http1 pool", ""},
+	{"upstream_http2", "upstream_http2 = true\n"},
+}
+
 // TestPins: a chain that verifies is delivered to only if it carries a
-// pinned key; a backup pin alone is enough; a wrong pin is a 502.
+// pinned key; a backup pin alone is enough; a wrong pin is a 502. Through
+// either upstream client.
 func TestPins(t *testing.T) {
+	for _, c := range upstreamClients {
+		t.Run(c.name, func(t *testing.T) { testPins(t, c.routeKey) })
+	}
+}
+
+func testPins(t *testing.T, routeKey string) {
 	root := trusttest.NewCA(t)
 	inter := root.Intermediate(t)
 	leaf := inter.Leaf(t, trusttest.LeafOptions{})
@@ -139,7 +161,7 @@ func TestPins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(fp.Requests())
-			p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), tc.pins), env())
+			p := startPostern(t, trustConfig(caFile, fp.URL("/v1/message"), tc.pins)+routeKey, env())
 			status, body := p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567", "pinned"))
 			sent := len(fp.Requests()) - before
 			if tc.ok {

@@ -100,28 +100,71 @@ func NewTransport(roots *Roots, opts ...Option) *http.Transport {
 	// that verification knows the host it dialled even when that is an IP
 	// address, which crypto/tls does not pass to VerifyConnection. DialContext
 	// is read at dial time, so a caller may still replace it.
-	cache := tls.NewLRUClientSessionCache(0)
+	d := &Dialer{roots: roots, nextProtos: []string{"h2", "http/1.1"}, cache: tls.NewLRUClientSessionCache(0), expiry: cfg.expiry}
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := tr.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		hctx, cancel := context.WithTimeout(ctx, DefaultTLSHandshakeTimeout)
-		defer cancel()
-		// The address actually dialled decides which internal addresses
-		// AIA may reach for this chain (see Roots.VerifyFrom).
-		cfg := roots.tlsConfig(hctx, host, remoteAddr(raw), cache, cfg.expiry)
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-		conn := tls.Client(raw, cfg)
-		if err := conn.HandshakeContext(hctx); err != nil {
-			raw.Close()
-			return nil, err
-		}
-		return conn, nil
+		return d.dial(ctx, tr.DialContext, network, addr)
 	}
 	return tr
+}
+
+// Dialer opens provider connections verified exactly as [NewTransport]'s
+// are — roots, AIA, pins and the expiry tracker, bound to the host and
+// address actually dialled, with TLS sessions resumed from its own cache —
+// for an HTTP client other than net/http's (proxy/deliver's HTTP/1.1
+// pool). It offers only HTTP/1.1 in ALPN unless told otherwise.
+type Dialer struct {
+	// DialContext opens the TCP connection; nil dials with
+	// [DefaultDialTimeout] and TCP keep-alive.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	roots       *Roots
+	nextProtos  []string
+	cache       tls.ClientSessionCache
+	expiry      *ExpiryTracker
+}
+
+// NewDialer returns a Dialer verifying with roots and offering only
+// "http/1.1". It panics if roots is nil, as [NewTransport] does.
+func NewDialer(roots *Roots, opts ...Option) *Dialer {
+	if roots == nil {
+		panic("trust: NewDialer called with nil *Roots")
+	}
+	var cfg transportConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Dialer{roots: roots, nextProtos: []string{"http/1.1"}, cache: tls.NewLRUClientSessionCache(0), expiry: cfg.expiry}
+}
+
+// DialTLSContext dials addr ("host:port") and completes a verified TLS
+// handshake within [DefaultTLSHandshakeTimeout] (and ctx). On failure
+// nothing has been sent but the handshake.
+func (d *Dialer) DialTLSContext(ctx context.Context, network, addr string) (*tls.Conn, error) {
+	dial := d.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	return d.dial(ctx, dial, network, addr)
+}
+
+func (d *Dialer) dial(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), network, addr string) (*tls.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, DefaultTLSHandshakeTimeout)
+	defer cancel()
+	// The address actually dialled decides which internal addresses
+	// AIA may reach for this chain (see Roots.VerifyFrom).
+	cfg := d.roots.tlsConfig(hctx, host, remoteAddr(raw), d.cache, d.expiry)
+	cfg.NextProtos = d.nextProtos
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,5 +278,52 @@ func TestTransportSettings(t *testing.T) {
 	}
 	if a, b := r.ClientTLSConfig(), r.ClientTLSConfig(); a == b || a.ClientSessionCache == b.ClientSessionCache {
 		t.Error("ClientTLSConfig shares state between calls")
+	}
+}
+
+// TestDialerVerifiesLikeTheTransport: the Dialer (proxy/deliver's HTTP/1.1
+// pool) refuses what NewTransport refuses, for the same reasons, accepts
+// a good chain, and offers only HTTP/1.1 even to a server that offers h2.
+func TestDialerVerifiesLikeTheTransport(t *testing.T) {
+	ca := trusttest.NewCA(t)
+	other := trusttest.NewCA(t)
+	d := NewDialer(rootsWith(t, ca))
+	for _, tc := range []struct {
+		name string
+		cert tls.Certificate
+		want string // "" = accepted
+	}{
+		{"trusted", ca.Leaf(t, trusttest.LeafOptions{}), ""},
+		{"untrusted CA", other.Leaf(t, trusttest.LeafOptions{}), ReasonUntrusted},
+		{"another host", ca.Leaf(t, trusttest.LeafOptions{DNSNames: []string{"sms.example.net"}}), ReasonHostname},
+		{"missing intermediate", ca.Intermediate(t).Leaf(t, trusttest.LeafOptions{LeafOnly: true}), ReasonUntrusted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A server offering h2, as providers do.
+			srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+			srv.EnableHTTP2 = true
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{tc.cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.StartTLS()
+			defer srv.Close()
+			conn, err := d.DialTLSContext(context.Background(), "tcp", strings.TrimPrefix(srv.URL, "https://"))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				defer conn.Close()
+				if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+					t.Errorf("negotiated %q, want HTTP/1.1 only", p)
+				}
+				return
+			}
+			if err == nil {
+				conn.Close()
+				t.Fatal("dial succeeded, want a verification failure")
+			}
+			if reason, ok := DescribeTLSError(err); !ok || reason != tc.want {
+				t.Errorf("DescribeTLSError(%v) = %q, %v; want %q, true", err, reason, ok, tc.want)
+			}
+		})
 	}
 }

@@ -57,6 +57,9 @@ type Route struct {
 	Country       string     // default_country, "" = none
 	FallbackName  string     // fallback route name, "" = none
 	Fallback      *Route     // resolved FallbackName; its fallback is not followed
+	// UpstreamHTTP2: send through net/http's client, which speaks HTTP/2
+	// when the provider offers it, instead of the HTTP/1.1 keep-alive pool.
+	UpstreamHTTP2 bool
 
 	Dialect  rewrite.Dialect
 	Provider rewrite.Provider // nil for sandbox

@@ -129,6 +129,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		TokenSource:   rf.Token.Source(),
 		Country:       rf.DefaultCountry,
 		FallbackName:  rf.Fallback,
+		UpstreamHTTP2: rf.UpstreamHTTP2,
 	}
 	v.buildLegacy(i, label, rf, r, cfg)
 	r.MaxSegments = v.checkSegments(i, rf, label)

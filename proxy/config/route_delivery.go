@@ -18,6 +18,7 @@ type routeDeliveryKeys struct {
 	DefaultCountry string `toml:"default_country"`
 	MaxSegments    int    `toml:"max_segments"`
 	Fallback       string `toml:"fallback"`
+	UpstreamHTTP2  bool   `toml:"upstream_http2"`
 	rewrite.RouteKeys
 }
 

@@ -20,9 +20,14 @@ import (
 
 // Options are the parts a Deliverer is given rather than builds.
 type Options struct {
-	// Transport carries every provider request: postern passes its
-	// verified trust.NewTransport; tests pass their own RoundTripper.
+	// Transport carries the provider requests that Client does not:
+	// postern passes its verified trust.NewTransport (HTTP/2 when offered)
+	// for routes with upstream_http2; tests pass their own RoundTripper.
 	Transport http.RoundTripper
+	// Client carries the requests of every other route to an https
+	// endpoint: postern passes its FastClient (HTTP/1.1 keep-alive). nil
+	// sends every request through Transport.
+	Client Client
 	// Log receives the sandbox's "NOT SENT" notices; nil discards them.
 	Log *slog.Logger
 	// Metrics observes each provider exchange; nil observes nothing.
@@ -63,12 +68,7 @@ func New(cfg *config.Config, opts Options) *Deliverer {
 	if opts.Joins == nil {
 		opts.Joins = &Joins{}
 	}
-	client := &http.Client{
-		Transport: opts.Transport,
-		// A provider redirect is never followed: it would resend the message
-		// (and our credentials) somewhere we did not configure.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	client := newNetClient(opts.Transport)
 	d := &Deliverer{senders: map[*config.Route]sender{}, retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey(),
 		slots: newSlots(cfg.Guards.MaxConcurrentUpstream, cfg.Guards.UpstreamQueueWait), joins: opts.Joins, dryRun: opts.DryRun}
 	if opts.DryRun {
@@ -83,8 +83,12 @@ func New(cfg *config.Config, opts Options) *Deliverer {
 		if opts.Metrics != nil {
 			observe = opts.Metrics.Upstream(r.Name, r.ProviderName)
 		}
-		d.senders[r] = &httpSender{provider: r.Provider, client: client, observe: observe,
+		hs := &httpSender{provider: r.Provider, client: client, observe: observe,
 			userAgent: cmp.Or(opts.UserAgent, "postern")}
+		if !r.UpstreamHTTP2 {
+			hs.fast = opts.Client
+		}
+		d.senders[r] = hs
 	}
 	return d
 }

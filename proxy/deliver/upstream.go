@@ -2,16 +2,11 @@ package deliver
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,10 +34,12 @@ type sender interface {
 }
 
 // httpSender sends through a rewrite.Provider over postern's own verified
-// client.
+// client: the HTTP/1.1 pool (fast) for https endpoints unless the route
+// asks for HTTP/2, else net/http.
 type httpSender struct {
 	provider  rewrite.Provider
-	client    *http.Client
+	client    Client // net/http: HTTP/2 when offered, or the injected Transport
+	fast      Client // nil: every request goes through client
 	observe   metrics.Observer
 	userAgent string
 }
@@ -91,50 +88,37 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	}
 	// Providers see who is calling, never Go's default "Go-http-client".
 	req.Header.Set("User-Agent", h.userAgent)
-	// wrote records whether the request may have reached the provider: only
-	// before that point is a failure certainly "not sent".
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-
+	client := h.client
+	if h.fast != nil && req.URL.Scheme == "https" {
+		client = h.fast
+	}
 	sent := time.Now()
-	resp, err := h.client.Do(req)
+	rep, err := client.Exchange(ctx, req)
+	h.observe.Observe(time.Since(sent))
 	if err != nil {
-		h.observe.Observe(time.Since(sent))
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
-		// Go's client quotes a malformed reply ("malformed HTTP response
-		// ..."): provider bytes, masked and cut before they reach the audit
-		// line. A certificate error quotes no reply but carries the AIA
-		// explanation, which may be longer.
+		// A client quotes a malformed reply (net/http's "malformed HTTP
+		// response ...", fasthttp's parse errors): provider bytes, masked
+		// and cut before they reach the audit line. A certificate error
+		// quotes no reply but carries the AIA explanation, which may be
+		// longer.
 		limit := rewrite.MaxProviderErrorDetail
 		if badCert {
 			limit = rewrite.MaxTLSErrorDetail
 		}
 		err = rewrite.SanitizeProviderError(err, m.Text, limit)
-		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, wrote.Load()), wrote.Load(), badCert)), info
+		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, rep.Wrote), rep.Wrote, badCert)), info
 	}
-	defer resp.Body.Close()
-	if resp.TLS != nil {
-		info.TLSVersion = tls.VersionName(resp.TLS.Version)
-		if len(resp.TLS.PeerCertificates) > 0 {
-			sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
-			info.LeafSHA256 = hex.EncodeToString(sum[:])
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
-	h.observe.Observe(time.Since(sent))
-	if err == nil && len(body) > maxProviderReply {
-		err = errors.New("reply larger than 1 MiB")
-	}
-	if err != nil && resp.StatusCode/100 == 2 {
+	info = rep.Info
+	if rep.BodyErr != nil && rep.Status/100 == 2 {
 		// The provider said yes but we could not read which ids it gave.
 		return failAll(m, &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal,
 			Description: "Provider reply unreadable, outcome unknown", Outcome: rewrite.Unknown,
-			Cause: fmt.Errorf("reading %d reply: %w", resp.StatusCode, rewrite.SanitizeProviderError(err, m.Text, rewrite.MaxProviderErrorDetail))}), info
+			Cause: fmt.Errorf("reading %d reply: %w", rep.Status, rewrite.SanitizeProviderError(rep.BodyErr, m.Text, rewrite.MaxProviderErrorDetail))}), info
 	}
-	res := h.provider.Read(m, rewrite.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
-	return markThrottled(resp.StatusCode, resp.Header, res), info
+	res := h.provider.Read(m, rewrite.Response{Status: rep.Status, Header: rep.Header, Body: rep.Body})
+	return markThrottled(rep.Status, rep.Header, res), info
 }
 
 // classifyTransportError decides what ISE is told when no HTTP reply came
