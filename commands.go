@@ -38,6 +38,7 @@ func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			return exitFailure
 		}
 		fmt.Fprintln(stdout, cfg.Summary())
+		fmt.Fprintln(stdout, cfg.AuditChainSummary())
 		if msg, problem := proxy.InterceptCAReport(cfg); problem {
 			fmt.Fprintln(stderr, msg)
 			return exitFailure

@@ -77,3 +77,17 @@ func (c *Config) Summary() string {
 	}
 	return b.String()
 }
+
+// AuditChainSummary is the sentence `postern check` prints about the audit
+// trail's chain: keyed, or plain SHA-256 and what that does not protect
+// against.
+func (c *Config) AuditChainSummary() string {
+	if c.AuditChainKeySource == "" || c.AuditChainKeySource == "unset" {
+		return "The audit trail is chained with plain SHA-256: without [audit] chain_key it shows accidental and careless edits, but not a forger who recomputes the hashes."
+	}
+	s := "The audit trail is chained with HMAC-SHA256, keyed with [audit] chain_key from " + c.AuditChainKeySource
+	if c.auditChainKeyFP != "" {
+		s += " (key fingerprint " + c.auditChainKeyFP + ")"
+	}
+	return s + ": postern report -verify with this config proves that no line was edited, removed or inserted."
+}
