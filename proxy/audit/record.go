@@ -34,6 +34,8 @@ type Record struct {
 	IDs       []string `json:"ids,omitempty"`      // upstream message ids
 	TLS       string   `json:"tls,omitempty"`      // upstream TLS version
 	Leaf      string   `json:"leaf_sha256,omitempty"`
+	// Upstream is the provider host the verified TLS connection went to.
+	Upstream string `json:"upstream_host,omitempty"`
 	// Latency is written as latency_ms (see Line.LatencyMS).
 	Latency time.Duration `json:"-"`
 
@@ -116,6 +118,7 @@ func Write(ctx context.Context, log *slog.Logger, a *Record) {
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)
+	add("upstream_host", a.Upstream)
 	attrs = append(attrs, slog.Float64("latency_ms", float64(a.Latency.Microseconds())/1000))
 	log.LogAttrs(ctx, slog.LevelInfo, "message", attrs...)
 }

@@ -30,6 +30,7 @@ const maxProviderReply = 1 << 20
 type Info struct {
 	TLSVersion string
 	LeafSHA256 string
+	Host       string // the provider host the TLS connection was verified for
 }
 
 // sender delivers a parsed message and reports one outcome per recipient.
@@ -117,6 +118,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	defer resp.Body.Close()
 	if resp.TLS != nil {
 		info.TLSVersion = tls.VersionName(resp.TLS.Version)
+		info.Host = req.URL.Hostname()
 		if len(resp.TLS.PeerCertificates) > 0 {
 			sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
 			info.LeafSHA256 = hex.EncodeToString(sum[:])
