@@ -198,3 +198,52 @@ func TestReportHTMLExceptions(t *testing.T) {
 		t.Errorf("closing %q", j.Closing)
 	}
 }
+
+// faultTrail gathers the fault suite's audit lines (TestProviderFaults)
+// and the outcome each scenario expects, then chains them as postern does
+// and checks the report of that trail: the page renders, and the chart's
+// counts are the scenarios' outcomes.
+type faultTrail struct {
+	lines []string
+	want  map[string]int
+}
+
+func (f *faultTrail) add(audit, outcome string) {
+	if f.want == nil {
+		f.want = map[string]int{}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(audit), "\n") {
+		f.lines = append(f.lines, l)
+	}
+	f.want[outcome]++
+}
+
+func (f *faultTrail) check(t *testing.T) {
+	if len(f.lines) == 0 || t.Failed() {
+		return
+	}
+	t.Run("report of the fault suite's audit trail", func(t *testing.T) {
+		path := chainLines(t, reportKey, f.lines)
+		r, err := audit.ReportFiles([]string{path}, time.Time{}, []byte(reportKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, p, j := reportPage(t, r)
+		got := map[string]int{}
+		for _, byOutcome := range p.Bars {
+			for o, n := range byOutcome {
+				got[o] += n
+			}
+		}
+		if !maps.Equal(got, f.want) || !j.Chain.Intact {
+			t.Errorf("chart counts %v, the scenarios' outcomes %v (chain intact %v)", got, f.want, j.Chain.Intact)
+		}
+		if f.want["unknown"] != len(j.Unknown) {
+			t.Errorf("%d unknown outcomes listed, want %d", len(j.Unknown), f.want["unknown"])
+		}
+		dom := proxytest.RenderInBrowser(t, page)
+		if !strings.Contains(dom, j.Closing) {
+			t.Errorf("the browser's page lacks the closing statement %q", j.Closing)
+		}
+	})
+}
