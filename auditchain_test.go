@@ -153,12 +153,12 @@ func TestAuditChainThroughBinary(t *testing.T) {
 	}
 	code, out, errOut = runBinary(t, bin, dir, env, "check", "-config", cfg)
 	check("check", code, out, errOut, 0)
-	if !strings.Contains(out, "chained with HMAC-SHA256, keyed with [audit] chain_key from file "+keyFile) {
+	if !strings.Contains(out, "Audit chain: HMAC-SHA256 keyed with [audit] chain_key from file "+keyFile) {
 		t.Errorf("check does not say how the trail is chained:\n%s", out)
 	}
 	code, out, errOut = runBinary(t, bin, dir, env, "check", "-config", opsConfig(t, dir, g, "/v1/message", ""))
 	check("check without key", code, out, errOut, 0)
-	if !strings.Contains(out, "chained with plain SHA-256") {
+	if !strings.Contains(out, "Audit chain: plain SHA-256 (no [audit] chain_key)") {
 		t.Errorf("check without chain_key:\n%s", out)
 	}
 	all = append(all, string(html), d.stderr.String(), d.stdout.String(), stdout1)

@@ -83,11 +83,11 @@ func (c *Config) Summary() string {
 // against.
 func (c *Config) AuditChainSummary() string {
 	if c.AuditChainKeySource == "" || c.AuditChainKeySource == "unset" {
-		return "The audit trail is chained with plain SHA-256: without [audit] chain_key it shows accidental and careless edits, but not a forger who recomputes the hashes."
+		return "Audit chain: plain SHA-256 (no [audit] chain_key): shows accidents, not forgery."
 	}
-	s := "The audit trail is chained with HMAC-SHA256, keyed with [audit] chain_key from " + c.AuditChainKeySource
+	s := "Audit chain: HMAC-SHA256 keyed with [audit] chain_key from " + c.AuditChainKeySource
 	if c.auditChainKeyFP != "" {
-		s += " (key fingerprint " + c.auditChainKeyFP + ")"
+		s += " (fingerprint " + c.auditChainKeyFP + ")"
 	}
-	return s + ": postern report -verify with this config proves that no line was edited, removed or inserted."
+	return s + "; postern report -verify with this config proves no line was edited, removed or inserted."
 }
