@@ -355,3 +355,57 @@ func hmacHex(key []byte, s string) string {
 	m.Write([]byte(s))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// TestChainAfterCrashAndCopytruncate: a file whose last line was torn by a
+// crash gets a newline before the new chain_start, so only the torn line
+// is reported; a file truncated in place (logrotate copytruncate) starts a
+// new chain linked to the copy's last line.
+func TestChainAfterCrashAndCopytruncate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	tr := openTrail(t, path, testKey)
+	tr.write(4)
+	tr.close()
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, b[:len(b)-30], 0o600) // died mid-line
+	tr = openTrail(t, path, testKey)
+	tr.write(2)
+	tr.settle()
+	v := verify(t, []string{path}, testKey)
+	if len(v.Problems) != 1 || v.Problems[0].Line != 5 || !strings.Contains(v.Problems[0].What, "torn") || v.Chains != 2 {
+		t.Fatalf("after a torn last line: %v (chains %d)", v.Problems, v.Chains)
+	}
+
+	// copytruncate: copy, then truncate in place; postern keeps its handle.
+	b, _ = os.ReadFile(path)
+	os.WriteFile(path+".1", b, 0o600)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	tr.write(3)
+	tr.close()
+	ls := lines(t, path)
+	if !strings.Contains(ls[0], `"reason":"rotated"`) || len(ls) != 5 {
+		t.Fatalf("after copytruncate: %q", ls)
+	}
+	v = verify(t, []string{path + ".1", path}, testKey)
+	if len(v.Problems) != 1 || v.Problems[0].Line != 5 || v.Chains != 3 {
+		t.Errorf("copy and truncated file: %v (chains %d)", v.Problems, v.Chains)
+	}
+	mustBeIntact(t, verify(t, []string{path}, testKey))
+}
+
+// TestSetChainKeySameKeyKeepsChain: a reload with the same key (or none
+// again) starts no new chain.
+func TestSetChainKeySameKeyKeepsChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	tr := openTrail(t, path, testKey)
+	tr.write(1)
+	tr.settle()
+	tr.sinks.SetChainKey(bytes.Clone(testKey))
+	tr.write(1)
+	tr.close()
+	if v := verify(t, []string{path}, testKey); !v.Intact || v.Chains != 1 || v.Lines != 3 {
+		t.Errorf("same key: %+v", v)
+	}
+}
