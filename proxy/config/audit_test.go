@@ -23,7 +23,9 @@ provider = "sandbox"
 // never the key, and says when there is none; ReadChainKey reads it alone.
 func TestChainKey(t *testing.T) {
 	const key = "0123456789abcdef-chain"
-	env := func(k string) (string, bool) { return map[string]string{"CHAIN": key, "SHORT": "short"}[k], k == "CHAIN" || k == "SHORT" }
+	env := func(k string) (string, bool) {
+		return map[string]string{"CHAIN": key, "SHORT": "short"}[k], k == "CHAIN" || k == "SHORT"
+	}
 	load := func(src string, opts config.LoadOptions) (*config.Config, error) {
 		opts.LookupEnv = env
 		return config.Load("t.toml", []byte(src+sandboxRoute), opts)
