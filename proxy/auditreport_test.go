@@ -212,9 +212,7 @@ func (f *faultTrail) add(audit, outcome string) {
 	if f.want == nil {
 		f.want = map[string]int{}
 	}
-	for _, l := range strings.Split(strings.TrimSpace(audit), "\n") {
-		f.lines = append(f.lines, l)
-	}
+	f.lines = append(f.lines, strings.Split(strings.TrimSpace(audit), "\n")...)
 	f.want[outcome]++
 }
 
