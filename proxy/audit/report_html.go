@@ -128,6 +128,11 @@ func sortedCounts(m map[string]int) []countRow {
 
 // HTML writes the report as one self-contained HTML page.
 func (r *Report) HTML(w io.Writer) error {
+	if r.Chain == nil { // a report built without verification (BuildReport)
+		c := *r
+		c.Chain = &Verification{Files: []string{}, Problems: []Problem{}, Checked: "the chain was not verified"}
+		r = &c
+	}
 	data := struct {
 		*Report
 		Chart     chart
