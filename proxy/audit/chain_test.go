@@ -244,7 +244,7 @@ func TestChainWithoutKey(t *testing.T) {
 	for _, keys := range [][][]byte{nil, {testKey}} {
 		v := verify(t, []string{path}, keys...)
 		mustBeIntact(t, v)
-		if v.SHA256Checked != 11 || !strings.Contains(v.Checked, "SHA-256 chain of 11 line(s) verified") {
+		if v.SHA256Checked != 11 || !strings.Contains(v.Checked, "SHA-256 chain of 11 line(s) checked") {
 			t.Errorf("%+v", v)
 		}
 	}

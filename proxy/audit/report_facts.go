@@ -261,9 +261,12 @@ func isChainLine(b []byte) bool {
 // was checked, and every problem as FILE:LINE: what.
 func (v *Verification) Text() string {
 	var b strings.Builder
-	if v.Intact {
+	switch {
+	case v.Intact && v.Unchecked > 0:
+		b.WriteString("chain:     intact as far as checked: structure only, the HMACs were NOT verified\n")
+	case v.Intact:
 		b.WriteString("chain:     intact\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "chain:     NOT intact: %d problem(s)\n", len(v.Problems)+v.MoreProblems)
 	}
 	fmt.Fprintf(&b, "checked:   %s\n", v.Checked)

@@ -137,10 +137,10 @@ func (v *Verifier) checked() string {
 	r := &v.res
 	var parts []string
 	if r.HMACChecked > 0 {
-		parts = append(parts, fmt.Sprintf("HMAC-SHA256 of %d line(s) verified with chain_key (fingerprint %s)", r.HMACChecked, strings.Join(r.KeyFingerprints, ", ")))
+		parts = append(parts, fmt.Sprintf("HMAC-SHA256 of %d line(s) checked with chain_key (fingerprint %s)", r.HMACChecked, strings.Join(r.KeyFingerprints, ", ")))
 	}
 	if r.SHA256Checked > 0 {
-		parts = append(parts, fmt.Sprintf("SHA-256 chain of %d line(s) verified (no chain_key when written: this detects accidental and careless edits, not a forger who recomputes the hashes)", r.SHA256Checked))
+		parts = append(parts, fmt.Sprintf("SHA-256 chain of %d line(s) checked (no chain_key when written: this detects accidental and careless edits, not a forger who recomputes the hashes)", r.SHA256Checked))
 	}
 	if r.Unchecked > 0 {
 		why := "no chain_key was given"
