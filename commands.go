@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/proxy"
@@ -38,6 +40,7 @@ func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			return exitFailure
 		}
 		fmt.Fprintln(stdout, cfg.Summary())
+		fmt.Fprintln(stdout, cfg.AuditChainSummary())
 		if msg, problem := proxy.InterceptCAReport(cfg); problem {
 			fmt.Fprintln(stderr, msg)
 			return exitFailure
@@ -122,10 +125,16 @@ func trustRoots(path string) (*trust.Roots, error) {
 
 // reportFlags: `postern report` summarises audit logs: messages by outcome,
 // route and provider, refusals by reason, upstream TLS versions and
-// certificates, and whether any message left without verified TLS.
+// certificates, whether any message left without verified TLS, and
+// whether the audit chain is intact (with -verify, as the exit code);
+// -html writes the auditor's page.
 func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 	sinceFlag := fs.String("since", "", "count only lines at or after this `DATE` (2006-01-02) or RFC 3339 time")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	htmlOut := fs.String("html", "", "also write the report as one self-contained HTML page to `OUT.html`")
+	verify := fs.Bool("verify", false, "print only the chain's verification; exit 1 on any problem")
+	var configs configList
+	fs.Var(&configs, "config", "config `FILE` whose [audit] chain_key verifies the HMACs (default ./config.toml if present; repeat it to give the keys used before a chain_key change)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return usageError(stderr, "report", "needs at least one audit file")
@@ -138,30 +147,81 @@ func reportFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			}
 			since = t
 		}
-		logs := map[string]io.Reader{}
-		for _, name := range args {
-			f, err := os.Open(name)
+		if len(configs) == 0 {
+			if path := configFile(""); path != "" {
+				configs = append(configs, path)
+			}
+		}
+		var keys [][]byte
+		for _, path := range configs {
+			key, err := config.ReadChainKey(path)
 			if err != nil {
 				fmt.Fprintf(stderr, "postern report: %v\n", err)
 				return exitFailure
 			}
-			defer f.Close()
-			logs[name] = f
+			if key != nil {
+				keys = append(keys, key)
+			}
 		}
-		r, err := audit.BuildReport(logs, since)
+		r, err := audit.ReportFiles(args, since, keys...)
 		if err != nil {
 			fmt.Fprintf(stderr, "postern report: %v\n", err)
 			return exitFailure
 		}
-		if *asJSON {
+		if *htmlOut != "" {
+			if err := writeHTMLReport(*htmlOut, r); err != nil {
+				fmt.Fprintf(stderr, "postern report: %v\n", err)
+				return exitFailure
+			}
+		}
+		switch {
+		case *asJSON:
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(r); err != nil {
 				return exitFailure
 			}
-			return exitOK
+		case *verify:
+			fmt.Fprint(stdout, r.Chain.Text())
+		case *htmlOut != "":
+			fmt.Fprintf(stdout, "wrote %s: %s\n", *htmlOut, r.Closing)
+		default:
+			fmt.Fprint(stdout, r.Text())
 		}
-		fmt.Fprint(stdout, r.Text())
+		if *verify && !r.Chain.Intact {
+			return exitFailure
+		}
 		return exitOK
 	}
+}
+
+// configList is a repeatable -config.
+type configList []string
+
+func (c *configList) String() string     { return strings.Join(*c, ",") }
+func (c *configList) Set(s string) error { *c = append(*c, s); return nil }
+
+// writeHTMLReport writes the page to a temporary file first, so that a
+// failure never leaves half a report under the name asked for.
+func writeHTMLReport(path string, r *audit.Report) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".postern-report-*.html")
+	if err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := r.HTML(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	return nil
 }

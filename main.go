@@ -5,7 +5,7 @@
 //	postern check [-config FILE] [-skip-secrets] [FILE]
 //	postern translate [-config FILE] URL
 //	postern trust [-config FILE] HOST[:PORT]
-//	postern report [-since DATE] [-json] AUDIT_FILE...
+//	postern report [-since DATE] [-json] [-html OUT.html] [-verify] [-config FILE] AUDIT_FILE...
 //	postern reload [-config FILE] [-url URL]
 //	postern health [-config FILE] [-url URL]
 //	postern completion bash|zsh|fish
@@ -117,12 +117,16 @@ served and verified chains and a verdict. The config may have no routes, and
 its secrets are not read.`,
 			exits: "0 postern would send there, 1 it would not or cannot connect, 2 usage error",
 			setup: trustFlags},
-		{name: "report", args: "[-since DATE] [-json] AUDIT_FILE...",
-			summary: "summarise audit logs for an auditor",
-			about: `Summarise audit files: messages by outcome, route and provider, refusals
-by reason, upstream TLS versions and certificates, and whether any message
-left without verified TLS.`,
-			exits: "0 reported, 1 a file cannot be read, 2 usage error",
+		{name: "report", args: "[-since DATE] [-json] [-html OUT.html] [-verify] [-config FILE] AUDIT_FILE...",
+			summary: "summarise audit logs for an auditor and verify their chain",
+			about: `Summarise audit files, given oldest first (rotated and gzipped ones too):
+messages by outcome, route and provider, refusals by reason, upstream TLS
+versions and certificates, whether any message left without verified TLS,
+and whether the audit chain is intact. The chain's HMACs are verified with
+[audit] chain_key of -config FILE (else ./config.toml if present); without
+a key, its hashes and structure. -verify prints only the verification,
+every problem as FILE:LINE: what. -html writes a self-contained page.`,
+			exits: "0 reported (with -verify: the chain is intact), 1 a file cannot be read, or with -verify a chain problem or a wrong key, 2 usage error",
 			setup: reportFlags, complete: "files"},
 		{name: "reload", args: "[-config FILE] [-url URL]",
 			summary: "make a running postern re-read its config",

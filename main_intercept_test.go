@@ -150,7 +150,7 @@ func TestInterceptThroughBinary(t *testing.T) {
 		t.Errorf("provider received %d requests, want 1 (the good one)", n)
 	}
 
-	waitFor(t, "three audit lines", func() bool { return strings.Count(d.stdout.String(), "\n") >= 3 })
+	waitFor(t, "three audit lines", func() bool { return strings.Count(d.stdout.String(), `"msg":"message"`) >= 3 })
 	audit := d.stdout.String()
 	if !strings.Contains(audit, `"mode":"intercept","method":"","outcome":"refused","status":400`) ||
 		!strings.Contains(audit, `"mode":"intercept","method":"GET","outcome":"delivered"`) ||

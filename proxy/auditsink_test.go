@@ -150,7 +150,8 @@ func TestSyslogSink(t *testing.T) {
 				t.Fatalf("got %d %q", status, body)
 			}
 			p.Get(t, "proxy", "evil.example", "/")
-			waitFor(t, "two syslog messages", func() bool { return len(rcv.messages()) >= 2 })
+			// The sink's chain_start, then the two audit lines.
+			waitFor(t, "three syslog messages", func() bool { return len(rcv.messages()) >= 3 })
 			for i, m := range rcv.messages() {
 				f := rfc5424.FindStringSubmatch(m)
 				if f == nil {
@@ -169,9 +170,11 @@ func TestSyslogSink(t *testing.T) {
 				if err := json.Unmarshal([]byte(f[8]), &line); err != nil {
 					t.Errorf("MSG is not the JSON audit line: %q", f[8])
 				}
-				want := []string{"delivered", "refused"}[i]
-				if line["outcome"] != want {
-					t.Errorf("message %d outcome %v, want %s", i, line["outcome"], want)
+				if want := []string{"", "delivered", "refused"}[i]; line["outcome"] != want && (i > 0 || line["msg"] != audit.MsgChainStart) {
+					t.Errorf("message %d outcome %v msg %v, want %s", i, line["outcome"], line["msg"], want)
+				}
+				if line["seq"] != float64(i+1) || line["mac"] == nil {
+					t.Errorf("message %d: seq %v mac %v, want seq %d and a mac", i, line["seq"], line["mac"], i+1)
 				}
 				mustNotContain(t, "syslog message", m, testToken, legacyPass, "marker text 7q")
 			}
@@ -192,9 +195,10 @@ func TestAuditFileRotation(t *testing.T) {
 			t.Fatalf("got %d %q", status, body)
 		}
 	}
+	// lines counts audit lines; every file also begins with a chain_start.
 	lines := func(name string) int {
 		b, _ := os.ReadFile(name)
-		return strings.Count(string(b), "\n")
+		return strings.Count(string(b), `"msg":"message"`)
 	}
 	send()
 	send()

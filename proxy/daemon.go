@@ -52,7 +52,9 @@ func Run(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		log.Debug("route", "route", r.Name, "inbound", r.Inbound, "match_host", r.MatchHost, "match_path", r.MatchPath,
 			"provider", r.ProviderName, "endpoint_host", endpoint, "token", r.TokenSource)
 	}
-	sinks, err := audit.OpenSinks(cfg.Audit, o.Stdout, o.Stderr, log)
+	auditCfg := cfg.Audit
+	auditCfg.Version = o.Build.Version // for each chain_start line
+	sinks, err := audit.OpenSinks(auditCfg, o.Stdout, o.Stderr, log)
 	if err != nil {
 		log.Error("cannot open audit sinks", "err", err)
 		return errLogged
@@ -65,7 +67,7 @@ func Run(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	opts := Options{Log: log,
 		// The audit line is a contract with auditors and SIEMs: always
 		// JSON, every line, whatever -log-format and -log-level say.
-		Audit:   audit.NewLogger(sinks),
+		Audit: audit.NewLogger(sinks), AuditSinks: sinks,
 		Metrics: metrics.New(o.Build), UserAgent: deliver.UserAgent(o.Build.Version)}
 	if len(cfg.InterceptHosts) > 0 {
 		if opts.InterceptCA, err = openInterceptCA(cfg, log); err != nil {

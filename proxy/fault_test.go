@@ -48,6 +48,8 @@ func TestProviderFaults(t *testing.T) {
 		timedOutSent = "ERR: 901, Upstream timeout, outcome unknown\n"
 		timedOutNot  = "ERR: 901, Upstream timeout, message not sent\n"
 	)
+	var trail faultTrail // every scenario's audit line, for the report (auditreport_test.go)
+	defer trail.check(t)
 	for _, tc := range []struct {
 		name    string
 		script  func(string, int) fault
@@ -157,6 +159,7 @@ func TestProviderFaults(t *testing.T) {
 				t.Errorf("retry waits %v, want %v", got, tc.waits)
 			}
 			mustNotContain(t, "audit", p.Audit.String(), faultText)
+			trail.add(p.Audit.String(), tc.outcome)
 		})
 	}
 }

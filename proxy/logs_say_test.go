@@ -140,7 +140,7 @@ func TestSandboxIsNotDelivered(t *testing.T) {
 		t.Errorf("postern_messages_total{outcome=delivered} = %v, want no such series", v)
 	}
 
-	waitFor(t, "the audit file line", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), "\n") == 1 })
+	waitFor(t, "the audit file line", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), `"msg":"message"`) == 1 })
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)

@@ -163,6 +163,7 @@ func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
 func (p *pipeline) answer(d deliver.Delivery) *http.Response {
 	a, res := p.a, d.Result
 	a.TLS, a.Leaf, a.Attempts = d.Info.TLSVersion, d.Info.LeafSHA256, d.Attempts
+	a.Upstream = d.Info.Host
 	outcome, code, reason := deliver.Summarize(res)
 	for _, rc := range res.Recipients {
 		if rc.ID != "" {

@@ -105,8 +105,9 @@ legacy_password = "env:LEGACY_PW"
 	if n := len(fp.Requests()); n != 5 {
 		t.Errorf("provider got %d requests, want 5 (one per provider outcome)", n)
 	}
-	waitFor(t, "17 syslog messages", func() bool { return len(rcv.messages()) >= 17 })
-	waitFor(t, "17 audit file lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), "\n") >= 17 })
+	// Each sink's chain_start line comes on top of the 17 message lines.
+	waitFor(t, "17 syslog messages", func() bool { return strings.Count(strings.Join(rcv.messages(), "\n"), `"msg":"message"`) >= 17 })
+	waitFor(t, "17 audit file lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), `"msg":"message"`) >= 17 })
 	fileText, _ := os.ReadFile(file)
 	secrets := []string{marker, testToken, proxyPW, legacyPass, basic("ise", proxyPW)}
 	mustNotContain(t, "replies", replies.String(), secrets...)

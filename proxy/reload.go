@@ -40,6 +40,9 @@ func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
 	next.guards.Inherit(prev.guards)
 	next.deliver.Inherit(prev.deliver)
 	old := s.rt.Swap(next)
+	if s.opts.AuditSinks != nil {
+		s.opts.AuditSinks.SetChainKey(cfg.Audit.ChainKey)
+	}
 	s.metrics.Reloaded(true)
 	// Idle connections of the old transport go now; those still carrying a
 	// request are closed once the longest such request must have ended.

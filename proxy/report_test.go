@@ -24,7 +24,7 @@ func TestAuditReport(t *testing.T) {
 	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("15551234567,442079460958", "two"))
 	p.Get(t, "proxy", "evil.example", "/")
 	p.Get(t, "proxy", clickatellIn, "/http/sendmsg?"+legacyQuery("449098790123", "premium"))
-	waitFor(t, "4 audit lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), "\n") == 4 })
+	waitFor(t, "4 audit lines", func() bool { b, _ := os.ReadFile(file); return strings.Count(string(b), `"msg":"message"`) == 4 })
 
 	f, _ := os.Open(file)
 	defer f.Close()

@@ -35,6 +35,9 @@ type Options struct {
 	Log *slog.Logger
 	// Audit receives one line per message or refused request.
 	Audit *slog.Logger
+	// AuditSinks, when set, are told a reloaded [audit] chain_key: each
+	// sink's chain starts anew with it, linked to the old one.
+	AuditSinks *audit.Sinks
 	// DialContext, when set, replaces how provider connections are dialled
 	// (TLS verification is unaffected). Tests use it to reach a fake
 	// provider under its real-looking name on loopback; nil dials normally.

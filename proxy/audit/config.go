@@ -13,4 +13,8 @@ type Config struct {
 	SyslogRoots    *x509.CertPool
 	SyslogFacility int // RFC 5424 facility number
 	Queue          int
+	// ChainKey keys the HMAC chain of every line (nil: plain SHA-256);
+	// Version is postern's, for chain_start lines. See chain.go.
+	ChainKey ChainKey
+	Version  string
 }

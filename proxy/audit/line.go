@@ -106,6 +106,7 @@ func appendLine(dst []byte, t time.Time, a *Record) []byte {
 	}
 	dst = appendOptional(dst, "tls", a.TLS)
 	dst = appendOptional(dst, "leaf_sha256", a.Leaf)
+	dst = appendOptional(dst, "upstream_host", a.Upstream)
 	dst = appendKey(dst, "latency_ms")
 	dst = appendFloat(dst, latencyMS(a.Latency))
 	return append(dst, '}', '\n')

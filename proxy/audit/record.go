@@ -34,6 +34,8 @@ type Record struct {
 	IDs       []string `json:"ids,omitempty"`      // upstream message ids
 	TLS       string   `json:"tls,omitempty"`      // upstream TLS version
 	Leaf      string   `json:"leaf_sha256,omitempty"`
+	// Upstream is the provider host the verified TLS connection went to.
+	Upstream string `json:"upstream_host,omitempty"`
 	// Latency is written as latency_ms (see Line.LatencyMS).
 	Latency time.Duration `json:"-"`
 
@@ -131,6 +133,7 @@ func attrs(a *Record) []slog.Attr {
 	}
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)
+	add("upstream_host", a.Upstream)
 	attrs = append(attrs, slog.Float64("latency_ms", latencyMS(a.Latency)))
 	return attrs
 }

@@ -29,6 +29,10 @@ type Report struct {
 	// postern cannot send any other way, so it must be 0.
 	Unverified int    `json:"unverified_tls"`
 	Statement  string `json:"statement"`
+
+	// The facts below are filled by ReportFiles (report_facts.go), which
+	// reads files in order and verifies their chain.
+	Facts
 }
 
 // sandboxProvider is the provider name of the sandbox, which sends
@@ -38,15 +42,14 @@ const sandboxProvider = "sandbox"
 // BuildReport reads audit logs (JSON lines as postern writes them) and
 // summarises the lines at or after since (zero = all).
 func BuildReport(logs map[string]io.Reader, since time.Time) (*Report, error) {
-	r := &Report{Since: since, ByOutcome: map[string]int{}, ByRoute: map[string]int{}, ByProvider: map[string]int{},
-		Refusals: map[string]int{}, TLS: map[string]int{}, Leaves: map[string]int{}}
+	r := newReport(since)
 	for _, name := range slices.Sorted(maps.Keys(logs)) {
 		sc := bufio.NewScanner(logs[name])
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			l, ok := parseLine(sc.Bytes())
 			if !ok {
-				if strings.TrimSpace(sc.Text()) != "" {
+				if !isChainLine(sc.Bytes()) && strings.TrimSpace(sc.Text()) != "" {
 					r.Unreadable++
 				}
 				continue
@@ -60,15 +63,27 @@ func BuildReport(logs map[string]io.Reader, since time.Time) (*Report, error) {
 			return nil, fmt.Errorf("reading %s: %w", name, err)
 		}
 	}
+	r.finish()
+	return r, nil
+}
+
+func newReport(since time.Time) *Report {
+	return &Report{Since: since, ByOutcome: map[string]int{}, ByRoute: map[string]int{}, ByProvider: map[string]int{},
+		Refusals: map[string]int{}, TLS: map[string]int{}, Leaves: map[string]int{}}
+}
+
+// finish writes the statement once every line is counted.
+func (r *Report) finish() {
 	if r.Unverified == 0 {
 		r.Statement = "No message left without verified TLS."
 	} else {
 		r.Statement = fmt.Sprintf("WARNING: %d message(s) accepted by a provider have no verified TLS connection recorded.", r.Unverified)
 	}
-	return r, nil
+	r.finishFacts()
 }
 
 func (r *Report) add(l Line) {
+	r.addFacts(l)
 	r.Lines++
 	if r.First.IsZero() || l.Time.Before(r.First) {
 		r.First = l.Time
@@ -138,6 +153,9 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, "\n%d message(s) went to the sandbox provider and were NOT sent.\n", n)
 	}
 	fmt.Fprintf(&b, "\n%s\n", r.Statement)
+	if r.Chain != nil {
+		b.WriteString("\n" + r.Chain.Text())
+	}
 	return b.String()
 }
 

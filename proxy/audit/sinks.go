@@ -19,8 +19,10 @@ import (
 // its own bounded queue and goroutine, and a line that does not fit in the
 // queue, or that the sink fails to write, is dropped and counted.
 type Sinks struct {
-	sinks []*queuedSink
-	log   *slog.Logger
+	sinks   []*queuedSink
+	log     *slog.Logger
+	key     atomic.Pointer[chainKey] // the key every sink's chain runs with (chain.go)
+	version string
 }
 
 // SinkStats are one sink's counters since start.
@@ -47,6 +49,7 @@ type queuedSink struct {
 	written atomic.Uint64
 	dropped atomic.Uint64
 	log     *slog.Logger
+	chain   *sinkChain // seq and mac of every line (chain.go)
 }
 
 // OpenSinks opens every sink cfg names. A file that cannot be opened is
@@ -57,7 +60,8 @@ func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sinks{log: log}
+	s := &Sinks{log: log, version: cfg.Version}
+	s.key.Store(newChainKey(cfg.ChainKey))
 	switch cfg.Console {
 	case "stdout", "":
 		s.add("stdout", consoleSink{stdout}, cfg.Queue)
@@ -80,7 +84,8 @@ func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, 
 
 func (s *Sinks) add(name string, w sinkWriter, queue int) {
 	qs := &queuedSink{name: name, w: w, q: make(chan []byte, max(queue, 1)),
-		reopen: make(chan struct{}, 1), done: make(chan struct{}), log: s.log}
+		reopen: make(chan struct{}, 1), done: make(chan struct{}), log: s.log,
+		chain: &sinkChain{keys: &s.key, version: s.version, now: time.Now}}
 	s.sinks = append(s.sinks, qs)
 	go qs.run()
 }
@@ -154,12 +159,16 @@ func (s *Sinks) Dropped() uint64 {
 func (qs *queuedSink) run() {
 	defer close(qs.done)
 	failing := false
+	// The chain_start goes out at once, so a restart shows even without
+	// traffic; when the sink is down it goes before the next line.
+	_ = qs.prepareChain()
 	for {
 		select {
 		case <-qs.reopen:
 			if err := qs.w.reopen(); err != nil {
 				qs.log.Error("audit sink reopen failed", "sink", qs.name, "err", err)
 			}
+			_ = qs.prepareChain() // a new file begins with its chain_start
 			continue
 		default:
 		}
@@ -168,7 +177,7 @@ func (qs *queuedSink) run() {
 			if !ok {
 				return
 			}
-			if err := qs.w.write(line); err != nil {
+			if err := qs.writeChained(line); err != nil {
 				qs.dropped.Add(1)
 				if !failing {
 					qs.log.Error("audit sink failing; lines are dropped and counted until it recovers", "sink", qs.name, "err", err)
@@ -185,6 +194,7 @@ func (qs *queuedSink) run() {
 			if err := qs.w.reopen(); err != nil {
 				qs.log.Error("audit sink reopen failed", "sink", qs.name, "err", err)
 			}
+			_ = qs.prepareChain() // a new file begins with its chain_start
 		}
 	}
 }
@@ -200,8 +210,10 @@ func (consoleSink) close() error              { return nil }
 // still names the open file, so a rotation tool that moves the file away
 // (with or without SIGHUP) gets a fresh file at the configured path.
 type fileSink struct {
-	path string
-	f    *os.File
+	path    string
+	f       *os.File
+	chained os.FileInfo // the file the chain's last line went to (chain.go)
+	end     int64       // its size after that line
 }
 
 func openAuditFile(path string) (*fileSink, error) {
@@ -212,12 +224,9 @@ func openAuditFile(path string) (*fileSink, error) {
 	return &fileSink{path: path, f: f}, nil
 }
 
+// Rotation is checked by switched (chain.go) before each line, so that a
+// new file begins with its chain_start.
 func (s *fileSink) write(line []byte) error {
-	if s.rotated() {
-		if err := s.reopen(); err != nil {
-			return err
-		}
-	}
 	if s.f == nil {
 		if err := s.reopen(); err != nil {
 			return err

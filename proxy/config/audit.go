@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/postern/postern/proxy/audit"
 )
@@ -17,6 +20,7 @@ type auditFile struct {
 	SyslogCAFiles  []string `toml:"syslog_ca_files"`
 	SyslogFacility string   `toml:"syslog_facility"`
 	Queue          int      `toml:"queue"`
+	ChainKey       Secret   `toml:"chain_key"`
 }
 
 // syslogFacilities are the RFC 5424 facility names an operator may choose.
@@ -59,7 +63,52 @@ func (v *validator) buildAudit(af *auditFile, cfg *Config) {
 			}
 		})
 	}
+	if af.ChainKey.IsSet() {
+		v.later(func() {
+			key, err := v.secret(af.ChainKey)
+			switch {
+			case err != nil:
+				v.at("audit.chain_key", "chain_key: %v", err)
+			case len(key) < minChainKey:
+				v.at("audit.chain_key", "chain_key must be at least %d characters (a random secret, e.g. openssl rand -hex 32)", minChainKey)
+			default:
+				cfg.Audit.ChainKey = audit.ChainKey(key)
+				cfg.secrets = append(cfg.secrets, key)
+				if !v.opts.SkipSecrets {
+					cfg.auditChainKeyFP = audit.KeyFingerprint(cfg.Audit.ChainKey)
+				}
+			}
+		})
+	}
 	cfg.Audit = a
+	cfg.AuditChainKeySource = af.ChainKey.Source()
+}
+
+// minChainKey is the shortest chain_key accepted: a key a person could
+// guess would let a forger recompute the chain.
+const minChainKey = 16
+
+// ReadChainKey returns [audit] chain_key of the config file at path,
+// resolved (nil when unset), without validating the rest of the file:
+// `postern report` verifies the audit trail with it, and needs neither the
+// routes nor their tokens.
+func ReadChainKey(path string) (audit.ChainKey, error) {
+	var fc struct {
+		Audit struct {
+			ChainKey Secret `toml:"chain_key"`
+		} `toml:"audit"`
+	}
+	if _, err := toml.DecodeFile(path, &fc); err != nil {
+		return nil, fmt.Errorf("reading chain_key from %s: %w", path, err)
+	}
+	if !fc.Audit.ChainKey.IsSet() {
+		return nil, nil
+	}
+	key, err := fc.Audit.ChainKey.resolve(os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: [audit] chain_key: %w", path, err)
+	}
+	return audit.ChainKey(key), nil
 }
 
 // parseSyslogURL accepts udp://host:port, tcp://host:port and

@@ -36,6 +36,10 @@ type Config struct {
 	InterceptHosts []string     // lower case; CONNECT to these is intercepted
 	Guards         Guards       // who may send and how much: auth, sizes, [limits]
 	Audit          audit.Config // [audit] sinks
+	// AuditChainKeySource says where [audit] chain_key comes from ("unset",
+	// "env NAME", "file PATH", "inline"), for the summary.
+	AuditChainKeySource string
+	auditChainKeyFP     string // "" when unset or not resolved
 
 	secrets []string // resolved secret values, for redaction
 	idKey   []byte   // derived from secrets (newIDKey)

@@ -77,3 +77,17 @@ func (c *Config) Summary() string {
 	}
 	return b.String()
 }
+
+// AuditChainSummary is the sentence `postern check` prints about the audit
+// trail's chain: keyed, or plain SHA-256 and what that does not protect
+// against.
+func (c *Config) AuditChainSummary() string {
+	if c.AuditChainKeySource == "" || c.AuditChainKeySource == "unset" {
+		return "Audit chain: plain SHA-256 (no [audit] chain_key): shows accidents, not forgery."
+	}
+	s := "Audit chain: HMAC-SHA256 keyed with [audit] chain_key from " + c.AuditChainKeySource
+	if c.auditChainKeyFP != "" {
+		s += " (fingerprint " + c.auditChainKeyFP + ")"
+	}
+	return s + "; postern report -verify with this config proves no line was edited, removed or inserted."
+}

@@ -25,6 +25,7 @@ const maxProviderReply = 1 << 20
 type Info struct {
 	TLSVersion string
 	LeafSHA256 string
+	Host       string // the provider host the TLS connection was verified for
 }
 
 // sender delivers a parsed message and reports one outcome per recipient.
@@ -111,6 +112,9 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		return failAll(m, markNotWritten(ctx, classifyTransportError(ctx, err, rep.Wrote), rep.Wrote, badCert)), info
 	}
 	info = rep.Info
+	if info.TLSVersion != "" {
+		info.Host = req.URL.Hostname()
+	}
 	if rep.BodyErr != nil && rep.Status/100 == 2 {
 		// The provider said yes but we could not read which ids it gave.
 		return failAll(m, &rewrite.Error{Status: http.StatusBadGateway, Code: rewrite.CodeInternal,

@@ -160,6 +160,7 @@ func Start(t testing.TB, configTOML string, env map[string]string, opts proxy.Op
 		t.Fatalf("opening audit sinks: %v", err)
 	}
 	opts.Audit = audit.NewLogger(io.MultiWriter(p.Audit, p.Sinks))
+	opts.AuditSinks = p.Sinks
 	p.Srv = proxy.New(cfg, opts)
 	// Cleanups run last-registered first: the checks below run after the
 	// server (registered by Serve) has stopped.
