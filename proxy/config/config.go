@@ -36,6 +36,7 @@ type Config struct {
 	InterceptHosts []string     // lower case; CONNECT to these is intercepted
 	Guards         Guards       // who may send and how much: auth, sizes, [limits]
 	Audit          audit.Config // [audit] sinks
+	SMTP           SMTPSettings // [smtp]; Listen "" = no SMTP listener
 
 	secrets []string // resolved secret values, for redaction
 	idKey   []byte   // derived from secrets (newIDKey)
@@ -58,8 +59,11 @@ type Route struct {
 	FallbackName  string     // fallback route name, "" = none
 	Fallback      *Route     // resolved FallbackName; its fallback is not followed
 
-	Dialect  rewrite.Dialect
-	Provider rewrite.Provider // nil for sandbox
+	MatchDomain string // mail routes: recipient domain, lower case, or "*"
+
+	Dialect  rewrite.Dialect     // nil for a mail route
+	Mail     rewrite.MailDialect // nil unless inbound is a mail dialect
+	Provider rewrite.Provider    // nil for sandbox
 }
 
 // matches reports whether the route serves a request for host and path.
