@@ -164,12 +164,17 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeIdle() {
+	var idle []net.Conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c, st := range s.conns {
 		if !st.busy.Load() {
-			c.Close()
+			idle = append(idle, c)
 		}
+	}
+	s.mu.Unlock()
+	// Closing untracks, which takes s.mu.
+	for _, c := range idle {
+		c.Close()
 	}
 }
 
