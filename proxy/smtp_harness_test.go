@@ -243,3 +243,5 @@ func oneContents(t *testing.T, fp *fakeProvider) (texts, to []string) {
 }
 
 var _ = proxy.Options{}
+
+func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
