@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/trust"
 	"github.com/postern/postern/trust/trusttest"
 )
@@ -245,3 +247,10 @@ func oneContents(t *testing.T, fp *fakeProvider) (texts, to []string) {
 var _ = proxy.Options{}
 
 func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
+
+type configT = config.Config
+
+func loadT(t *testing.T, toml string) *config.Config {
+	t.Helper()
+	return proxytest.Load(t, toml, smtpEnv)
+}
