@@ -151,7 +151,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 	}
 
 	if rewrite.IsMailDialect(rf.Inbound) {
-		v.buildMailRoute(i, rf, r, label)
+		v.buildMailRoute(i, rf, r, label, cfg)
 	} else if rf.MatchDomain != "" {
 		v.at(key("match_domain"), "%s: match_domain applies only to mail routes (inbound %s)", label, strings.Join(rewrite.MailDialectNames(), " or "))
 	} else if rf.Inbound == "" && rf.MatchPath == "" {
@@ -236,8 +236,11 @@ func (v *validator) provisionToken(i int, rf *routeFile, r *Route, label string,
 // takes mail from the SMTP listener only: match_host and match_path, which
 // would let HTTP requests reach it too, are refused, and an HTTP route
 // never has match_domain, so no request is ever taken by both.
-func (v *validator) buildMailRoute(i int, rf *routeFile, r *Route, label string) {
+func (v *validator) buildMailRoute(i int, rf *routeFile, r *Route, label string, cfg *Config) {
 	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
+	if cfg.SMTP.Listen == "" {
+		v.at(key("inbound"), "%s: inbound %q takes mail, but [smtp] listen is not set, so no mail would reach it", label, rf.Inbound)
+	}
 	if rf.MatchHost != "" || rf.MatchPath != "" {
 		v.at(key("inbound"), "%s: inbound %q takes mail from [smtp], so match_host and match_path do not apply (use match_domain)", label, rf.Inbound)
 	}
