@@ -166,7 +166,11 @@ func (s *Server) runListeners(ctx context.Context, cfg *config.Config, ls *liste
 			}
 		}
 	}()
-	log.Info("postern listening", "listen", ls.plain.Addr().String(), "admin", adminAt, "config", cfg.Source,
+	smtpAt := "off"
+	if ls.smtp != nil {
+		smtpAt = ls.smtp.Addr().String()
+	}
+	log.Info("postern listening", "listen", ls.plain.Addr().String(), "admin", adminAt, "smtp", smtpAt, "config", cfg.Source,
 		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", o.Build.Version, "commit", o.Build.Commit)
 	// The SMTP listener runs beside the HTTP ones; either failing stops
 	// the others.
