@@ -128,7 +128,7 @@ func TestSMTP_BadInput(t *testing.T) {
 	t.Run("over-long line", func(t *testing.T) {
 		c := dialSMTP(t, p.SMTPAddr)
 		c.greet()
-		c.expect("NOOP "+strings.Repeat("a", 1200), 500, "5.4.0")
+		c.expect("NOOP "+strings.Repeat("a", 2100), 500, "5.4.0")
 	})
 	t.Run("empty text", func(t *testing.T) {
 		c := dialSMTP(t, p.SMTPAddr)

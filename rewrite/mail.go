@@ -45,9 +45,10 @@ type MailDialect interface {
 }
 
 // Fixed descriptions for mail parse errors: never the text or a number.
+// They are the HTTP dialects' (the audit line's reason adds the cause).
 const (
-	descMailUnreadable = "Invalid or missing parameters: unreadable message"
-	descMailCharset    = "Invalid Unicode data: unknown charset or transfer encoding"
+	descMailUnreadable = "Invalid or missing parameters"
+	descMailCharset    = descUnicode
 )
 
 func mailError(code, desc string, cause error) *Error {
@@ -74,13 +75,13 @@ func ReadMail(data []byte) (MailContent, *Error) {
 	ent, err := message.Read(bytes.NewReader(data))
 	switch {
 	case message.IsUnknownCharset(err) || message.IsUnknownEncoding(err):
-		return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("message"))
+		return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("unknown charset or transfer encoding"))
 	case err != nil:
-		return MailContent{}, mailError(CodeMissingParams, descMailUnreadable, errors.New("header"))
+		return MailContent{}, mailError(CodeMissingParams, descMailUnreadable, errors.New("unreadable message header"))
 	}
 	var c MailContent
 	if c.Subject, err = ent.Header.Text("Subject"); err != nil {
-		return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("subject"))
+		return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("subject: unknown charset or bad encoded word"))
 	}
 	c.Subject = unfold(c.Subject)
 	var plain, htmlText *string
@@ -119,9 +120,9 @@ func ReadMail(data []byte) (MailContent, *Error) {
 	})
 	if werr != nil {
 		if message.IsUnknownCharset(werr) || message.IsUnknownEncoding(werr) {
-			return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("body"))
+			return MailContent{}, mailError(CodeInvalidUnicode, descMailCharset, errors.New("body: unknown charset or transfer encoding"))
 		}
-		return MailContent{}, mailError(CodeMissingParams, descMailUnreadable, errors.New("body"))
+		return MailContent{}, mailError(CodeMissingParams, descMailUnreadable, errors.New("unreadable message body"))
 	}
 	switch {
 	case plain != nil:

@@ -96,7 +96,7 @@ func New(cfg *config.Config, o Options) *Server {
 	srv := smtp.NewServer(s)
 	srv.Domain = cfg.SMTP.Hostname
 	srv.MaxMessageBytes = int64(cfg.SMTP.MaxMessageBytes)
-	srv.MaxLineLength = 1000 // RFC 5321 4.5.3.1.6: 998 characters and CRLF
+	srv.MaxLineLength = 2000 // twice RFC 5321 4.5.3.1.6 (1000), as go-smtp does: lenient with mailers that overrun it
 	srv.ReadTimeout = readTimeout
 	srv.WriteTimeout = cfg.RequestTimeout + 30*time.Second
 	srv.TLSConfig = o.TLS
