@@ -147,3 +147,43 @@ func TestSMTP_SeveralRecipients(t *testing.T) {
 	}
 	mustNotContain(t, "audit", p.Audit.String(), "15551234567", "15551234568")
 }
+
+// TestSMTP_Metrics: SMTP messages are counted by route, provider and
+// outcome like HTTP ones, and postern's own SMTP refusals by reason; a
+// provider's 451 is not miscounted as a bad request.
+func TestSMTP_Metrics(t *testing.T) {
+	fp := newFakeProvider(t, func(w http.ResponseWriter, r received) {
+		if strings.Contains(string(r.Body), "throttle me") {
+			oneError(429, 43, "Rate limit")(w, r)
+			return
+		}
+		oneAPIReply()(w, r)
+	})
+	p := startSMTP(t, smtpConfig(fp.CAFile(t), fp.URL("/messages"), "", "", ""), smtpEnv, nil)
+	admin := startAdmin(t, p.postern, nil)
+	if code, msg := sendOne(t, p.SMTPAddr, "hello", smtpNumber+"@"+smsDomain); code != 250 {
+		t.Fatalf("%d %s", code, msg)
+	}
+	if code, msg := sendOne(t, p.SMTPAddr, "throttle me", smtpNumber+"@"+smsDomain); code != 451 {
+		t.Fatalf("%d %s", code, msg)
+	}
+	c := dialSMTP(t, p.SMTPAddr)
+	c.greet()
+	c.expect("MAIL FROM:<"+iseSender+">", 250, "")
+	c.expect("RCPT TO:<victim@evil.example>", 550, "5.7.1")
+	fams := scrape(t, admin)
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"postern_messages_total", map[string]string{"route": "ise-mail", "provider": "clickatell-one", "outcome": "delivered"}, 1},
+		{"postern_messages_total", map[string]string{"route": "ise-mail", "provider": "clickatell-one", "outcome": "refused"}, 1},
+		{"postern_refusals_total", map[string]string{"reason": "no_route"}, 1},
+		{"postern_refusals_total", map[string]string{"reason": "bad_request"}, 0},
+	} {
+		if v, _ := metricValue(fams, m.name, m.labels); v != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, v, m.want)
+		}
+	}
+}
