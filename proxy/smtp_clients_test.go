@@ -111,10 +111,7 @@ func sendSwaks(t *testing.T, addr, to, text, cte string) (int, string) {
 	out, _ := exec.Command(swaks, "--server", host, "--port", port, "--helo", "ise.example.org",
 		"--from", iseSender, "--to", to, "--data", "@"+file, "--timeout", "60").CombinedOutput()
 	// The reply to DATA is the last server reply before QUIT's 221.
-	var replies [][]string
-	for _, m := range swaksReply.FindAllStringSubmatch(string(out), -1) {
-		replies = append(replies, m)
-	}
+	replies := swaksReply.FindAllStringSubmatch(string(out), -1)
 	for i := len(replies) - 1; i >= 0; i-- {
 		if replies[i][1] != "221" {
 			code, _ := strconv.Atoi(replies[i][1])
