@@ -190,6 +190,25 @@ func TestSMTP_RealClients(t *testing.T) {
 			})
 		}
 	}
+	// What each client put on the wire, recorded by a plain SMTP sink: the
+	// text really was quoted-printable or base64 (with a dot-stuffed "."
+	// line for quoted-printable).
+	sink := startRelaySink(t, nil)
+	for _, c := range smtpClients {
+		for _, cte := range []string{"quoted-printable", "base64"} {
+			before := len(sink.mails())
+			if code, msg := c.send(t, sink.addr, smtpNumber+"@"+smsDomain, mailHostileText, cte); code != 250 {
+				t.Fatalf("%s to the sink: %d %s", c.name, code, msg)
+			}
+			got := sink.mails()
+			if len(got) != before+1 {
+				t.Fatalf("%s: the sink received %d mails", c.name, len(got)-before)
+			}
+			if data := strings.ToLower(string(got[before].Data)); !strings.Contains(data, "content-transfer-encoding: "+cte) {
+				t.Errorf("%s sent no %s body:\n%s", c.name, cte, got[before].Data)
+			}
+		}
+	}
 	mustNotContain(t, "audit", p.Audit.String(), "مرحبا", "a&b", "Guest pass")
 	mustNotContain(t, "log", p.Log.String(), "مرحبا", "a&b", "Guest pass", smtpNumber)
 }
