@@ -40,7 +40,6 @@ type session struct {
 
 	// The transaction.
 	rt      Runtime
-	inMail  bool
 	from    string
 	groups  []*group
 	relay   *relay
@@ -148,7 +147,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		ss.s.o.Metrics.RateLimitHit(metrics.LimitPerClient)
 		return ss.refuse(a, replyPerClient)
 	}
-	ss.rt, ss.inMail = rt, true
+	ss.rt = rt
 	return nil
 }
 
@@ -378,7 +377,7 @@ func (ss *session) deliver(route *config.Route, msg rewrite.Message) deliver.Del
 // Reset ends the transaction (RSET, a new MAIL, the end of DATA).
 func (ss *session) Reset() {
 	ss.relay.close()
-	ss.rt, ss.inMail, ss.groups, ss.relay, ss.relayed = Runtime{}, false, nil, nil, 0
+	ss.rt, ss.groups, ss.relay, ss.relayed = Runtime{}, nil, nil, 0
 	ss.state.busy.Store(false)
 }
 
