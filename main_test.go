@@ -233,6 +233,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	addr   string
 	admin  string // admin listener host:port
+	smtp   string // SMTP listener host:port, "off" without [smtp]
 	stdout *lockedBuffer
 	stderr *lockedBuffer
 	exited chan struct{} // closed when the process has exited
@@ -295,7 +296,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd, stop func()) *daemon {
 		stop()
 		<-d.exited
 	})
-	type listening struct{ addr, admin string }
+	type listening struct{ addr, admin, smtp string }
 	found := make(chan listening, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -304,19 +305,20 @@ func startProcess(t *testing.T, cmd *exec.Cmd, stop func()) *daemon {
 				Msg    string `json:"msg"`
 				Listen string `json:"listen"`
 				Admin  string `json:"admin"`
+				SMTP   string `json:"smtp"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "postern listening" {
-				found <- listening{line.Listen, line.Admin}
+				found <- listening{line.Listen, line.Admin, line.SMTP}
 			}
 			// -log-format text
 			if m := textListeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- listening{m[1], m[2]}
+				found <- listening{m[1], m[2], ""}
 			}
 		}
 	}()
 	select {
 	case l := <-found:
-		d.addr, d.admin = l.addr, l.admin
+		d.addr, d.admin, d.smtp = l.addr, l.admin, l.smtp
 	case <-d.exited:
 		t.Fatalf("postern exited at start-up (%v); stderr:\n%s", d.err, d.stderr)
 	case <-time.After(20 * time.Second):

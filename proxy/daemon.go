@@ -3,6 +3,7 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -82,6 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 // that a port in use fails start-up.
 type listeners struct {
 	plain, admin, tls net.Listener // admin and tls nil when off
+	smtp              net.Listener // nil without [smtp] listen
 	inbound           *InboundTLS
 	grace             time.Duration
 }
@@ -102,6 +104,13 @@ func openListeners(cfg *config.Config, o DaemonOptions) (*listeners, error) {
 			log.Error("cannot listen for admin", "admin_listen", adminAddr, "err", err)
 			return nil, errLogged
 		}
+	}
+	if cfg.SMTP.Listen != "" {
+		if ls.smtp, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
+			log.Error("cannot listen for SMTP", "smtp_listen", cfg.SMTP.Listen, "err", err)
+			return nil, errLogged
+		}
+		log.Info("postern listening for SMTP", "smtp_listen", ls.smtp.Addr().String(), "starttls", cfg.ListenTLS != "")
 	}
 	if cfg.ListenTLS == "" {
 		return ls, nil
@@ -159,9 +168,33 @@ func (s *Server) runListeners(ctx context.Context, cfg *config.Config, ls *liste
 			}
 		}
 	}()
-	log.Info("postern listening", "listen", ls.plain.Addr().String(), "admin", adminAt, "config", cfg.Source,
+	smtpAt := "off"
+	if ls.smtp != nil {
+		smtpAt = ls.smtp.Addr().String()
+	}
+	log.Info("postern listening", "listen", ls.plain.Addr().String(), "admin", adminAt, "smtp", smtpAt, "config", cfg.Source,
 		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", o.Build.Version, "commit", o.Build.Commit)
+	// The SMTP listener runs beside the HTTP ones; either failing stops
+	// the others.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	smtpDone := make(chan error, 1)
+	if ls.smtp != nil {
+		var starttls *tls.Config
+		if ls.inbound != nil {
+			starttls = ls.inbound.Config
+		}
+		go func() {
+			err := s.ServeSMTP(ctx, ls.smtp, starttls, ls.grace)
+			stop()
+			smtpDone <- err
+		}()
+	} else {
+		smtpDone <- nil
+	}
 	err := s.ServeBoth(ctx, ls.plain, ls.tls, ls.inbound, ls.grace)
+	stop()
+	err = errors.Join(err, <-smtpDone)
 	stopAdmin()
 	if aerr := <-adminDone; aerr != nil {
 		log.Error("admin listener stopped", "err", aerr)

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestImportsRunOneWay: main -> proxy -> proxy/{config,guard,deliver,audit,
-// metrics} -> rewrite, trust, and each subpackage imports only the ones
+// TestImportsRunOneWay: main -> proxy -> proxy/{smtpd,config,guard,deliver,
+// audit,metrics} -> rewrite, trust, and each subpackage imports only the ones
 // docs/architecture.md draws below it; no subpackage imports proxy. A new
 // import that breaks the layering fails here, not in review.
 func TestImportsRunOneWay(t *testing.T) {
@@ -19,6 +19,7 @@ func TestImportsRunOneWay(t *testing.T) {
 		"proxy/config":  {"proxy/audit", "rewrite", "trust"},
 		"proxy/guard":   {"proxy/config", "proxy/metrics", "rewrite"},
 		"proxy/deliver": {"proxy/audit", "proxy/config", "proxy/metrics", "rewrite", "trust"},
+		"proxy/smtpd":   {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "rewrite", "trust"},
 		"rewrite":       {},
 		"trust":         {},
 	}

@@ -61,7 +61,8 @@ func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
 // restartNeeded compares a new config with the one postern started with
 // (not the previous reload: a change that waits for a restart keeps
 // waiting) and lists what a reload cannot apply: the listeners and their
-// timeouts, the HTTPS listener's certificate source, the data directory,
+// timeouts, [smtp]'s listen, hostname and max_message_bytes (its greeting
+// and SIZE are set when the listener starts), the HTTPS listener's certificate source, the data directory,
 // the audit sinks, and interception when no interception CA was loaded.
 func restartNeeded(started, next *config.Config, haveInterceptCA bool) []string {
 	var out []string
@@ -75,6 +76,9 @@ func restartNeeded(started, next *config.Config, haveInterceptCA bool) []string 
 	changed(next.ListenTLS != started.ListenTLS, "listen_tls")
 	changed(!sameTLSSource(next.TLS, started.TLS), "[tls]")
 	changed(next.DataDir != started.DataDir, "data_dir")
+	changed(next.SMTP.Listen != started.SMTP.Listen, "[smtp] listen")
+	changed(next.SMTP.Hostname != started.SMTP.Hostname, "[smtp] hostname")
+	changed(next.SMTP.MaxMessageBytes != started.SMTP.MaxMessageBytes, "[smtp] max_message_bytes")
 	changed(next.Guards.HeaderReadTimeout != started.Guards.HeaderReadTimeout, "header_read_timeout")
 	if next.RequestTimeout > started.RequestTimeout {
 		out = append(out, fmt.Sprintf("request_timeout changed: restart needed (until then replies are cut off after %s, the start-up write timeout)",

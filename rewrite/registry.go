@@ -21,6 +21,14 @@ var dialectTable = map[string]entry[DialectConfig, Dialect]{
 	"query":           dialect(NewQuery),
 }
 
+// mailDialectTable holds the inbound dialects of mail that arrives over
+// SMTP ([smtp]); their names share the route's "inbound" key with
+// dialectTable's, and no name is in both.
+var mailDialectTable = map[string]entry[DialectConfig, MailDialect]{
+	"clickatell-smtp": mailDialect(keyless[ClickatellSMTPConfig](NewClickatellSMTP)),
+	"smtp":            mailDialect(NewSMTP),
+}
+
 var providerTable = map[string]entry[Config, Provider]{
 	"clickatell-one":      provider(keyless[ClickatellOneConfig](NewClickatellOne)),
 	"clickatell-platform": provider(keyless[ClickatellPlatformConfig](NewClickatellPlatform)),
@@ -39,6 +47,7 @@ type RouteKeys struct {
 	QueryConfig
 	TwilioConfig
 	TemplateConfig
+	SMTPConfig
 }
 
 // entry is one registered dialect or provider: its own config struct and a
@@ -52,6 +61,10 @@ type entry[Common, T any] struct {
 // settings and the dialect's or provider's own config struct C.
 func dialect[C any, D Dialect](build func(DialectConfig, C) (D, error)) entry[DialectConfig, Dialect] {
 	return register[DialectConfig, Dialect](build)
+}
+
+func mailDialect[C any, D MailDialect](build func(DialectConfig, C) (D, error)) entry[DialectConfig, MailDialect] {
+	return register[DialectConfig, MailDialect](build)
 }
 
 func provider[C any, P Provider](build func(Config, C) (P, error)) entry[Config, Provider] {
@@ -117,6 +130,34 @@ func NewDialect(name string, s DialectSettings) (Dialect, error) {
 	return e.new(s.DialectConfig, s.Keys)
 }
 
+// NewMailDialect returns the mail dialect configured as name (an SMTP
+// route's inbound).
+func NewMailDialect(name string, s DialectSettings) (MailDialect, error) {
+	e, ok := mailDialectTable[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown mail inbound %q (known: %s)", name, strings.Join(MailDialectNames(), ", "))
+	}
+	return e.new(s.DialectConfig, s.Keys)
+}
+
+// IsMailDialect reports whether name is a mail dialect: a route whose
+// inbound it is takes mail from the SMTP listener, never HTTP requests.
+func IsMailDialect(name string) bool {
+	_, ok := mailDialectTable[name]
+	return ok
+}
+
+// MailDialectNames lists the mail dialect config names, sorted; the slice
+// is new on each call.
+func MailDialectNames() []string {
+	return slices.Sorted(maps.Keys(mailDialectTable))
+}
+
+// InboundNames lists every inbound name, HTTP and mail dialects, sorted.
+func InboundNames() []string {
+	return slices.Sorted(slices.Values(append(DialectNames(), MailDialectNames()...)))
+}
+
 // NewProvider returns the provider configured as name, validated.
 func NewProvider(name string, s ProviderSettings) (Provider, error) {
 	e, ok := providerTable[name]
@@ -138,10 +179,13 @@ func ProviderNames() []string {
 	return slices.Sorted(maps.Keys(providerTable))
 }
 
-// DialectKeys lists the route keys the dialect name owns, sorted; nil for
+// DialectKeys lists the route keys the dialect (HTTP or mail) name owns, sorted; nil for
 // an unknown name or a dialect with none.
 func DialectKeys(name string) []string {
 	if e, ok := dialectTable[name]; ok {
+		return tomlKeys(e.keys)
+	}
+	if e, ok := mailDialectTable[name]; ok {
 		return tomlKeys(e.keys)
 	}
 	return nil
@@ -161,7 +205,7 @@ func ProviderKeys(name string) []string {
 // group sorted: what to tell an operator who set it on another route.
 func KeyOwners(key string) []string {
 	var owners []string
-	for _, name := range DialectNames() {
+	for _, name := range InboundNames() {
 		if slices.Contains(DialectKeys(name), key) {
 			owners = append(owners, name)
 		}

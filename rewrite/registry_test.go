@@ -141,6 +141,12 @@ func TestRegistryMatchesRouteKeys(t *testing.T) {
 	for name, e := range dialectTable {
 		check("dialect", name, e.keys)
 	}
+	for name, e := range mailDialectTable {
+		if _, dup := dialectTable[name]; dup {
+			t.Errorf("inbound %q is both an HTTP and a mail dialect", name)
+		}
+		check("mail dialect", name, e.keys)
+	}
 	for name, e := range providerTable {
 		check("provider", name, e.keys)
 	}
@@ -166,6 +172,10 @@ func TestRegistry_Keys(t *testing.T) {
 		{KeyOwners("to_param"), []string{"query"}, `KeyOwners("to_param")`},
 		{KeyOwners("account_sid"), []string{"twilio"}, `KeyOwners("account_sid")`},
 		{KeyOwners("body"), []string{"template"}, `KeyOwners("body")`},
+		{DialectKeys("smtp"), []string{"text_from"}, `DialectKeys("smtp")`},
+		{DialectKeys("clickatell-smtp"), nil, `DialectKeys("clickatell-smtp")`},
+		{KeyOwners("text_from"), []string{"smtp"}, `KeyOwners("text_from")`},
+		{InboundNames(), []string{"clickatell-http", "clickatell-smtp", "query", "smtp"}, "InboundNames()"},
 		{KeyOwners("endpoint"), nil, `KeyOwners("endpoint")`},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {

@@ -21,6 +21,7 @@ type Record struct {
 	ProxyUser string   `json:"proxy_user,omitempty"` // authenticated proxy user, when proxy_user is set
 	Mode      string   `json:"mode"`                 // "proxy" (absolute-form), "direct" (origin-form) or "intercept"
 	Method    string   `json:"method"`
+	MailFrom  string   `json:"mail_from,omitempty"` // SMTP envelope sender (mode "smtp")
 	Route     string   `json:"route,omitempty"`
 	Provider  string   `json:"provider,omitempty"`
 	To        []string `json:"to,omitempty"`       // masked
@@ -103,6 +104,11 @@ func attrs(a *Record) []slog.Attr {
 	attrs = append(attrs,
 		slog.String("mode", a.Mode),
 		slog.String("method", a.Method),
+	)
+	if a.MailFrom != "" {
+		attrs = append(attrs, slog.String("mail_from", a.MailFrom))
+	}
+	attrs = append(attrs,
 		slog.String("outcome", a.Outcome),
 		slog.Int("status", a.Status),
 	)

@@ -36,6 +36,7 @@ type Config struct {
 	InterceptHosts []string     // lower case; CONNECT to these is intercepted
 	Guards         Guards       // who may send and how much: auth, sizes, [limits]
 	Audit          audit.Config // [audit] sinks
+	SMTP           SMTPSettings // [smtp]; Listen "" = no SMTP listener
 	// AuditChainKeySource says where [audit] chain_key comes from ("unset",
 	// "env NAME", "file PATH", "inline"), for the summary.
 	AuditChainKeySource string
@@ -65,8 +66,11 @@ type Route struct {
 	// when the provider offers it, instead of the HTTP/1.1 keep-alive pool.
 	UpstreamHTTP2 bool
 
-	Dialect  rewrite.Dialect
-	Provider rewrite.Provider // nil for sandbox
+	MatchDomain string // mail routes: recipient domain, lower case, or "*"
+
+	Dialect  rewrite.Dialect     // nil for a mail route
+	Mail     rewrite.MailDialect // nil unless inbound is a mail dialect
+	Provider rewrite.Provider    // nil for sandbox
 }
 
 // matches reports whether the route serves a request for host and path.

@@ -18,6 +18,12 @@ const (
 	defaultShutdownGrace  = 15 * time.Second
 )
 
+// Defaults for the [smtp] keys.
+const (
+	defaultSMTPHostname        = "postern"
+	defaultSMTPMaxMessageBytes = 64 << 10
+)
+
 // DefaultAllowClients admits only the local machine until an operator says
 // otherwise: a fresh install is never an open relay.
 var defaultAllowClients = []string{"127.0.0.0/8", "::1/128"}

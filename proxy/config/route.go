@@ -16,6 +16,7 @@ type routeFile struct {
 	Name          string `toml:"name"`
 	MatchHost     string `toml:"match_host"`
 	MatchPath     string `toml:"match_path"`
+	MatchDomain   string `toml:"match_domain"`
 	Inbound       string `toml:"inbound"`
 	Provider      string `toml:"provider"`
 	Endpoint      string `toml:"endpoint"`
@@ -122,6 +123,7 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		Name:          name,
 		MatchHost:     strings.ToLower(strings.TrimSpace(rf.MatchHost)),
 		MatchPath:     rf.MatchPath,
+		MatchDomain:   strings.ToLower(strings.TrimSpace(rf.MatchDomain)),
 		Inbound:       rf.Inbound,
 		ProviderName:  rf.Provider,
 		From:          rf.From,
@@ -149,10 +151,14 @@ func (v *validator) buildRoute(i int, rf *routeFile, cfg *Config) *Route {
 		v.at(key("from"), "%s: from must be a sender id or number of at most 20 printable characters", label)
 	}
 
-	if rf.Inbound == "" && rf.MatchPath == "" {
+	if rewrite.IsMailDialect(rf.Inbound) {
+		v.buildMailRoute(i, rf, r, label, cfg)
+	} else if rf.MatchDomain != "" {
+		v.at(key("match_domain"), "%s: match_domain applies only to mail routes (inbound %s)", label, strings.Join(rewrite.MailDialectNames(), " or "))
+	} else if rf.Inbound == "" && rf.MatchPath == "" {
 		// A fallback-only route never reads a legacy request.
 	} else if rf.Inbound == "" {
-		v.required(fmt.Sprintf("route.%d", i), "inbound", "%s: inbound is required (one of %s)", label, strings.Join(rewrite.DialectNames(), ", "))
+		v.required(fmt.Sprintf("route.%d", i), "inbound", "%s: inbound is required (one of %s)", label, strings.Join(rewrite.InboundNames(), ", "))
 	} else if d, err := rewrite.NewDialect(rf.Inbound, v.dialectConfig(i, rf, label, r.MaxRecipients)); err != nil {
 		v.atErrors(i, "inbound", label, err)
 	} else {
@@ -225,4 +231,30 @@ func (v *validator) provisionToken(i int, rf *routeFile, r *Route, label string,
 		return
 	}
 	r.Provider = p
+}
+
+// buildMailRoute validates a route whose inbound is a mail dialect. It
+// takes mail from the SMTP listener only: match_host and match_path, which
+// would let HTTP requests reach it too, are refused, and an HTTP route
+// never has match_domain, so no request is ever taken by both.
+func (v *validator) buildMailRoute(i int, rf *routeFile, r *Route, label string, cfg *Config) {
+	key := func(k string) string { return fmt.Sprintf("route.%d.%s", i, k) }
+	if cfg.SMTP.Listen == "" {
+		v.at(key("inbound"), "%s: inbound %q takes mail, but [smtp] listen is not set, so no mail would reach it", label, rf.Inbound)
+	}
+	if rf.MatchHost != "" || rf.MatchPath != "" {
+		v.at(key("inbound"), "%s: inbound %q takes mail from [smtp], so match_host and match_path do not apply (use match_domain)", label, rf.Inbound)
+	}
+	switch d := r.MatchDomain; {
+	case d == "":
+		v.required(fmt.Sprintf("route.%d", i), "match_domain", "%s: match_domain is required for inbound %q (the recipient domain, or \"*\")", label, rf.Inbound)
+	case d != "*" && !bareHost(d):
+		v.at(key("match_domain"), "%s: match_domain %q must be a bare domain name or \"*\"", label, rf.MatchDomain)
+	}
+	md, err := rewrite.NewMailDialect(rf.Inbound, v.dialectConfig(i, rf, label, r.MaxRecipients))
+	if err != nil {
+		v.atErrors(i, "inbound", label, err)
+		return
+	}
+	r.Mail = md
 }

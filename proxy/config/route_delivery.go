@@ -127,7 +127,7 @@ func (v *validator) resolveFallbacks(fc *fileConfig, cfg *Config) {
 		}
 	}
 	for _, r := range cfg.Routes {
-		if r.MatchPath == "" && !named[r.Name] {
+		if r.MatchPath == "" && r.Mail == nil && !named[r.Name] {
 			v.at(fmt.Sprintf("route.%d", index[r.Name]), "route %q: match_path is required (only a route named as another's fallback may omit it)", r.Name)
 		}
 	}

@@ -18,6 +18,23 @@ func (c *Config) Summary() string {
 	if c.ListenTLS != "" {
 		fmt.Fprintf(&b, "It also serves HTTPS on %s (certificate: %s). ", c.ListenTLS, c.TLS)
 	}
+	if s := c.SMTP; s.Listen != "" {
+		fmt.Fprintf(&b, "It takes mail over SMTP on %s as %q (messages up to %d bytes", s.Listen, s.Hostname, s.MaxMessageBytes)
+		if c.ListenTLS != "" {
+			b.WriteString(", STARTTLS offered")
+		}
+		if s.RequireTLS {
+			b.WriteString(" and required")
+		}
+		if s.AuthUser != "" {
+			fmt.Fprintf(&b, ", AUTH required as %q", s.AuthUser)
+		}
+		if s.Relay != "" {
+			fmt.Fprintf(&b, "); mail no route takes is relayed to %s. ", s.Relay)
+		} else {
+			b.WriteString("); mail no route takes is refused (550 5.7.1). ")
+		}
+	}
 	if len(c.InterceptHosts) > 0 {
 		fmt.Fprintf(&b, "CONNECT to %s is intercepted with postern's own CA, and any other CONNECT is refused. ", strings.Join(c.InterceptHosts, ", "))
 	}
@@ -40,7 +57,13 @@ func (c *Config) Summary() string {
 		if host == "" {
 			host = "any host"
 		}
-		if r.MatchPath == "" {
+		if r.Mail != nil {
+			domain := r.MatchDomain
+			if domain == "*" {
+				domain = "any domain"
+			}
+			fmt.Fprintf(&b, " %d) %q takes %s mail for %s (up to %d recipients, %d segments)", i+1, r.Name, r.Inbound, domain, r.MaxRecipients, r.MaxSegments)
+		} else if r.MatchPath == "" {
 			fmt.Fprintf(&b, " %d) %q serves only as a fallback (up to %d recipients, %d segments)", i+1, r.Name, r.MaxRecipients, r.MaxSegments)
 		} else {
 			fmt.Fprintf(&b, " %d) %q takes %s requests for %s %s (up to %d recipients, %d segments)", i+1, r.Name, r.Inbound, host, r.MatchPath, r.MaxRecipients, r.MaxSegments)

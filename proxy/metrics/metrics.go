@@ -144,7 +144,9 @@ func (m *Metrics) Record(a *audit.Record) {
 		m.messages.WithLabelValues(a.Route, a.Provider, a.Outcome).Inc()
 	}
 	reason := a.Refusal
-	if reason == "" && a.Route != "" && a.Status >= 400 && a.Status < 500 {
+	// An SMTP line's status is an SMTP reply code, and the SMTP front end
+	// labels each of its own refusals.
+	if reason == "" && a.Route != "" && a.Mode != "smtp" && a.Status >= 400 && a.Status < 500 {
 		reason = RefusalBadRequest // the legacy request itself was unacceptable
 	}
 	if reason != "" {
