@@ -36,6 +36,7 @@ type Config struct {
 	InterceptHosts []string     // lower case; CONNECT to these is intercepted
 	Guards         Guards       // who may send and how much: auth, sizes, [limits]
 	Audit          audit.Config // [audit] sinks
+	Cluster        Cluster      // [cluster]: the store replicas share
 
 	secrets []string // resolved secret values, for redaction
 	idKey   []byte   // derived from secrets (newIDKey)

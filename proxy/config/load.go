@@ -18,6 +18,7 @@ type fileConfig struct {
 	Intercept interceptFile `toml:"intercept"`
 	Limits    limitsFile    `toml:"limits"`
 	Audit     auditFile     `toml:"audit"`
+	Cluster   clusterFile   `toml:"cluster"`
 	Routes    []routeFile   `toml:"route"`
 }
 
@@ -170,6 +171,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.buildTLS(fc, cfg)
 	v.buildGuards(fc, cfg)
 	v.buildAudit(&fc.Audit, cfg)
+	v.buildCluster(&fc.Cluster, cfg)
 	v.buildRoutes(fc, cfg)
 	return cfg
 }
