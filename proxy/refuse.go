@@ -108,6 +108,14 @@ func refuseBusy() *refusal {
 		Cause: errors.New("max_concurrent_upstream busy for upstream_queue_wait")}}
 }
 
+// refuseStoreDown refuses a message while the [cluster] store is
+// unavailable and on_store_error is "refuse".
+func refuseStoreDown() *refusal {
+	return &refusal{label: metrics.RefusalStore, err: &rewrite.Error{Status: http.StatusServiceUnavailable, Code: rewrite.CodeInternal,
+		Description: "Shared store unavailable, message not sent", Outcome: rewrite.Refused,
+		Cause: errors.New("[cluster] store unavailable and on_store_error is refuse")}}
+}
+
 // answer builds the reply to r (a routed refusal in dialect's format) and
 // records the refusal in a; redact cleans a routed refusal's cause, which
 // may quote a provider or a URL.

@@ -46,6 +46,9 @@ type Record struct {
 	// Joined: an identical request was in flight; this one was answered
 	// with its outcome and sent nothing itself.
 	Joined bool `json:"joined,omitempty"`
+	// Store says whose counters and duplicate suppression applied, with
+	// [cluster]: "redis" (shared) or "local" (the store was unavailable).
+	Store string `json:"store,omitempty"`
 	// Host and Path name what a request refused before routing asked for
 	// (never the query, which holds credentials and message text); Target
 	// is the host:port a refused CONNECT asked to reach.
@@ -78,7 +81,7 @@ const OutcomeSandbox = "sandbox"
 // JSON), keys in a fixed order and empty optional ones left out.
 func Write(ctx context.Context, log *slog.Logger, a *Record) {
 	// Sized for the longest line, so building it never regrows the slice.
-	attrs := make([]slog.Attr, 0, 20)
+	attrs := make([]slog.Attr, 0, 21)
 	attrs = append(attrs, slog.String("client", a.Client))
 	if a.ProxyUser != "" {
 		attrs = append(attrs, slog.String("proxy_user", a.ProxyUser))
@@ -114,6 +117,7 @@ func Write(ctx context.Context, log *slog.Logger, a *Record) {
 	if a.Joined {
 		attrs = append(attrs, slog.Bool("joined", true))
 	}
+	add("store", a.Store)
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)
 	attrs = append(attrs, slog.Float64("latency_ms", float64(a.Latency.Microseconds())/1000))
