@@ -72,6 +72,7 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	if m == nil {
 		m = metrics.New(metrics.BuildInfo{})
 	}
@@ -87,6 +88,16 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 	}
 	return s
 }
+
+// go-redis logs each failed dial and reconnect itself, in plain text, to
+// the standard logger: several lines a second while the store is down. The
+// store logs its state once a minute instead (logLimited); go-redis's
+// logger is process-wide, so it is silenced once.
+var quietOnce sync.Once
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // clientOptions turns [cluster] into go-redis options. Retries are off:
 // a script whose reply was lost may have run, and running it again would
@@ -104,6 +115,7 @@ func clientOptions(c config.Cluster, roots *trust.Roots) *redis.Options {
 		PoolTimeout:           c.StoreTimeout,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DisableIdentity:       true,
 		// No CLIENT MAINT_NOTIFICATIONS handshake: Redis and Valkey
 		// servers that do not know it would log an error per connection.
