@@ -76,7 +76,7 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 	v := p.rt.guards.AllowClient(r.Context(), p.a.Client)
 	noteStore(p.a, v.Store)
 	if v.Err != nil {
-		return refuseStoreDown()
+		return refuseStoreDownEarly
 	}
 	if v.Limit != "" {
 		p.s.metrics.RateLimitHit(metrics.LimitPerClient)
