@@ -140,6 +140,21 @@ func auditLines(t *testing.T, d *daemon) []audit.Line {
 	return out
 }
 
+// allAuditLines waits until the replicas together wrote n audit lines (the
+// console sink writes from a queue, after the reply) and returns them.
+func allAuditLines(t *testing.T, ds []*daemon, n int) []audit.Line {
+	t.Helper()
+	var lines []audit.Line
+	waitFor(t, fmt.Sprintf("%d audit lines", n), func() bool {
+		lines = nil
+		for _, d := range ds {
+			lines = append(lines, auditLines(t, d)...)
+		}
+		return len(lines) >= n
+	})
+	return lines
+}
+
 // metric reads one unlabelled series from d's /metrics (-1 when absent).
 func metric(t *testing.T, d *daemon, name string) float64 {
 	t.Helper()
@@ -189,7 +204,10 @@ func TestClusterLimitsHoldAcrossReplicas(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := oneAPIProvider(t, nil, nil)
-			cfg := clusterConfig(t, t.TempDir(), p, redisURL, fmt.Sprintf("limits-%s-%d:", c.name, time.Now().UnixNano()), c.limits, "")
+			// A generous store_timeout: on a busy machine (-race) a slow
+			// answer must not turn this test of sharing into one of fallback.
+			cfg := clusterConfig(t, t.TempDir(), p, redisURL, fmt.Sprintf("limits-%s-%d:", c.name, time.Now().UnixNano()), c.limits,
+				`store_timeout = "5s"`)
 			ds := replicas(t, 2, cfg)
 			rs := sendAll(t, ds, 200, c.req)
 			sent := len(p.Requests())
@@ -197,17 +215,14 @@ func TestClusterLimitsHoldAcrossReplicas(t *testing.T) {
 				t.Fatalf("sent %d, delivered %d, throttled %d; want %d, %d, %d", sent, count(rs, 200, "ID: "),
 					count(rs, 429, c.throttled), c.limit, c.limit, 200-c.limit)
 			}
-			lines := 0
-			for _, d := range ds {
-				for _, l := range auditLines(t, d) {
-					lines++
-					if l.Store != "redis" {
-						t.Errorf("audit line with store %q, want redis: %+v", l.Store, l.Record)
-					}
+			lines := allAuditLines(t, ds, 200)
+			for _, l := range lines {
+				if l.Store != "redis" {
+					t.Errorf("audit line with store %q, want redis: %+v", l.Store, l.Record)
 				}
 			}
-			if lines != 200 {
-				t.Errorf("%d audit lines, want 200", lines)
+			if len(lines) != 200 {
+				t.Errorf("%d audit lines, want 200", len(lines))
 			}
 		})
 	}
@@ -229,7 +244,7 @@ func TestClusterDuplicateSentOnce(t *testing.T) {
 		}
 	})
 	cfg := clusterConfig(t, t.TempDir(), p, redisURL, fmt.Sprintf("dup-%d:", time.Now().UnixNano()),
-		"per_number = \"off\"", `dedup_window = "2m"`)
+		"per_number = \"off\"", "dedup_window = \"2m\"\nstore_timeout = \"5s\"")
 	ds := replicas(t, 2, cfg)
 	first := make(chan reply, 1)
 	go func() { first <- send(ds[0], "15551234567", "your code 1234") }()
@@ -250,16 +265,14 @@ func TestClusterDuplicateSentOnce(t *testing.T) {
 		t.Fatalf("provider got %d requests, want 1", n)
 	}
 	var joined, own int
-	for _, d := range ds {
-		for _, l := range auditLines(t, d) {
-			if l.Joined {
-				joined++
-				if len(l.Attempts) != 0 || l.Outcome != "delivered" || l.Store != "redis" {
-					t.Errorf("joined line: %+v", l.Record)
-				}
-			} else {
-				own++
+	for _, l := range allAuditLines(t, ds, 3) {
+		if l.Joined {
+			joined++
+			if len(l.Attempts) != 0 || l.Outcome != "delivered" || l.Store != "redis" {
+				t.Errorf("joined line: %+v", l.Record)
 			}
+		} else {
+			own++
 		}
 	}
 	if joined != 2 || own != 1 {
@@ -352,18 +365,16 @@ func TestClusterStoreFailures(t *testing.T) {
 		t.Fatalf("ledger: %d requests, %d distinct texts; %d messages answered", len(p.Requests()), len(texts), len(all))
 	}
 	var lines, local, shared int
-	for _, d := range ds {
-		for _, l := range auditLines(t, d) {
-			if l.Outcome != "delivered" || !ids[l.IDs[0]] {
-				t.Errorf("audit line: %+v", l.Record)
-			}
-			lines++
-			switch l.Store {
-			case "local":
-				local++
-			case "redis":
-				shared++
-			}
+	for _, l := range allAuditLines(t, ds, len(all)) {
+		if l.Outcome != "delivered" || len(l.IDs) != 1 || !ids[l.IDs[0]] {
+			t.Errorf("audit line: %+v", l.Record)
+		}
+		lines++
+		switch l.Store {
+		case "local":
+			local++
+		case "redis":
+			shared++
 		}
 	}
 	if lines != len(all) || local == 0 || shared == 0 || local+shared != lines {
@@ -414,7 +425,7 @@ func testRefuseMode(t *testing.T, limits string) {
 		t.Fatalf("store back: %+v", r)
 	}
 	var refused int
-	for _, l := range auditLines(t, d) {
+	for _, l := range allAuditLines(t, []*daemon{d}, 7) {
 		if l.Status == 503 && l.Reason == "Shared store unavailable, message not sent: [cluster] store unavailable and on_store_error is refuse" {
 			refused++
 		}

@@ -20,7 +20,7 @@ func TestReloadKeepsSharedCountersAndSwitchesStores(t *testing.T) {
 	a, b := redistest.Start(t), redistest.Start(t)
 	fp := newFakeProvider(t, oneAPIReply())
 	cfgFor := func(redisURL string) string {
-		return fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"reload:\"\n", redisURL) +
+		return fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"reload:\"\nstore_timeout = \"5s\"\n", redisURL) +
 			proxytest.Config{CAFile: fp.CAFile(t), Limits: `per_number = "2/1h"`, Name: "one",
 				MatchHost: "api.clickatell.com", Endpoint: fp.URL("/v1/message")}.TOML()
 	}

@@ -57,16 +57,17 @@ func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg 
 	dl.Store = store.Redis
 	d.sendHere(ctx, route, msg, dl)
 	// The reply is published even if the store failed a moment ago (the
-	// claim may still be there). A failure here loses nothing: the message
-	// was sent once, and the claim expires.
+	// claim may still be there), in the background: ISE's answer does not
+	// wait for it. A failure here loses nothing: the message was sent
+	// once, and the claim expires.
 	switch {
 	case dl.Busy:
 		claim.Release(ctx)
 	case mayHaveSent(dl.Result):
-		claim.Finish(ctx, encodeShared(dl), st.Cluster().DedupWindow)
+		claim.FinishLater(encodeShared(dl), st.Cluster().DedupWindow)
 	default:
 		// Certainly not sent: joiners get the answer, a later repeat sends.
-		claim.Finish(ctx, encodeShared(dl), 0)
+		claim.FinishLater(encodeShared(dl), 0)
 	}
 }
 

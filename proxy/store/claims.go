@@ -136,6 +136,23 @@ func (c *Claim) Finish(ctx context.Context, reply []byte, keep time.Duration) er
 	return c.end(ctx, resultPrefix+string(reply), keep)
 }
 
+// FinishLater is Finish in the background, so the reply to ISE does not
+// wait for it: a replica asking meanwhile finds the claim still held and
+// waits for the publish. Close waits for it (at most store_timeout).
+func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.Finish(context.Background(), reply, keep)
+	}()
+}
+
 // Release gives the claim up without a reply: nothing was sent, so the
 // next identical request (or one waiting) may send.
 func (c *Claim) Release(ctx context.Context) error { return c.end(ctx, released, 0) }

@@ -17,19 +17,17 @@ import (
 	"github.com/postern/postern/proxy/store"
 )
 
-func cluster(t *testing.T, addr, prefix string, timeout time.Duration) config.Cluster {
-	t.Helper()
-	u, err := url.Parse("redis://" + addr + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
+func cluster(_ testing.TB, addr, prefix string, timeout time.Duration) config.Cluster {
+	u, _ := url.Parse("redis://" + addr + "/0")
 	return config.Cluster{Redis: u, KeyPrefix: prefix, OnStoreError: config.OnStoreErrorLocal, StoreTimeout: timeout, DedupWindow: time.Minute}
 }
 
-func open(t *testing.T, c config.Cluster, log *slog.Logger, m *metrics.Metrics) *store.Store {
-	t.Helper()
+// open makes a store closed when t ends (t nil: the caller closes it).
+func open(t testing.TB, c config.Cluster, log *slog.Logger, m *metrics.Metrics) *store.Store {
 	st := store.New(c, nil, log, m)
-	t.Cleanup(func() { st.Close() })
+	if t != nil {
+		t.Cleanup(func() { st.Close() })
+	}
 	return st
 }
 
