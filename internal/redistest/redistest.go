@@ -31,12 +31,25 @@ type Server struct {
 	dir  string
 	Port int
 	cmd  *exec.Cmd
+	tls  []string // redis-server's TLS arguments; nil for plain TCP
 }
 
 // Start runs a redis-server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: testtool.Require(t, "redis-server"), dir: t.TempDir(), Port: freePort(t)}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// StartTLS runs a redis-server that speaks only TLS, with the PEM
+// certificate chain and key in certFile and keyFile (clients are not asked
+// for certificates).
+func StartTLS(t testing.TB, certFile, keyFile string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: testtool.Require(t, "redis-server"), dir: t.TempDir(), Port: freePort(t),
+		tls: []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -60,8 +73,12 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(s.Port)}
+	if s.tls != nil {
+		args = append([]string{"--port", "0", "--tls-port", strconv.Itoa(s.Port)}, s.tls...)
+	}
+	cmd := exec.Command(s.bin, append(args, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
@@ -77,6 +94,16 @@ func (s *Server) start() {
 	}()
 	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
+	for s.tls != nil { // a TLS server: wait for the port
+		if c, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server (TLS) on %s did not listen within 10s", s.Addr())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for {
 		if c, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
 			fmt.Fprint(c, "PING\r\n")
