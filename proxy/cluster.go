@@ -22,6 +22,9 @@ type stores struct {
 // attachStore gives rt's guards and deliverer the store for rt's [cluster]
 // (none without it), making or switching the store as needed.
 func (s *Server) attachStore(rt *runtime) {
+	if s.opts.dryRun != nil {
+		return // translate sends nothing, so it counts and claims nothing
+	}
 	st := s.stores.use(rt.cfg, s)
 	if st == nil {
 		return

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/postern/postern/internal/redistest"
+	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/proxytest"
 )
 
@@ -74,4 +77,23 @@ func getText(t *testing.T, u string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestTranslateLeavesTheStoreAlone: `postern translate` with a [cluster]
+// config counts and claims nothing in the store: with a store that is
+// down under on_store_error = "refuse" it still shows the request.
+func TestTranslateLeavesTheStoreAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	toml := fmt.Sprintf("[cluster]\nredis = %q\non_store_error = \"refuse\"\n", srv.URL()) +
+		routeConfig(proxytest.CAFile(t, newFakeProvider(t, oneAPIReply()).Srv.Certificate()), "r", "clickatell-one", "https://127.0.0.1:9/v1/message", "")
+	cfg, err := config.Load("test.toml", []byte(toml), config.LoadOptions{MaskTokens: true,
+		LookupEnv: func(k string) (string, bool) { v, ok := env()[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := proxy.Translate(context.Background(), cfg, "http://api.clickatell.com/http/sendmsg?"+legacyQuery("15551234567", "hello"), "ua")
+	if err != nil || !strings.Contains(out, "POST https://127.0.0.1:9/v1/message") {
+		t.Fatalf("translate with the store down: %v\n%s", err, out)
+	}
 }
