@@ -29,10 +29,11 @@ func BenchmarkStore(b *testing.B) {
 		}
 	})
 	b.Run("claim+finish", func(b *testing.B) {
+		run := strconv.FormatInt(time.Now().UnixNano(), 36) + ":" // each run its own messages
 		i := 0
 		for b.Loop() {
 			i++
-			c, _, err := st.ClaimOrWait(ctx, strconv.Itoa(i), 10*time.Second)
+			c, _, err := st.ClaimOrWait(ctx, run+strconv.Itoa(i), 10*time.Second)
 			if err != nil || c == nil {
 				b.Fatal(err)
 			}
