@@ -43,9 +43,19 @@ func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg 
 		dl.Store = store.Local
 		if st.Refuse() {
 			dl.StoreDown = true
-			return
+		} else {
+			d.sendHere(ctx, route, msg, dl)
 		}
-		d.sendHere(ctx, route, msg, dl)
+		if claim != nil {
+			// A stalled store may make the claim when it resumes: end it
+			// then, or an identical request would wait for a reply that
+			// never comes until the claim expires.
+			var reply []byte // nil: nothing was sent, release
+			if !dl.Busy && !dl.StoreDown {
+				reply = encodeShared(dl)
+			}
+			claim.FinishWhenUp(reply, keepFor(dl, st), d.claimTTL)
+		}
 		return
 	case err != nil:
 		// Another replica holds the message and did not finish within
@@ -60,15 +70,22 @@ func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg 
 	// claim may still be there), in the background: ISE's answer does not
 	// wait for it. A failure here loses nothing: the message was sent
 	// once, and the claim expires.
-	switch {
-	case dl.Busy:
+	if dl.Busy {
 		claim.Release(ctx)
-	case mayHaveSent(dl.Result):
-		claim.FinishLater(encodeShared(dl), st.Cluster().DedupWindow)
-	default:
-		// Certainly not sent: joiners get the answer, a later repeat sends.
-		claim.FinishLater(encodeShared(dl), 0)
+		return
 	}
+	claim.FinishLater(encodeShared(dl), keepFor(dl, st))
+}
+
+// keepFor is how long dl's reply is kept for identical requests:
+// dedup_window when the message was (or may have been) sent; not at all
+// when it certainly was not, so a later repeat sends (joiners in flight
+// still get the answer).
+func keepFor(dl *Delivery, st *store.Store) time.Duration {
+	if dl.Busy || dl.StoreDown || !mayHaveSent(dl.Result) {
+		return 0
+	}
+	return st.Cluster().DedupWindow
 }
 
 // sendHere takes an upstream slot and sends through route and its

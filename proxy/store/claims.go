@@ -64,7 +64,9 @@ type Claim struct {
 //   - reply: an identical message was sent (in flight, or finished within
 //     dedup_window); reply is what the sender published.
 //   - err: ErrUnavailable (the store failed), or ctx's error when the other
-//     replica did not finish in time.
+//     replica did not finish in time. With ErrUnavailable, claim may be
+//     set too: the claim was asked for and may have been made (a store
+//     that stalled runs it when it resumes); see FinishWhenUp.
 func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (claim *Claim, reply []byte, err error) {
 	key, channel := s.key("msg", id), s.key("done", id)
 	owner := newOwner()
@@ -84,6 +86,8 @@ func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (
 		switch {
 		case errors.Is(err, redis.Nil):
 			return &Claim{s: s, key: key, owner: owner}, nil, nil
+		case err != nil && sub == nil:
+			return &Claim{s: s, key: key, owner: owner}, nil, err
 		case err != nil:
 			return nil, nil, err
 		case strings.HasPrefix(held, resultPrefix):
@@ -149,6 +153,43 @@ func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		c.Finish(context.Background(), reply, keep)
+	}()
+}
+
+// FinishWhenUp is FinishLater for a claim whose making failed: it waits
+// (in the background, at most until the claim would have expired) for the
+// store to answer again, then ends the claim with reply (nil: releases
+// it, nothing was sent) if the store holds it or nothing, so that an
+// identical request is not kept waiting for a claim a stalled store made
+// late.
+func (c *Claim) FinishWhenUp(reply []byte, keep, ttl time.Duration) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(probeInterval)
+		defer t.Stop()
+		deadline := time.NewTimer(ttl)
+		defer deadline.Stop()
+		for !s.Up() {
+			select {
+			case <-s.stop:
+				return
+			case <-deadline.C:
+				return
+			case <-t.C:
+			}
+		}
+		if reply == nil {
+			c.Release(context.Background())
+			return
+		}
 		c.Finish(context.Background(), reply, keep)
 	}()
 }

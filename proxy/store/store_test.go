@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/postern/postern/internal/redistest"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
@@ -202,4 +204,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLateClaimIsEnded: a claim asked of a paused store fails for the
+// caller (which sends on its own), but the store makes it when it
+// resumes; FinishWhenUp then ends it with the reply, so an identical
+// request at another replica gets that reply instead of waiting for the
+// claim to expire.
+func TestLateClaimIsEnded(t *testing.T) {
+	srv := redistest.Start(t)
+	c := cluster(t, srv.Addr(), "late:", 100*time.Millisecond)
+	a := open(t, c, nil, nil)
+	ctx := context.Background()
+	srv.Pause()
+	claim, _, err := a.ClaimOrWait(ctx, "m", 30*time.Second)
+	if !errors.Is(err, store.ErrUnavailable) || claim == nil {
+		t.Fatalf("paused: claim %v, err %v; want ErrUnavailable with the claim asked for", claim, err)
+	}
+	claim.FinishWhenUp([]byte("sent-alone"), time.Minute, 30*time.Second)
+	srv.Resume()
+	// Whether or not the stalled store ran the claim, the reply ends up
+	// kept under the message's key.
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	waitFor(t, "the late claim ended with the reply", func() bool {
+		v, _ := raw.Get(ctx, "late:msg:m").Result()
+		return v == "r:sent-alone"
+	})
+	c.StoreTimeout = 5 * time.Second
+	b := open(t, c, nil, nil)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, reply, err := b.ClaimOrWait(wctx, "m", 30*time.Second); string(reply) != "sent-alone" {
+		t.Fatalf("identical request after the stall: reply %q, err %v; want the reply", reply, err)
+	}
 }
