@@ -31,7 +31,7 @@ func (d *Deliverer) UseStore(st *store.Store, requestTimeout time.Duration) {
 // take the reply another replica published). It fills dl.
 func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg rewrite.Message, k messageKey, dl *Delivery) {
 	st := d.store
-	claim, reply, err := st.ClaimOrWait(ctx, hex.EncodeToString(k[:]), d.claimTTL)
+	claim, reply, err := st.ClaimOrWait(ctx, hexKey(k), d.claimTTL)
 	switch {
 	case reply != nil:
 		dl.Store, dl.Joined = store.Redis, true
@@ -87,6 +87,9 @@ func keepFor(dl *Delivery, st *store.Store) time.Duration {
 	}
 	return st.Cluster().DedupWindow
 }
+
+// hexKey names a message in the store.
+func hexKey(k messageKey) string { return hex.EncodeToString(k[:]) }
 
 // sendHere takes an upstream slot and sends through route and its
 // fallback.
