@@ -43,7 +43,10 @@ func TestSharedReplyKeptOnlyWhenSent(t *testing.T) {
 		// The reply is published in the background: wait for it to be
 		// kept (or, with the window off, for the claim to be gone).
 		key := "msg:" + keyHex(a, cfg, sent)
-		waitUntil(t, func() bool { v, _ := mr.Get(c.KeyPrefix + key); return window == 0 && v == "" || len(v) > 2 && v[:2] == "r:" })
+		waitUntil(t, func() bool {
+			v, _ := mr.Get(c.KeyPrefix + key)
+			return window == 0 && v == "" || len(v) > 2 && v[:2] == "r:"
+		})
 		repeat := b.Deliver(ctx, cfgB.Routes[0], sent)
 		switch window {
 		case time.Minute:
