@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,7 @@ func kubernetesConfig(t *testing.T) string {
 // deploy/kubernetes.yaml passes `postern check`.
 func TestKubernetesConfigMapIsValid(t *testing.T) {
 	t.Setenv("CLICKATELL_API_KEY", "k-SECRET-k8s")
+	t.Setenv("REDIS_PASSWORD", "r-SECRET-k8s")
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(kubernetesConfig(t)), 0o600); err != nil {
 		t.Fatal(err)
@@ -142,13 +144,19 @@ func TestKubernetesManifest(t *testing.T) {
 	for _, o := range kubernetesObjects(t) {
 		switch o := o.(type) {
 		case *appsv1.Deployment:
-			dep = o
+			if o.Name == "postern" {
+				dep = o
+			}
 		case *corev1.Service:
-			svc = o
+			if o.Name == "postern" {
+				svc = o
+			}
 		case *policyv1.PodDisruptionBudget:
 			pdb = o
 		case *networkingv1.NetworkPolicy:
-			netp = o
+			if o.Name == "postern" {
+				netp = o
+			}
 		}
 	}
 	if dep == nil || svc == nil || pdb == nil || netp == nil {
@@ -269,6 +277,87 @@ func TestKubernetesManifest(t *testing.T) {
 		if !strings.Contains(string(readme), want) {
 			t.Errorf("docs/operations.md does not explain the image %s: no %q", ctr.Image, want)
 		}
+	}
+}
+
+// TestKubernetesStore: the manifest's optional store is what its config's
+// [cluster] names: a Service at redis's host and port selecting a Redis
+// Deployment that listens there, started with the password postern reads
+// (the same Secret key as redis_password's env:), and reachable only from
+// the postern pods.
+func TestKubernetesStore(t *testing.T) {
+	var cfg struct {
+		Cluster struct {
+			Redis         string `toml:"redis"`
+			RedisPassword string `toml:"redis_password"`
+		} `toml:"cluster"`
+	}
+	if _, err := toml.Decode(kubernetesConfig(t), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(cfg.Cluster.Redis)
+	if err != nil || u.Hostname() == "" {
+		t.Fatalf("[cluster] redis %q", cfg.Cluster.Redis)
+	}
+	passwordEnv, ok := strings.CutPrefix(cfg.Cluster.RedisPassword, "env:")
+	if !ok {
+		t.Fatalf("redis_password %q, want env: from the Secret", cfg.Cluster.RedisPassword)
+	}
+	var dep, postern *appsv1.Deployment
+	var svc *corev1.Service
+	var netp *networkingv1.NetworkPolicy
+	for _, o := range kubernetesObjects(t) {
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			if o.Name == u.Hostname() {
+				dep = o
+			}
+			if o.Name == "postern" {
+				postern = o
+			}
+		case *corev1.Service:
+			if o.Name == u.Hostname() {
+				svc = o
+			}
+		case *networkingv1.NetworkPolicy:
+			if o.Name == u.Hostname() {
+				netp = o
+			}
+		}
+	}
+	if dep == nil || svc == nil || netp == nil || postern == nil {
+		t.Fatalf("want a Deployment, Service and NetworkPolicy named %s; got %v %v %v", u.Hostname(), dep != nil, svc != nil, netp != nil)
+	}
+	storeLabels := labels.Set(dep.Spec.Template.Labels)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(storeLabels) || len(svc.Spec.Ports) != 1 ||
+		fmt.Sprint(svc.Spec.Ports[0].Port) != u.Port() {
+		t.Errorf("Service %s %+v does not serve the store at port %s", svc.Name, svc.Spec, u.Port())
+	}
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	if len(ctr.Ports) != 1 || ctr.Ports[0].Name != svc.Spec.Ports[0].TargetPort.String() || fmt.Sprint(ctr.Ports[0].ContainerPort) != "6379" {
+		t.Errorf("store container ports %+v, Service targetPort %s", ctr.Ports, svc.Spec.Ports[0].TargetPort.String())
+	}
+	if !slices.Contains(ctr.Args, "--requirepass") || !slices.Contains(ctr.Args, "$("+passwordEnv+")") {
+		t.Errorf("store args %v: want --requirepass $(%s)", ctr.Args, passwordEnv)
+	}
+	var secretOK bool
+	for _, e := range ctr.Env {
+		if e.Name == passwordEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Key == passwordEnv &&
+			e.ValueFrom.SecretKeyRef.Name == postern.Spec.Template.Spec.Containers[0].EnvFrom[0].SecretRef.Name {
+			secretOK = true
+		}
+	}
+	if !secretOK {
+		t.Errorf("store env %+v: want %s from the Secret postern reads", ctr.Env, passwordEnv)
+	}
+	s, err := metav1.LabelSelectorAsSelector(&netp.Spec.PodSelector)
+	if err != nil || !s.Matches(storeLabels) || len(netp.Spec.Ingress) != 1 || len(netp.Spec.Ingress[0].From) != 1 {
+		t.Fatalf("store NetworkPolicy %+v", netp.Spec)
+	}
+	from := netp.Spec.Ingress[0].From[0]
+	fs, err := metav1.LabelSelectorAsSelector(from.PodSelector)
+	if err != nil || from.IPBlock != nil || from.NamespaceSelector != nil || !fs.Matches(labels.Set(postern.Spec.Template.Labels)) || fs.Matches(storeLabels) {
+		t.Errorf("store NetworkPolicy admits %+v, want only the postern pods", from)
 	}
 }
 

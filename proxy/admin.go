@@ -15,7 +15,9 @@ import (
 //
 //	GET  /metrics    Prometheus text format
 //	GET  /healthz    200 "ok" while the process runs
-//	GET  /readyz     200 "ready" while a config is loaded and the listener is up, else 503
+//	GET  /readyz     200 "ready" while a config is loaded and the listener is up, else 503;
+//	                 with [cluster] a second line says the store's state
+//	                 (503 while it is down under on_store_error = "refuse")
 //	POST /-/reload   re-read the configuration with load (as SIGHUP does)
 //
 // load may be nil, in which case /-/reload answers 501. The admin listener
@@ -29,11 +31,17 @@ func (s *Server) AdminHandler(load func() (*config.Config, error)) http.Handler 
 		adminText(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() || s.rt.Load() == nil {
+		rt := s.rt.Load()
+		if !s.ready.Load() || rt == nil {
 			adminText(w, http.StatusServiceUnavailable, "not ready\n")
 			return
 		}
-		adminText(w, http.StatusOK, "ready\n")
+		storeLine, storeReady := rt.storeState()
+		if !storeReady {
+			adminText(w, http.StatusServiceUnavailable, "not ready\n"+storeLine)
+			return
+		}
+		adminText(w, http.StatusOK, "ready\n"+storeLine)
 	})
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if load == nil {

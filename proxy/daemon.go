@@ -76,6 +76,7 @@ func Run(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		}
 	}
 	srv := New(cfg, opts)
+	defer srv.Close()
 	return srv.runListeners(ctx, cfg, ls, o, sinks)
 }
 

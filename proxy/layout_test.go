@@ -17,9 +17,10 @@ func TestImportsRunOneWay(t *testing.T) {
 		"proxy/audit":   {},
 		"proxy/metrics": {"proxy/audit", "trust"},
 		"proxy/config":  {"proxy/audit", "rewrite", "trust"},
-		"proxy/guard":   {"proxy/config", "proxy/metrics", "rewrite"},
-		"proxy/deliver": {"proxy/audit", "proxy/config", "proxy/metrics", "rewrite", "trust"},
-		"proxy/smtpd":   {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "rewrite", "trust"},
+		"proxy/guard":   {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
+		"proxy/deliver": {"proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"proxy/store":   {"proxy/config", "proxy/metrics", "trust"},
+		"proxy/smtpd":   {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"rewrite":       {},
 		"trust":         {},
 	}

@@ -146,7 +146,7 @@ func (w *ownWork) message(ctx context.Context) error {
 	a := &audit.Record{Client: "127.0.0.1", Mode: "direct", Method: http.MethodGet}
 
 	// admit
-	if !cfg.ClientAllowed(w.client) || !w.guards.AllowClient(a.Client) {
+	if !cfg.ClientAllowed(w.client) || w.guards.AllowClient(ctx, a.Client).Limit != "" {
 		return fmt.Errorf("client refused")
 	}
 	// route
@@ -175,7 +175,7 @@ func (w *ownWork) message(ctx context.Context) error {
 	if reason != "" {
 		return fmt.Errorf("destination refused: %s", reason)
 	}
-	if limit := w.guards.AdmitMessage(msg.To); limit != "" {
+	if limit := w.guards.AdmitMessage(ctx, msg.To).Limit; limit != "" {
 		return fmt.Errorf("rate limit %s", limit)
 	}
 	// build (deliver derives a client message id when ISE gave none)

@@ -73,7 +73,12 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 		return refuseProxyAuth(reason)
 	}
 	p.a.ProxyUser = user
-	if !p.rt.guards.AllowClient(p.a.Client) {
+	v := p.rt.guards.AllowClient(r.Context(), p.a.Client)
+	noteStore(p.a, v.Store)
+	if v.Err != nil {
+		return refuseStoreDownEarly
+	}
+	if v.Limit != "" {
 		p.s.metrics.RateLimitHit(metrics.LimitPerClient)
 		return refusePerClient
 	}
@@ -135,9 +140,14 @@ func (p *pipeline) guard(to []string) *refusal {
 	if reason != "" {
 		return refuseDestination(reason)
 	}
-	if limit := p.rt.guards.AdmitMessage(to); limit != "" {
-		p.s.metrics.RateLimitHit(limit)
-		return refuseRateLimit(limit)
+	v := p.rt.guards.AdmitMessage(p.r.Context(), to)
+	noteStore(p.a, v.Store)
+	if v.Err != nil {
+		return refuseStoreDown()
+	}
+	if v.Limit != "" {
+		p.s.metrics.RateLimitHit(v.Limit)
+		return refuseRateLimit(v.Limit)
 	}
 	return nil
 }
@@ -153,8 +163,12 @@ func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
 	defer context.AfterFunc(p.s.stopSends, cancel)()
 	d := p.rt.deliver.Deliver(ctx, p.rte, msg)
 	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
+	noteStore(p.a, d.Store)
 	if d.Busy {
 		return d, refuseBusy()
+	}
+	if d.StoreDown {
+		return d, refuseStoreDown()
 	}
 	return d, nil
 }

@@ -108,6 +108,23 @@ func refuseBusy() *refusal {
 		Cause: errors.New("max_concurrent_upstream busy for upstream_queue_wait")}}
 }
 
+// storeDownText is the reply while the [cluster] store is unavailable
+// under on_store_error = "refuse", before a route is known (per_client).
+const storeDownText = "ERR: " + rewrite.CodeInternal + ", Shared store unavailable, message not sent\n"
+
+// refuseStoreDownEarly is refuseStoreDown before routing (per_client),
+// where no dialect answers yet: the same legacy line as plain text.
+var refuseStoreDownEarly = &refusal{label: metrics.RefusalStore, status: http.StatusServiceUnavailable, code: rewrite.CodeInternal,
+	reason: "Shared store unavailable, message not sent: [cluster] store unavailable and on_store_error is refuse", body: storeDownText}
+
+// refuseStoreDown refuses a message while the [cluster] store is
+// unavailable and on_store_error is "refuse".
+func refuseStoreDown() *refusal {
+	return &refusal{label: metrics.RefusalStore, err: &rewrite.Error{Status: http.StatusServiceUnavailable, Code: rewrite.CodeInternal,
+		Description: "Shared store unavailable, message not sent", Outcome: rewrite.Refused,
+		Cause: errors.New("[cluster] store unavailable and on_store_error is refuse")}}
+}
+
 // answer builds the reply to r (a routed refusal in dialect's format) and
 // records the refusal in a; redact cleans a routed refusal's cause, which
 // may quote a provider or a URL.

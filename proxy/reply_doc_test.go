@@ -92,6 +92,10 @@ func init() {
 			}
 			return out
 		},
+		// A reply another replica published through the [cluster] store
+		// (deliver's sharedReply): its description is one that replica's
+		// same source made, each of which is found where it is made.
+		"proxy/deliver/shared.go e.Description": func(*replyFinder) []string { return nil },
 		// The refusal of an unreadable request or of an absolute-form URL
 		// whose scheme is not http: the clickatell-http reply for
 		// BadRequest(CodeMissingParams, "Invalid or missing parameters").

@@ -26,6 +26,7 @@ import (
 	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/proxy/store"
 	"github.com/postern/postern/trust"
 )
 
@@ -84,6 +85,7 @@ type Server struct {
 	cutOff    context.CancelFunc
 	joins     *deliver.Joins // identical requests in flight, across reloads
 	tunnels   tunnels        // intercepted CONNECT tunnels being served (intercept.go)
+	stores    stores         // the [cluster] store, across reloads (cluster.go)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
@@ -94,6 +96,7 @@ type runtime struct {
 	fast      *deliver.FastClient // HTTP/1.1 keep-alive, for every other route
 	guards    *guard.State
 	deliver   *deliver.Deliverer
+	store     *store.Store // [cluster], nil without (cluster.go)
 }
 
 func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics, joins *deliver.Joins) *runtime {
@@ -137,7 +140,9 @@ func New(cfg *config.Config, opts Options) *Server {
 	}
 	s.metrics.TrackExpiry(s.opts.Expiry)
 	s.joins = &deliver.Joins{}
-	s.rt.Store(newRuntime(cfg, s.opts, s.log, s.metrics, s.joins))
+	rt := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins)
+	s.attachStore(rt)
+	s.rt.Store(rt)
 
 	gp := goproxy.NewProxyHttpServer()
 	// Verbose logs whole URLs, i.e. legacy passwords and guest passwords.

@@ -49,6 +49,9 @@ type Record struct {
 	// Joined: an identical request was in flight; this one was answered
 	// with its outcome and sent nothing itself.
 	Joined bool `json:"joined,omitempty"`
+	// Store says whose counters and duplicate suppression applied, with
+	// [cluster]: "redis" (shared) or "local" (the store was unavailable).
+	Store string `json:"store,omitempty"`
 	// Host and Path name what a request refused before routing asked for
 	// (never the query, which holds credentials and message text); Target
 	// is the host:port a refused CONNECT asked to reach.
@@ -96,7 +99,7 @@ func Write(ctx context.Context, log *slog.Logger, a *Record) {
 // line's order.
 func attrs(a *Record) []slog.Attr {
 	// Sized for the longest line, so building it never regrows the slice.
-	attrs := make([]slog.Attr, 0, 20)
+	attrs := make([]slog.Attr, 0, 21)
 	attrs = append(attrs, slog.String("client", a.Client))
 	if a.ProxyUser != "" {
 		attrs = append(attrs, slog.String("proxy_user", a.ProxyUser))
@@ -137,6 +140,7 @@ func attrs(a *Record) []slog.Attr {
 	if a.Joined {
 		attrs = append(attrs, slog.Bool("joined", true))
 	}
+	add("store", a.Store)
 	add("tls", a.TLS)
 	add("leaf_sha256", a.Leaf)
 	add("upstream_host", a.Upstream)

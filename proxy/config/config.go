@@ -40,7 +40,8 @@ type Config struct {
 	// AuditChainKeySource says where [audit] chain_key comes from ("unset",
 	// "env NAME", "file PATH", "inline"), for the summary.
 	AuditChainKeySource string
-	auditChainKeyFP     string // "" when unset or not resolved
+	auditChainKeyFP     string  // "" when unset or not resolved
+	Cluster             Cluster // [cluster]: the store replicas share
 
 	secrets []string // resolved secret values, for redaction
 	idKey   []byte   // derived from secrets (newIDKey)

@@ -74,3 +74,13 @@ const maxUpstreamRetries = 5
 // defaultUpstreamRetries is how many times one attempt at a provider is
 // repeated at most (so at most 1+2 requests per recipient and route).
 const defaultUpstreamRetries = 2
+
+// Defaults for the [cluster] keys. 50 ms per store operation is far above a
+// healthy Redis on the same network (well under a millisecond) and far
+// below request_timeout, so a store that stalls costs each message little
+// before the replica counts on its own.
+const (
+	defaultKeyPrefix    = "postern:"
+	defaultStoreTimeout = 50 * time.Millisecond
+	defaultDedupWindow  = 2 * time.Minute
+)

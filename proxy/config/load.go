@@ -19,6 +19,7 @@ type fileConfig struct {
 	Limits    limitsFile    `toml:"limits"`
 	Audit     auditFile     `toml:"audit"`
 	SMTP      smtpFile      `toml:"smtp"`
+	Cluster   clusterFile   `toml:"cluster"`
 	Routes    []routeFile   `toml:"route"`
 }
 
@@ -172,6 +173,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.buildGuards(fc, cfg)
 	v.buildAudit(&fc.Audit, cfg)
 	v.buildSMTP(&fc.SMTP, cfg)
+	v.buildCluster(&fc.Cluster, cfg)
 	v.buildRoutes(fc, cfg)
 	return cfg
 }

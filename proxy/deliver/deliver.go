@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/proxy/store"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -58,6 +59,9 @@ type Deliverer struct {
 	slots   *slots
 	joins   *Joins
 	dryRun  bool
+
+	store    *store.Store  // [cluster]; nil: this replica alone (shared.go)
+	claimTTL time.Duration // how long a claim in the store holds
 }
 
 // New builds the senders for cfg's routes over opts.Transport.
@@ -116,6 +120,13 @@ type Delivery struct {
 	// Busy: no upstream slot came free within upstream_queue_wait, so
 	// nothing was sent.
 	Busy bool
+	// Store says whose duplicate suppression applied, with [cluster]:
+	// store.Redis (shared) or store.Local (the store was unavailable);
+	// "" without [cluster].
+	Store string
+	// StoreDown: the shared store was unavailable and on_store_error is
+	// "refuse", so nothing was sent.
+	StoreDown bool
 }
 
 // Deliver sends msg through route unless an identical message is already
@@ -145,6 +156,10 @@ func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrit
 	}
 	defer d.joins.finish(k, f)
 	f.d.ClientMsgID = id
+	if d.store != nil {
+		d.deliverShared(ctx, route, msg, k, &f.d)
+		return f.d
+	}
 	release, ok := d.slots.acquire(ctx)
 	if !ok {
 		f.d.Busy = true

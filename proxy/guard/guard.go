@@ -4,11 +4,13 @@
 package guard
 
 import (
+	"context"
 	"slices"
 	"time"
 
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/proxy/store"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -20,6 +22,9 @@ type State struct {
 	perClient *keyedLimiter
 	perNumber *keyedLimiter
 	daily     *dailyCap
+
+	store *store.Store // [cluster]; nil: this replica's counters (shared.go)
+	idKey []byte
 }
 
 // New returns the guardrail state for g; now is the clock rate limits run
@@ -51,9 +56,18 @@ func (gs *State) Inherit(prev *State) {
 	}
 }
 
-// AllowClient takes one request from client's per_client budget.
-func (gs *State) AllowClient(client string) bool {
-	return gs.perClient.allowAll(gs.now(), []string{client})
+// AllowClient takes one request from client's per_client budget (in the
+// shared store with [cluster]).
+func (gs *State) AllowClient(ctx context.Context, client string) Verdict {
+	now := gs.now()
+	if v, ok := gs.shared(ctx, now, 0, 0, metrics.LimitPerClient, []string{client}); ok {
+		return v
+	}
+	v := Verdict{Store: gs.localLabel()}
+	if !gs.perClient.allowAll(now, []string{client}) {
+		v.Limit = metrics.LimitPerClient
+	}
+	return v
 }
 
 // CheckDestinations looks every recipient up in libphonenumber's metadata.
@@ -81,16 +95,21 @@ func (gs *State) CheckDestinations(to []string) (countries []string, reason stri
 }
 
 // AdmitMessage counts a message against daily_max and per_number, all or
-// nothing, and returns the limit that refused it (metrics.LimitDailyMax,
-// metrics.LimitPerNumber) or "".
-func (gs *State) AdmitMessage(to []string) string {
+// nothing (in the shared store with [cluster]); the verdict's Limit is the
+// limit that refused it (metrics.LimitDailyMax, metrics.LimitPerNumber).
+func (gs *State) AdmitMessage(ctx context.Context, to []string) Verdict {
 	now := gs.now()
+	if v, ok := gs.shared(ctx, now, gs.g.DailyMax, len(to), metrics.LimitPerNumber, to); ok {
+		return v
+	}
+	v := Verdict{Store: gs.localLabel()}
 	if !gs.daily.take(now, len(to)) {
-		return metrics.LimitDailyMax
+		v.Limit = metrics.LimitDailyMax
+		return v
 	}
 	if !gs.perNumber.allowAll(now, to) {
 		gs.daily.giveBack(now, len(to))
-		return metrics.LimitPerNumber
+		v.Limit = metrics.LimitPerNumber
 	}
-	return ""
+	return v
 }

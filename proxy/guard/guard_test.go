@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"testing"
@@ -83,12 +84,12 @@ func TestAdmitMessageAllOrNothing(t *testing.T) {
 		{[]string{"4"}, metrics.LimitDailyMax},
 	}
 	for i, s := range steps {
-		if got := gs.AdmitMessage(s.to); got != s.want {
+		if got := gs.AdmitMessage(context.Background(), s.to).Limit; got != s.want {
 			t.Errorf("step %d AdmitMessage(%v): got %q, want %q", i, s.to, got, s.want)
 		}
 	}
 	now = now.Add(24 * time.Hour)
-	if got := gs.AdmitMessage([]string{"4"}); got != "" {
+	if got := gs.AdmitMessage(context.Background(), []string{"4"}).Limit; got != "" {
 		t.Errorf("AdmitMessage the next day: got %q, want admitted", got)
 	}
 }

@@ -28,11 +28,12 @@ const (
 	RefusalAuthFailed       = "auth_failed"         // proxy or legacy credentials
 	RefusalDestination      = "destination_blocked" // country, premium-rate or unknown number
 	RefusalBusy             = "upstream_busy"       // max_concurrent_upstream full
+	RefusalStore            = "store_unavailable"   // [cluster] store down and on_store_error = "refuse"
 )
 
 // refusalReasons lists every refusal label value, so all series exist at 0.
 var refusalReasons = []string{RefusalClientNotAllowed, RefusalNoRoute, RefusalConnect, RefusalBadRequest,
-	RefusalRateLimited, RefusalAuthFailed, RefusalDestination, RefusalBusy}
+	RefusalRateLimited, RefusalAuthFailed, RefusalDestination, RefusalBusy, RefusalStore}
 
 // Rate limits, the values of postern_rate_limit_hits_total's limit label.
 const (
@@ -60,6 +61,7 @@ type Metrics struct {
 	reloads         *prometheus.CounterVec // result
 	lastReloadOK    prometheus.Gauge
 	lastReloadTime  prometheus.Gauge
+	store           storeCollectors // [cluster], registered on first use (store.go)
 }
 
 // New registers postern's metrics, the Go runtime's and the process's
@@ -78,7 +80,7 @@ func New(bi BuildInfo) *Metrics {
 		}, []string{"route", "provider"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postern_refusals_total",
-			Help: "Requests postern refused itself, by reason (client_not_allowed, no_route, connect, bad_request, rate_limited, auth_failed, destination_blocked, upstream_busy).",
+			Help: "Requests postern refused itself, by reason (client_not_allowed, no_route, connect, bad_request, rate_limited, auth_failed, destination_blocked, upstream_busy, store_unavailable).",
 		}, []string{"reason"}),
 		rateLimitHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postern_rate_limit_hits_total",

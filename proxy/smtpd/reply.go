@@ -42,6 +42,7 @@ var (
 	replyPerClient        = &reply{451, smtp.EnhancedCode{4, 7, 1}, "Too many messages from this client, try again later", metrics.RefusalRateLimited, "per_client limit reached"}
 	replyLegacyAuth       = &reply{554, smtp.EnhancedCode{5, 7, 1}, "Authentication failed", metrics.RefusalAuthFailed, "legacy credentials do not match the route"}
 	replyBusy             = &reply{451, smtp.EnhancedCode{4, 3, 2}, "Too many messages in flight, message not sent: try again later", metrics.RefusalBusy, "max_concurrent_upstream busy for upstream_queue_wait"}
+	replyStoreDown        = &reply{451, smtp.EnhancedCode{4, 3, 0}, "Shared store unavailable, message not sent: try again later", metrics.RefusalStore, "[cluster] store unavailable and on_store_error is refuse"}
 	replyRelayUnreachable = &reply{451, smtp.EnhancedCode{4, 4, 1}, "Relay unreachable, message not sent: try again later", "", "relay unreachable"}
 )
 

@@ -17,6 +17,7 @@ import (
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/proxy/store"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -143,7 +144,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.refuse(a, replyNeedAuth)
 	case opts != nil && opts.Size > int64(cfg.MaxMessageBytes):
 		return ss.refuse(a, replyTooBig)
-	case !rt.Guards.AllowClient(ss.client):
+	}
+	v := rt.Guards.AllowClient(context.Background(), ss.client)
+	a.Store = store.Note(a.Store, v.Store)
+	switch {
+	case v.Err != nil:
+		return ss.refuse(a, replyStoreDown)
+	case v.Limit != "":
 		ss.s.o.Metrics.RateLimitHit(metrics.LimitPerClient)
 		return ss.refuse(a, replyPerClient)
 	}
@@ -188,9 +195,14 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if reason != "" {
 			return ss.refuse(a, replyDestination(reason, false))
 		}
-		if limit := ss.rt.Guards.AdmitMessage([]string{n}); limit != "" {
-			ss.s.o.Metrics.RateLimitHit(limit)
-			return ss.refuse(a, replyRateLimit(limit, false))
+		v := ss.rt.Guards.AdmitMessage(context.Background(), []string{n})
+		a.Store = store.Note(a.Store, v.Store)
+		if v.Err != nil {
+			return ss.refuse(a, replyStoreDown)
+		}
+		if v.Limit != "" {
+			ss.s.o.Metrics.RateLimitHit(v.Limit)
+			return ss.refuse(a, replyRateLimit(v.Limit, false))
 		}
 		g.numbers = append(g.numbers, n)
 	}
@@ -321,15 +333,24 @@ func (ss *session) message(g *group, data []byte, start time.Time) *reply {
 		if reason != "" {
 			return refuse(replyDestination(reason, true), rewrite.CodeCannotRoute)
 		}
-		if limit := ss.rt.Guards.AdmitMessage(msg.To); limit != "" {
-			ss.s.o.Metrics.RateLimitHit(limit)
-			return refuse(replyRateLimit(limit, true), rewrite.CodeThrottled)
+		v := ss.rt.Guards.AdmitMessage(context.Background(), msg.To)
+		a.Store = store.Note(a.Store, v.Store)
+		if v.Err != nil {
+			return refuse(replyStoreDown, rewrite.CodeInternal)
+		}
+		if v.Limit != "" {
+			ss.s.o.Metrics.RateLimitHit(v.Limit)
+			return refuse(replyRateLimit(v.Limit, true), rewrite.CodeThrottled)
 		}
 	}
 	d := ss.deliver(route, msg)
 	a.ClientMsgID, a.Joined = d.ClientMsgID, d.Joined
+	a.Store = store.Note(a.Store, d.Store)
 	if d.Busy {
 		return refuse(replyBusy, rewrite.CodeInternal)
+	}
+	if d.StoreDown {
+		return refuse(replyStoreDown, rewrite.CodeInternal)
 	}
 	a.TLS, a.Leaf, a.Attempts = d.Info.TLSVersion, d.Info.LeafSHA256, d.Attempts
 	outcome, code, why := deliver.Summarize(d.Result)

@@ -1,0 +1,108 @@
+package proxy_test
+
+import (
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/postern/postern/internal/redistest"
+	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/proxy/proxytest"
+)
+
+// BenchmarkClusterPipeline is BenchmarkPipeline with every limit on
+// (per_client, per_number, daily_max, set high enough never to refuse), once
+// counted locally and once in a redis-server on loopback ([cluster]: three
+// store round trips per message — per_client, per_number with daily_max,
+// and the duplicate claim, plus its reply). The difference between the two
+// is the store's cost per message. /50conns sends from 50 connections at
+// once.
+//
+//	go test -run='^$' -bench=ClusterPipeline -benchmem ./proxy/
+func BenchmarkClusterPipeline(b *testing.B) {
+	var ids atomic.Int64
+	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"b%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, ids.Add(1))
+	}))
+	provider.EnableHTTP2 = true
+	provider.StartTLS()
+	defer provider.Close()
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	redis := redistest.Start(b)
+	for _, store := range []struct{ name, cluster string }{
+		{"local", ""},
+		{"redis", fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"bench:\"\n", redis.URL())},
+	} {
+		cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`%s
+[trust]
+ca_files = [%q]
+[server]
+max_concurrent_upstream = 1000
+[limits]
+per_number = "1000000000/1s"
+per_client = "1000000000/1s"
+daily_max = 1000000000
+[[route]]
+name = "bench"
+match_path = "/http/sendmsg"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "%s/v1/message"
+token = "tok-bench"
+`, store.cluster, ca, provider.URL)), config.LoadOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		srv := proxy.New(cfg, proxy.Options{Log: discard, Audit: discard})
+		addr, stop := proxytest.Serve(b, srv)
+		base := "http://" + addr + "/http/sendmsg?user=ise&password=legacy&api_id=1&to=15551234567&text=" + store.name + "+"
+		var n atomic.Int64
+		send := func(client *http.Client) {
+			resp, err := client.Get(base + strconv.FormatInt(n.Add(1), 10))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		b.Run(store.name+"/1conn", func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
+			for b.Loop() {
+				send(client)
+			}
+		})
+		b.Run(store.name+"/50conns", func(b *testing.B) {
+			// RunParallel starts parallelism × GOMAXPROCS goroutines.
+			b.SetParallelism(max(1, 50/runtimeProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
+				for pb.Next() {
+					send(client)
+				}
+			})
+		})
+		stop()
+		srv.Close()
+	}
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
