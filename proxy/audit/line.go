@@ -75,6 +75,7 @@ func appendLine(dst []byte, t time.Time, a *Record) []byte {
 	}
 	dst = appendStringAttr(dst, "mode", a.Mode)
 	dst = appendStringAttr(dst, "method", a.Method)
+	dst = appendOptional(dst, "mail_from", a.MailFrom)
 	dst = appendStringAttr(dst, "outcome", a.Outcome)
 	dst = appendIntAttr(dst, "status", a.Status)
 	dst = appendOptional(dst, "route", a.Route)
@@ -104,6 +105,7 @@ func appendLine(dst []byte, t time.Time, a *Record) []byte {
 	if a.Joined {
 		dst = append(dst, `,"joined":true`...)
 	}
+	dst = appendOptional(dst, "store", a.Store)
 	dst = appendOptional(dst, "tls", a.TLS)
 	dst = appendOptional(dst, "leaf_sha256", a.Leaf)
 	dst = appendOptional(dst, "upstream_host", a.Upstream)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -144,3 +145,46 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*countingWriter)(nil)
+
+// TestLineCoversEveryField: with every field of Record set, the appended
+// line is slog's line and names every field's JSON key, so a field added
+// to Record (and to attrs) cannot go missing from the audit log's own
+// encoder. Fields are set by reflection: the test follows Record.
+func TestLineCoversEveryField(t *testing.T) {
+	a := &Record{}
+	v := reflect.ValueOf(a).Elem()
+	var keys []string
+	for i := range v.NumField() {
+		f, sf := v.Field(i), v.Type().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("v-" + sf.Name)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			if sf.Type.Elem().Kind() == reflect.String {
+				f.Set(reflect.ValueOf([]string{"v-" + sf.Name}))
+			} else {
+				f.Set(reflect.MakeSlice(sf.Type, 1, 1))
+			}
+		default:
+			t.Fatalf("Record.%s: kind %s not covered by this test", sf.Name, f.Kind())
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name != "-" && name != "" {
+			keys = append(keys, name)
+		}
+	}
+	at := time.Date(2026, 12, 3, 4, 5, 6, 0, time.UTC)
+	got := string(appendLine(nil, at, a))
+	if want := slogLine(t, at, a); got != want {
+		t.Errorf("appendLine:\n%s\nslog:\n%s", got, want)
+	}
+	for _, k := range keys {
+		if !strings.Contains(got, `"`+k+`":`) {
+			t.Errorf("the line has no %q: %s", k, got)
+		}
+	}
+}
