@@ -14,15 +14,16 @@ import (
 func TestImportsRunOneWay(t *testing.T) {
 	const mod = "github.com/postern/postern/"
 	allowed := map[string][]string{
-		"proxy/audit":   {},
-		"proxy/metrics": {"proxy/audit", "trust"},
-		"proxy/config":  {"proxy/audit", "rewrite", "trust"},
-		"proxy/guard":   {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
-		"proxy/deliver": {"proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
-		"proxy/store":   {"proxy/config", "proxy/metrics", "trust"},
-		"proxy/smtpd":   {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
-		"rewrite":       {},
-		"trust":         {},
+		"proxy/audit":      {"internal/jsonenc"},
+		"proxy/metrics":    {"proxy/audit", "trust"},
+		"proxy/config":     {"proxy/audit", "rewrite", "trust"},
+		"proxy/guard":      {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
+		"proxy/deliver":    {"proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"proxy/store":      {"proxy/config", "proxy/metrics", "trust"},
+		"proxy/smtpd":      {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"rewrite":          {"internal/jsonenc"},
+		"internal/jsonenc": {},
+		"trust":            {},
 	}
 	for pkg, ok := range allowed {
 		p, err := build.ImportDir("../"+pkg, 0) // non-test files only

@@ -3,9 +3,9 @@ package rewrite
 import (
 	"bytes"
 	"context"
+	"github.com/postern/postern/internal/jsonenc"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 )
 
 // The fixed-shape provider bodies (Clickatell's, Twilio's form) are
@@ -15,63 +15,10 @@ import (
 // provider's body, whose shape is the operator's, still goes through
 // encoding/json.
 
-const hexDigits = "0123456789abcdef"
-
 // appendJSONString appends s as a JSON string exactly as encoding/json
-// writes it with SetEscapeHTML(false): "<", ">" and "&" as they are (a
-// password reaches the handset unchanged), quotes, backslashes and \b \f
-// \n \r \t escaped, other control characters as \u00XX, U+2028 and U+2029
-// escaped, and each invalid UTF-8 byte as \ufffd.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// writes it with SetEscapeHTML(false) (a password reaches the handset
+// unchanged; jsonenc.AppendString).
+func appendJSONString(dst []byte, s string) []byte { return jsonenc.AppendString(dst, s) }
 
 // appendJSONStrings appends list as a JSON array of strings; nil is null,
 // as encoding/json writes a nil slice.

@@ -1,13 +1,13 @@
 package audit
 
 import (
+	"github.com/postern/postern/internal/jsonenc"
 	"io"
 	"log/slog"
 	"math"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // NewLogger returns the audit logger that writes JSON lines to w: Write's
@@ -202,60 +202,11 @@ func appendFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Both encoders at work in a
-// slog JSON line escape alike — quotes, backslashes, control characters,
-// U+2028 and U+2029, invalid UTF-8 as \ufffd, and never "<", ">" or "&" —
-// except that encoding/json (jsonStyle, inside lists) writes \b and \f
-// where slog writes \u0008 and \u000c.
+// appendString appends s as a JSON string: as encoding/json writes it in
+// the lists (jsonStyle), as slog writes it at the top level otherwise.
 func appendString(dst []byte, s string, jsonStyle bool) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch {
-			case b == '\\' || b == '"':
-				dst = append(dst, '\\', b)
-			case b == '\n':
-				dst = append(dst, '\\', 'n')
-			case b == '\r':
-				dst = append(dst, '\\', 'r')
-			case b == '\t':
-				dst = append(dst, '\\', 't')
-			case b == '\b' && jsonStyle:
-				dst = append(dst, '\\', 'b')
-			case b == '\f' && jsonStyle:
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+	if jsonStyle {
+		return jsonenc.AppendString(dst, s)
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonenc.AppendSlogString(dst, s)
 }

@@ -1,0 +1,78 @@
+// Package jsonenc appends JSON strings byte for byte as the standard
+// library's encoders write them, without reflection or allocation: the
+// audit line (log/slog's JSON handler) and the fixed-shape provider bodies
+// (encoding/json with SetEscapeHTML(false)) escape alike but for \b and
+// \f, so one loop serves both. Its callers' fuzz tests hold it to the
+// standard library (proxy/audit FuzzLineSameAsSlog, rewrite
+// FuzzBodiesSameAsEncoders).
+package jsonenc
+
+import "unicode/utf8"
+
+// AppendString appends s as encoding/json writes it with
+// SetEscapeHTML(false): "<", ">" and "&" as they are, quotes, backslashes
+// and \b \f \n \r \t escaped, other control characters as \u00XX,
+// U+2028 and U+2029 escaped, each invalid UTF-8 byte as \ufffd.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, true) }
+
+// AppendSlogString appends s as log/slog's JSON handler writes a string:
+// as AppendString, but \b and \f as \u0008 and \u000c.
+func AppendSlogString(dst []byte, s string) []byte { return appendString(dst, s, false) }
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Both encoders at work in a
+// slog JSON line escape alike — quotes, backslashes, control characters,
+// U+2028 and U+2029, invalid UTF-8 as \ufffd, and never "<", ">" or "&" —
+// except that encoding/json (jsonStyle, inside lists) writes \b and \f
+// where slog writes \u0008 and \u000c.
+func appendString(dst []byte, s string, jsonStyle bool) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch {
+			case b == '\\' || b == '"':
+				dst = append(dst, '\\', b)
+			case b == '\n':
+				dst = append(dst, '\\', 'n')
+			case b == '\r':
+				dst = append(dst, '\\', 'r')
+			case b == '\t':
+				dst = append(dst, '\\', 't')
+			case b == '\b' && jsonStyle:
+				dst = append(dst, '\\', 'b')
+			case b == '\f' && jsonStyle:
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,71 @@
+package jsonenc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stdJSON is s as encoding/json writes it with SetEscapeHTML(false).
+func stdJSON(t testing.TB, s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// slogJSON is s as log/slog's JSON handler writes an attribute's value.
+func slogJSON(t testing.TB, s string) string {
+	var b bytes.Buffer
+	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
+	r.AddAttrs(slog.String("k", s))
+	if err := slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key != "k" {
+			return slog.Attr{}
+		}
+		return a
+	}}).Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(b.String(), `{"k":`), "}\n")
+}
+
+var hostile = []string{
+	"", "plain", `He said "hi"`, `C:\temp\new \" \u0041`, "a&b=c<script>", "1+1=2 100% #1",
+	"line1\nline2\r\nline3\ttab", "\b\f\x00\x01\x1f\x7f", "Café 🔑 👨‍👩‍👧", "كلمة المرور",
+	"sep\u2028para\u2029", "bad \xff\xfe utf8 \xc3", strings.Repeat("long ", 400),
+}
+
+// TestSameAsStandardLibrary: both appenders write exactly what the
+// encoder they stand in for writes, for hostile strings.
+func TestSameAsStandardLibrary(t *testing.T) {
+	for _, s := range hostile {
+		if got, want := string(AppendString(nil, s)), stdJSON(t, s); got != want {
+			t.Errorf("AppendString(%q) = %s, encoding/json %s", s, got, want)
+		}
+		if got, want := string(AppendSlogString(nil, s)), slogJSON(t, s); got != want {
+			t.Errorf("AppendSlogString(%q) = %s, slog %s", s, got, want)
+		}
+	}
+}
+
+func FuzzSameAsStandardLibrary(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(AppendString(nil, s)), stdJSON(t, s); got != want {
+			t.Errorf("AppendString(%q) = %s, encoding/json %s", s, got, want)
+		}
+		if got, want := string(AppendSlogString(nil, s)), slogJSON(t, s); got != want {
+			t.Errorf("AppendSlogString(%q) = %s, slog %s", s, got, want)
+		}
+	})
+}
