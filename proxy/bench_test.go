@@ -26,19 +26,7 @@ import (
 //
 //	go test -run='^$' -bench=Pipeline -benchmem ./proxy/
 func BenchmarkPipeline(b *testing.B) {
-	var ids atomic.Int64
-	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"b%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, ids.Add(1))
-	}))
-	provider.EnableHTTP2 = true
-	provider.StartTLS()
-	defer provider.Close()
-	ca := filepath.Join(b.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	providerURL, ca := benchProvider(b)
 	cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`
 [trust]
 ca_files = [%q]
@@ -57,7 +45,7 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "tok-bench"
-`, ca, provider.URL)), config.LoadOptions{})
+`, ca, providerURL)), config.LoadOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,4 +84,24 @@ token = "tok-bench"
 			}
 		})
 	})
+}
+
+// benchProvider starts a fake One API for the pipeline benchmarks (HTTP/2
+// offered, every reply a new id) and writes its CA for [trust] ca_files.
+func benchProvider(b *testing.B) (url, caFile string) {
+	b.Helper()
+	var ids atomic.Int64
+	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"b%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, ids.Add(1))
+	}))
+	provider.EnableHTTP2 = true
+	provider.StartTLS()
+	b.Cleanup(provider.Close)
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return provider.URL, ca
 }

@@ -1,14 +1,10 @@
 package proxy_test
 
 import (
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -30,19 +26,7 @@ import (
 //
 //	go test -run='^$' -bench=ClusterPipeline -benchmem ./proxy/
 func BenchmarkClusterPipeline(b *testing.B) {
-	var ids atomic.Int64
-	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintf(w, `{"messages":[{"apiMessageId":"b%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, ids.Add(1))
-	}))
-	provider.EnableHTTP2 = true
-	provider.StartTLS()
-	defer provider.Close()
-	ca := filepath.Join(b.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: provider.Certificate().Raw}), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	providerURL, ca := benchProvider(b)
 	redis := redistest.Start(b)
 	for _, store := range []struct{ name, cluster string }{
 		{"local", ""},
@@ -64,7 +48,7 @@ inbound = "clickatell-http"
 provider = "clickatell-one"
 endpoint = "%s/v1/message"
 token = "tok-bench"
-`, store.cluster, ca, provider.URL)), config.LoadOptions{})
+`, store.cluster, ca, providerURL)), config.LoadOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
