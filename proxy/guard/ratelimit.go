@@ -52,27 +52,43 @@ func newKeyedLimiter(r config.Rate, maxKeys int) *keyedLimiter {
 
 // allowAll takes one token from each key's bucket at now, or none at all:
 // a message to several numbers is refused whole if any of them is over its
-// limit, and the others keep their tokens.
+// limit, and the others keep their tokens. It checks every bucket before
+// taking from any, rather than reserving and cancelling: x/time/rate's
+// CancelAt gives back less than a reservation took once time has passed
+// since the bucket's last event, so a refused message would have spent
+// tokens (TestRefusedMessagesSpendNothing).
 func (k *keyedLimiter) allowAll(now time.Time, keys []string) bool {
 	if k == nil {
 		return true
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	// Reservations are kept by value, on the stack for a message to a
-	// few numbers: nothing of this escapes the call.
-	var buf [4]rate.Reservation
-	taken := buf[:0]
+	// What each distinct key needs (a message may name a number twice),
+	// on the stack for a message to a few numbers.
+	type need struct {
+		key string
+		lim *rate.Limiter
+		n   int
+	}
+	var buf [4]need
+	needs := buf[:0]
+next:
 	for _, key := range keys {
-		r := k.bucket(key, now).ReserveN(now, 1)
-		if !r.OK() || r.DelayFrom(now) > 0 {
-			r.CancelAt(now)
-			for i := range taken {
-				taken[i].CancelAt(now)
+		for i := range needs {
+			if needs[i].key == key {
+				needs[i].n++
+				continue next
 			}
+		}
+		needs = append(needs, need{key: key, lim: k.bucket(key, now), n: 1})
+	}
+	for _, nd := range needs {
+		if nd.lim.TokensAt(now) < float64(nd.n) {
 			return false
 		}
-		taken = append(taken, *r)
+	}
+	for _, nd := range needs {
+		nd.lim.AllowN(now, nd.n) // checked above, under k.mu
 	}
 	return true
 }

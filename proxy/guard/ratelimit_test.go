@@ -2,6 +2,8 @@ package guard
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -151,6 +153,62 @@ func TestFreshBucketSameAsNewLimiter(t *testing.T) {
 					t.Fatalf("rate %v from %v, step %d: tokens %v, made %v, reused %v", r, start, step, w, m, u)
 				}
 				now = now.Add(time.Duration(step*step) * time.Second / 3)
+			}
+		}
+	}
+}
+
+// TestRefusalGivesBackEveryToken: a message refused for one of its
+// numbers takes nothing from any number, even when it names a number more
+// than once (its reservations on one limiter are cancelled newest first,
+// the only order in which each gives its token back).
+func TestRefusalGivesBackEveryToken(t *testing.T) {
+	k := newKeyedLimiter(config.Rate{Count: 2, Per: time.Hour}, 100)
+	if k.allowAll(t0, []string{"A", "A", "A"}) {
+		t.Fatal("three messages to A allowed at once, want refused (2/1h)")
+	}
+	if k.allowAll(t0, []string{"B", "A", "B", "A", "A"}) {
+		t.Fatal("five messages allowed at once, want refused")
+	}
+	if !k.allowAll(t0, []string{"A", "A"}) {
+		t.Fatal("the refused messages kept tokens of A: two to A refused, want allowed")
+	}
+	if !k.allowAll(t0, []string{"B", "B"}) {
+		t.Fatal("the refused message kept tokens of B: two to B refused, want allowed")
+	}
+}
+
+// TestRefusedMessagesSpendNothing: after any sequence of messages at any
+// times, every bucket holds exactly what it would hold had the refused
+// messages never been sent — checked against a limiter that only ever saw
+// the allowed ones, over random messages naming numbers once or several
+// times, with time passing between them.
+func TestRefusedMessagesSpendNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"A", "B", "C"}
+	for trial := range 2000 {
+		k := newKeyedLimiter(config.Rate{Count: 3, Per: time.Hour}, 100)
+		ref := newKeyedLimiter(config.Rate{Count: 3, Per: time.Hour}, 100)
+		now := t0
+		refused := 0
+		for range 10 {
+			now = now.Add(time.Duration(r.IntN(30)) * time.Minute)
+			to := make([]string, 1+r.IntN(4))
+			for i := range to {
+				to[i] = keys[r.IntN(len(keys))]
+			}
+			if !k.allowAll(now, to) {
+				refused++
+				continue
+			}
+			if !ref.allowAll(now, to) {
+				t.Fatalf("trial %d: %v allowed, but refused by the limiter that saw only allowed messages", trial, to)
+			}
+		}
+		for _, key := range keys {
+			got, want := k.bucket(key, now).TokensAt(now), ref.bucket(key, now).TokensAt(now)
+			if math.Abs(got-want) > 1e-9 {
+				t.Fatalf("trial %d (%d refused): %s holds %v tokens, want %v as if the refused messages were never sent", trial, refused, key, got, want)
 			}
 		}
 	}
