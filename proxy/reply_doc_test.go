@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"github.com/postern/postern/internal/testtool"
 	"go/ast"
 	"go/constant"
 	"go/parser"
@@ -638,23 +639,10 @@ func TestReplyDocCheckFails(t *testing.T) {
 		"never given": {strings.Replace(good, missing, missing+" · `ERR: 901, Upstream on fire`", 1),
 			`shows "ERR: 901, Upstream on fire", which postern never answers`},
 	} {
-		rec := &recorder{TB: t}
+		rec := &testtool.Recorder{TB: t}
 		checkReplyDoc(rec, replies, docReplies(t, tc.doc))
-		if !slices.ContainsFunc(rec.errors, func(e string) bool { return strings.Contains(e, tc.want) }) {
-			t.Errorf("%s: want an error containing %q, got %q", name, tc.want, rec.errors)
+		if !slices.ContainsFunc(rec.Errors, func(e string) bool { return strings.Contains(e, tc.want) }) {
+			t.Errorf("%s: want an error containing %q, got %q", name, tc.want, rec.Errors)
 		}
 	}
-}
-
-// recorder is a testing.TB that keeps the errors it is given, so a test
-// can check that a documentation check fails when it should.
-type recorder struct {
-	testing.TB
-	errors []string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.errors = append(r.errors, fmt.Sprintf(format, args...))
 }

@@ -2,10 +2,12 @@
 // external tool such as curl, the system trust store). Outside CI a missing
 // one skips the test, so a developer without curl can still run the suite.
 // In CI (CI=true, which .ci/run sets) it fails the test instead: a test CI
-// is meant to run must not pass by skipping.
+// is meant to run must not pass by skipping. Recorder lets a test check
+// that another check fails when it should.
 package testtool
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -33,3 +35,19 @@ func Missing(t testing.TB, what string) {
 
 // InCI reports whether the tests run in CI.
 func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Recorder is a testing.TB that keeps the errors it is given instead of
+// failing, so a test can check that a check fails when it should (the
+// documentation checks' own tests).
+type Recorder struct {
+	testing.TB
+	Errors []string
+}
+
+// Helper does nothing: the recorded errors are not reported.
+func (r *Recorder) Helper() {}
+
+// Errorf records the error.
+func (r *Recorder) Errorf(format string, args ...any) {
+	r.Errors = append(r.Errors, fmt.Sprintf(format, args...))
+}

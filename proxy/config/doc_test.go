@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"github.com/postern/postern/internal/testtool"
 	"os"
 	"reflect"
 	"regexp"
@@ -196,24 +196,12 @@ func TestConfigDocCheckFails(t *testing.T) {
 		"stale key":              {strings.Replace(good, "| `queue` |", "| `no_such_key` | x | x |\n| `queue` |", 1), "lists no_such_key under [audit], but postern has no such key"},
 		"section missing":        {strings.Replace(good, "### `[intercept]`", "### Intercept", 1), "table [intercept] has no section"},
 	} {
-		rec := &recorder{TB: t}
+		rec := &testtool.Recorder{TB: t}
 		documented := documentedKeys(t, tc.doc)
 		keys, open := configKeys(documented)
 		checkConfigDoc(rec, keys, open, documented)
-		if !slices.ContainsFunc(rec.errors, func(e string) bool { return strings.Contains(e, tc.want) }) {
-			t.Errorf("%s: want an error containing %q, got %q", name, tc.want, rec.errors)
+		if !slices.ContainsFunc(rec.Errors, func(e string) bool { return strings.Contains(e, tc.want) }) {
+			t.Errorf("%s: want an error containing %q, got %q", name, tc.want, rec.Errors)
 		}
 	}
-}
-
-// recorder collects a check's errors instead of failing the test.
-type recorder struct {
-	testing.TB
-	errors []string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.errors = append(r.errors, fmt.Sprintf(format, args...))
 }
