@@ -20,22 +20,6 @@ import (
 // unchanged; jsonenc.AppendString).
 func appendJSONString(dst []byte, s string) []byte { return jsonenc.AppendString(dst, s) }
 
-// appendJSONStrings appends list as a JSON array of strings; nil is null,
-// as encoding/json writes a nil slice.
-func appendJSONStrings(dst []byte, list []string) []byte {
-	if list == nil {
-		return append(dst, "null"...)
-	}
-	dst = append(dst, '[')
-	for i, s := range list {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, s)
-	}
-	return append(dst, ']')
-}
-
 // appendJSONField appends `,"key":` (without the comma for the first
 // field, first) and the string value.
 func appendJSONField(dst []byte, first bool, key, value string) []byte {

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"context"
+	"github.com/postern/postern/internal/jsonenc"
 	"net/http"
 	"net/url"
 )
@@ -49,7 +50,7 @@ func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Reques
 	body = append(body, '{')
 	body = appendJSONField(body, true, "content", m.Text)
 	body = append(body, `,"to":`...)
-	body = appendJSONStrings(body, m.To)
+	body = jsonenc.AppendStrings(body, m.To)
 	if from != "" {
 		body = appendJSONField(body, false, "from", from)
 	}

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"context"
+	"github.com/postern/postern/internal/jsonenc"
 	"net/http"
 	"net/url"
 )
@@ -47,7 +48,7 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 	body = append(body, '{')
 	body = appendJSONField(body, true, "text", m.Text)
 	body = append(body, `,"to":`...)
-	body = appendJSONStrings(body, m.To)
+	body = jsonenc.AppendStrings(body, m.To)
 	if from != "" {
 		body = appendJSONField(body, false, "from", from)
 		body = append(body, `,"mo":"1"`...)

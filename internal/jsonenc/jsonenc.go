@@ -19,6 +19,22 @@ func AppendString(dst []byte, s string) []byte { return appendString(dst, s, tru
 // as AppendString, but \b and \f as \u0008 and \u000c.
 func AppendSlogString(dst []byte, s string) []byte { return appendString(dst, s, false) }
 
+// AppendStrings appends list as encoding/json writes a []string: a JSON
+// array of AppendString's strings, null when list is nil.
+func AppendStrings(dst []byte, list []string) []byte {
+	if list == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Both encoders at work in a

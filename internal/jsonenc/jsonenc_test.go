@@ -69,3 +69,19 @@ func FuzzSameAsStandardLibrary(f *testing.F) {
 		}
 	})
 }
+
+// TestStringsSameAsEncodingJSON: lists, nil and empty included, as
+// encoding/json writes a []string.
+func TestStringsSameAsEncodingJSON(t *testing.T) {
+	for _, list := range [][]string{nil, {}, {""}, hostile, {"a", "b"}} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(list); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(AppendStrings(nil, list)), strings.TrimSuffix(b.String(), "\n"); got != want {
+			t.Errorf("AppendStrings(%q) = %s, encoding/json %s", list, got, want)
+		}
+	}
+}

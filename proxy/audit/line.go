@@ -82,9 +82,9 @@ func appendLine(dst []byte, t time.Time, a *Record) []byte {
 	dst = appendOptional(dst, "provider", a.Provider)
 	if len(a.To) > 0 {
 		dst = appendKey(dst, "to")
-		dst = appendStringList(dst, a.To)
+		dst = jsonenc.AppendStrings(dst, a.To)
 		dst = appendKey(dst, "country")
-		dst = appendStringList(dst, a.Country)
+		dst = jsonenc.AppendStrings(dst, a.Country)
 		dst = appendIntAttr(dst, "chars", a.Chars)
 		dst = appendIntAttr(dst, "segments", a.Segments)
 	}
@@ -95,7 +95,7 @@ func appendLine(dst []byte, t time.Time, a *Record) []byte {
 	dst = appendOptional(dst, "target", a.Target)
 	if len(a.IDs) > 0 {
 		dst = appendKey(dst, "ids")
-		dst = appendStringList(dst, a.IDs)
+		dst = jsonenc.AppendStrings(dst, a.IDs)
 	}
 	if len(a.Attempts) > 0 {
 		dst = appendKey(dst, "attempts")
@@ -134,22 +134,6 @@ func appendOptional(dst []byte, key, v string) []byte {
 
 func appendIntAttr(dst []byte, key string, n int) []byte {
 	return strconv.AppendInt(appendKey(dst, key), int64(n), 10)
-}
-
-// appendStringList appends list as encoding/json encodes a []string: null
-// when nil.
-func appendStringList(dst []byte, list []string) []byte {
-	if list == nil {
-		return append(dst, "null"...)
-	}
-	dst = append(dst, '[')
-	for i, s := range list {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, s, true)
-	}
-	return append(dst, ']')
 }
 
 // appendAttempts appends the attempts as encoding/json encodes []Attempt

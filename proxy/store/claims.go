@@ -144,17 +144,7 @@ func (c *Claim) Finish(ctx context.Context, reply []byte, keep time.Duration) er
 // wait for it: a replica asking meanwhile finds the claim still held and
 // waits for the publish. Close waits for it (at most store_timeout).
 func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		c.Finish(context.Background(), reply, keep)
-	}()
+	c.s.background(func() { c.Finish(context.Background(), reply, keep) })
 }
 
 // FinishWhenUp is FinishLater for a claim whose making failed: it waits
@@ -165,14 +155,7 @@ func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
 // late.
 func (c *Claim) FinishWhenUp(reply []byte, keep, ttl time.Duration) {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.background(func() {
 		t := time.NewTicker(probeInterval)
 		defer t.Stop()
 		deadline := time.NewTimer(ttl)
@@ -191,6 +174,21 @@ func (c *Claim) FinishWhenUp(reply []byte, keep, ttl time.Duration) {
 			return
 		}
 		c.Finish(context.Background(), reply, keep)
+	})
+}
+
+// background runs f in a goroutine that Close waits for, unless the store
+// is closed already (then f is dropped: its claim expires by its TTL).
+func (s *Store) background(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
 	}()
 }
 
