@@ -75,15 +75,7 @@ token = "tok-bench"
 					b.Fatal(err)
 				}
 			}
-			resp, err := client.Get(base + strconv.FormatInt(n.Add(1), 10))
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
+			benchGet(b, client, base+strconv.FormatInt(n.Add(1), 10))
 		}
 		b.Run(store.name+"/1conn", func(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
