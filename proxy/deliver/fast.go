@@ -85,11 +85,15 @@ func (c *FastClient) Close() {
 // read buffer set the same bound before).
 const maxReplyHeader = 16 << 10
 
-// readBufferSize is each pooled connection's read buffer: a provider's
-// whole reply (headers and a JSON body, 1–2 KiB) fits in one read. It does
-// not bound the headers (the connection's reader does); a longer line is
-// read in pieces.
+// readBufferSize is the read buffer of a connection carrying a request: a
+// provider's whole reply (headers and a JSON body, 1–2 KiB) fits in one
+// read. It does not bound the headers (the connection's reader does); a
+// longer line is read in pieces. Idle connections keep no buffer: a reply
+// is read to its end before its connection goes back to the pool, and the
+// buffer goes back to readBuffers.
 const readBufferSize = 4 << 10
+
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // fastPool is one host's idle connections, the most recently used last.
 type fastPool struct {
@@ -97,11 +101,11 @@ type fastPool struct {
 	idle []*fastConn
 }
 
-// fastConn is one verified provider connection with its read buffer.
+// fastConn is one verified provider connection.
 type fastConn struct {
 	tc       *tls.Conn
 	lr       limitedReader // tc, bounded while a reply's headers are read
-	br       *bufio.Reader // reads lr
+	br       *bufio.Reader // reads lr while the connection carries a request
 	info     Info
 	lastUsed time.Time
 	peek     peeker
@@ -231,9 +235,10 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 		}
 		cs := tc.ConnectionState()
 		fc = &fastConn{tc: tc, lr: limitedReader{r: tc}, info: connInfo(&cs)}
-		fc.br = bufio.NewReaderSize(&fc.lr, readBufferSize)
 		fc.peek.init(tc.NetConn())
 	}
+	fc.br = readBuffers.Get().(*bufio.Reader)
+	fc.br.Reset(&fc.lr)
 	rep := Reply{Info: fc.info, Wrote: true}
 	// ctx's end (the request deadline, the shutdown cut-off) interrupts
 	// whatever the connection is blocked on.
@@ -247,7 +252,11 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 	}
 	// Bytes after the reply were not asked for: the connection's next
 	// reply could not be trusted to be the next request's.
-	if !keep || closeAfter || interrupted || closing || fc.br.Buffered() > 0 {
+	unasked := fc.br.Buffered() > 0
+	fc.br.Reset(nil)
+	readBuffers.Put(fc.br)
+	fc.br = nil
+	if !keep || closeAfter || interrupted || closing || unasked {
 		fc.tc.Close()
 	} else {
 		fc.lastUsed = time.Now()
