@@ -440,7 +440,7 @@ func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool,
 		dst = strconv.AppendInt(dst, n, 10)
 		dst = append(dst, "\r\n\r\n"...)
 		mark := len(dst)
-		dst, err = appendAll(dst, io.LimitReader(req.Body, n+1))
+		dst, err = appendAll(dst, req.Body)
 		if err == nil && int64(len(dst)-mark) != n {
 			err = fmt.Errorf("body of %d bytes, %d announced", len(dst)-mark, n)
 		}
