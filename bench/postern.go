@@ -102,6 +102,9 @@ func peakRSS(pid int) (int64, error) {
 }
 
 func (p *posternProc) stop() {
+	if dir := os.Getenv("BENCH_MEMDUMP"); dir != "" {
+		dumpMemory(dir, p.cmd.Process.Pid)
+	}
 	p.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()
@@ -133,4 +136,15 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// dumpMemory copies the kernel's account of pid's memory (status with VmHWM,
+// smaps_rollup's file-backed/anonymous split, smaps per mapping) into dir,
+// for docs/benchmarks.md's RSS breakdown: BENCH_MEMDUMP=dir go run ./bench.
+func dumpMemory(dir string, pid int) {
+	for _, name := range []string{"status", "smaps_rollup", "smaps"} {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name)); err == nil {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("postern-%d.%s", pid, name)), b, 0o644)
+		}
+	}
 }

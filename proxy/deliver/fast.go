@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/postern/postern/trust"
@@ -25,8 +26,11 @@ import (
 // hands every request to a write loop and a read loop goroutine (and its
 // HTTP/2 client funnels every stream through one connection's locks and
 // read loop); on this path those hand-offs cost more CPU than postern's own
-// work (docs/benchmarks.md). valyala/fasthttp writes the request and parses
-// the reply; the pool, deadlines, cancellation and the "nothing was
+// work (docs/benchmarks.md). The request is written here (a few lines of
+// HTTP/1.1); the reply is read by net/http's own parser (http.ReadResponse:
+// status line, headers, Content-Length, chunked bodies and trailers, the
+// same rules as the net/http client), in this goroutine. The pool,
+// deadlines, cancellation, the bounds on a reply and the "nothing was
 // written" bookkeeping are here, so that they mean exactly what they mean
 // for the net/http client.
 //
@@ -76,10 +80,20 @@ func (c *FastClient) Close() {
 	c.CloseIdleConnections()
 }
 
-// readBufferSize bounds a reply's status line and headers, as net/http's
-// MaxResponseHeaderBytes does (there 64 KiB; providers send 1–2 KiB). Each
-// pooled connection keeps one such buffer.
-const readBufferSize = 16 << 10
+// maxReplyHeader bounds a reply's status line and headers, as net/http's
+// MaxResponseHeaderBytes does (providers send 1–2 KiB; fasthttp's 16 KiB
+// read buffer set the same bound before).
+const maxReplyHeader = 16 << 10
+
+// readBufferSize is the read buffer of a connection carrying a request: a
+// provider's whole reply (headers and a JSON body, 1–2 KiB) fits in one
+// read. It does not bound the headers (the connection's reader does); a
+// longer line is read in pieces. Idle connections keep no buffer: a reply
+// is read to its end before its connection goes back to the pool, and the
+// buffer goes back to readBuffers.
+const readBufferSize = 4 << 10
+
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // fastPool is one host's idle connections, the most recently used last.
 type fastPool struct {
@@ -87,15 +101,40 @@ type fastPool struct {
 	idle []*fastConn
 }
 
-// fastConn is one verified provider connection with its buffers.
+// fastConn is one verified provider connection.
 type fastConn struct {
 	tc       *tls.Conn
-	br       *bufio.Reader
-	bw       *bufio.Writer
+	lr       limitedReader // tc, bounded while a reply's headers are read
+	br       *bufio.Reader // reads lr while the connection carries a request
 	info     Info
 	lastUsed time.Time
 	peek     peeker
 }
+
+// limitedReader reads r until n bytes have been read, then fails with
+// errReplyHeaderTooLarge: the bound on a reply's headers, set before they
+// are read and lifted once they are (the body has its own bound).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+var errReplyHeaderTooLarge = errors.New("reply headers larger than 16 KiB")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errReplyHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// noLimit lifts limitedReader's bound.
+const noLimit = 1<<63 - 1
 
 func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *fastConn {
 	p.mu.Lock()
@@ -147,8 +186,7 @@ func (c *FastClient) pool(addr string) (*fastPool, bool) {
 }
 
 // upstreamTimeout marks a read or write that ran into its deadline, so
-// that classifyTransportError sees a timeout whatever fasthttp's error
-// says.
+// that classifyTransportError sees a timeout whatever the error says.
 type upstreamTimeout struct{ err error }
 
 func (e *upstreamTimeout) Error() string   { return e.err.Error() }
@@ -160,6 +198,11 @@ func (e *upstreamTimeout) Temporary() bool { return true }
 // or write at once.
 var longAgo = time.Unix(1, 0)
 
+// requestBuffers holds the bytes of requests being written: a request is
+// written in one call (one TLS record), and no connection keeps a write
+// buffer between requests.
+var requestBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
 // Exchange sends req (an https request built by a rewrite.Provider) over
 // a pooled connection to its host, within ctx's deadline; ctx's
 // cancellation interrupts it. Redirects are returned, not followed.
@@ -168,9 +211,16 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "443")
 	}
-	freq := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(freq)
-	if err := buildFastRequest(freq, req); err != nil {
+	bp := requestBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // one huge request does not pin its buffer
+			*bp = (*bp)[:0]
+			requestBuffers.Put(bp)
+		}
+	}()
+	wire, closeAfter, err := appendRequest((*bp)[:0], req)
+	*bp = wire
+	if err != nil {
 		return Reply{}, fmt.Errorf("preparing the request: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -184,21 +234,29 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 			return Reply{}, err // nothing but a handshake was sent
 		}
 		cs := tc.ConnectionState()
-		fc = &fastConn{tc: tc, br: bufio.NewReaderSize(tc, readBufferSize), bw: bufio.NewWriterSize(tc, 4<<10), info: connInfo(&cs)}
+		fc = &fastConn{tc: tc, lr: limitedReader{r: tc}, info: connInfo(&cs)}
 		fc.peek.init(tc.NetConn())
 	}
+	fc.br = readBuffers.Get().(*bufio.Reader)
+	fc.br.Reset(&fc.lr)
 	rep := Reply{Info: fc.info, Wrote: true}
 	// ctx's end (the request deadline, the shutdown cut-off) interrupts
 	// whatever the connection is blocked on.
 	stop := context.AfterFunc(ctx, func() { fc.tc.SetDeadline(longAgo) })
-	keep, err := c.roundTrip(ctx, fc, freq, &rep)
+	keep, err := c.roundTrip(ctx, fc, wire, req, &rep)
 	interrupted := !stop()
 	if err != nil && ctx.Err() != nil {
 		// Report the context's end, as net/http does: classifyTransportError
 		// tells a deadline from the cut-off by ctx itself.
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
-	if !keep || interrupted || closing {
+	// Bytes after the reply were not asked for: the connection's next
+	// reply could not be trusted to be the next request's.
+	unasked := fc.br.Buffered() > 0
+	fc.br.Reset(nil)
+	readBuffers.Put(fc.br)
+	fc.br = nil
+	if !keep || closeAfter || interrupted || closing || unasked {
 		fc.tc.Close()
 	} else {
 		fc.lastUsed = time.Now()
@@ -225,18 +283,14 @@ func (c *FastClient) idleConn(p *fastPool) *fastConn {
 	}
 }
 
-// roundTrip writes freq on fc and reads the reply into rep. keep says
-// whether fc may carry another request.
-func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, freq *fasthttp.Request, rep *Reply) (keep bool, err error) {
+// roundTrip writes wire (req's bytes) on fc and reads the reply into rep.
+// keep says whether fc may carry another request.
+func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, req *http.Request, rep *Reply) (keep bool, err error) {
 	deadline, _ := ctx.Deadline() // zero: none
 	if err := fc.tc.SetWriteDeadline(deadline); err != nil {
 		return false, err
 	}
-	err = freq.Write(fc.bw)
-	if err == nil {
-		err = fc.bw.Flush()
-	}
-	if err != nil {
+	if _, err := fc.tc.Write(wire); err != nil {
 		return false, timeoutAware(err, deadline)
 	}
 	readDeadline := deadline
@@ -246,57 +300,75 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, freq *fasthttp
 	if err := fc.tc.SetReadDeadline(readDeadline); err != nil {
 		return false, err
 	}
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	if err := readReplyHeader(&resp.Header, fc.br); err != nil {
+	fc.lr.n = maxReplyHeader
+	resp, err := readReplyHeader(fc.br, req)
+	fc.lr.n = noLimit
+	if err != nil {
 		return false, timeoutAware(err, readDeadline)
 	}
-	rep.Status = resp.StatusCode()
-	rep.Header = httpHeader(&resp.Header)
-	if s := rep.Status; s == http.StatusNoContent || s == http.StatusNotModified {
-		return !resp.ConnectionClose(), nil
-	}
-	if err := resp.ReadBody(fc.br, maxProviderReply); err != nil {
-		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			err = errReplyTooLarge
-		}
-		rep.BodyErr = timeoutAware(err, readDeadline)
+	// resp.Body is a view of fc.br with nothing to release; closing it
+	// would drain what is left of a body too large to read.
+	rep.Status, rep.Header = resp.StatusCode, resp.Header
+	rep.Body, rep.BodyErr = readBody(resp)
+	if rep.BodyErr != nil {
+		rep.BodyErr = timeoutAware(rep.BodyErr, readDeadline)
 		return false, nil
 	}
-	if resp.Header.ContentLength() == -1 { // chunked: trailers end it
-		if err := resp.Header.ReadTrailer(fc.br); err != nil {
-			rep.BodyErr = timeoutAware(err, readDeadline)
-			return false, nil
-		}
-	}
-	rep.Body = append([]byte(nil), resp.Body()...)
-	// A body that runs to the end of the connection (no length, not
-	// chunked) used it up.
-	return !resp.ConnectionClose() && resp.Header.ContentLength() != -2, nil
+	// resp.Close: the provider said so, HTTP/1.0, or a body that ran to
+	// the end of the connection (no length, not chunked) used it up.
+	return !resp.Close, nil
 }
 
 // readReplyHeader reads a status line and headers, skipping interim 1xx
 // replies (at most a few).
-func readReplyHeader(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+func readReplyHeader(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	for range 5 {
-		if err := h.Read(br); err != nil {
+		// Nothing at all before the connection ended is not a malformed
+		// reply: the provider closed it (or the deadline came) first.
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF {
+				return nil, errors.New("the provider closed the connection before replying")
+			}
+			return nil, fmt.Errorf("reading the reply: %w", err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
 			var te interface{ Timeout() bool }
 			switch {
-			case err == io.EOF:
-				return errors.New("the provider closed the connection before replying")
 			case errors.As(err, &te) && te.Timeout(), errors.Is(err, net.ErrClosed):
-				return fmt.Errorf("reading the reply: %w", err)
+				return nil, fmt.Errorf("reading the reply: %w", err)
 			}
-			// The words net/http uses, which operators know from the audit
-			// line; fasthttp's error quotes the line, which the caller
-			// masks and cuts.
-			return fmt.Errorf("malformed HTTP response: %w", err)
+			// The words net/http's client uses, which operators know from
+			// the audit line; the caller masks and cuts what follows.
+			return nil, fmt.Errorf("malformed HTTP response: %w", err)
 		}
-		if s := h.StatusCode(); s < 100 || s > 199 {
-			return nil
+		if s := resp.StatusCode; s < 100 || s > 199 {
+			return resp, nil
 		}
+		resp.Body.Close()
 	}
-	return errors.New("reading the reply: too many interim 1xx replies")
+	return nil, errors.New("reading the reply: too many interim 1xx replies")
+}
+
+// readBody reads a reply's body, at most maxProviderReply bytes: in one
+// allocation when the provider said how long it is.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxProviderReply {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, err
+		}
+		// Reach the end, so the connection is known to be at the next reply.
+		if _, err := resp.Body.Read(nil); err != nil && err != io.EOF {
+			return nil, err
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderReply+1))
+	if err == nil && len(body) > maxProviderReply {
+		err = errReplyTooLarge
+	}
+	return body, err
 }
 
 // timeoutAware marks err as a timeout when its deadline has passed, which
@@ -312,86 +384,107 @@ func timeoutAware(err error, deadline time.Time) error {
 	return err
 }
 
-// buildFastRequest copies req into f. It refuses what net/http's client
-// would refuse to write: a header name or value that is not valid HTTP
-// (a CR or LF in a value would split the request).
-func buildFastRequest(f *fasthttp.Request, req *http.Request) error {
-	f.Header.SetNoDefaultContentType(true)
-	f.Header.SetMethod(req.Method)
+// appendRequest appends req as HTTP/1.1 to dst: request line, Host,
+// req.Header, Content-Length and the body. It refuses what net/http's
+// client would refuse to write: a header name or value that is not valid
+// HTTP (a CR or LF in a value would split the request). closeAfter: req
+// asked for the connection to be closed after it.
+func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool, err error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	f.Header.SetHost(host)
-	f.Header.SetRequestURI(req.URL.RequestURI())
+	uri := req.URL.RequestURI()
+	if !httpguts.ValidHostHeader(host) || strings.ContainsAny(uri, " \r\n") || !validMethod(req.Method) {
+		return dst, false, errors.New("invalid method, host or path")
+	}
+	dst = append(dst, req.Method...)
+	dst = append(dst, ' ')
+	dst = append(dst, uri...)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
 	for k, vs := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("invalid header name %q", k)
+			return dst, false, fmt.Errorf("invalid header name %q", k)
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // written from the request itself, as net/http does
+		case "Connection":
+			for _, v := range vs {
+				closeAfter = closeAfter || httpguts.HeaderValuesContainsToken([]string{v}, "close")
+			}
 		}
 		for _, v := range vs {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("invalid value for header %q", k)
+				return dst, false, fmt.Errorf("invalid value for header %q", k)
 			}
-			f.Header.Add(k, v)
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
 		}
 	}
 	if req.Body == nil || req.Body == http.NoBody {
-		return nil // fasthttp writes Content-Length: 0 for a POST
+		if req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+			dst = append(dst, "Content-Length: 0\r\n"...)
+		}
+		return append(dst, "\r\n"...), closeAfter, nil
 	}
 	defer req.Body.Close()
-	if _, err := io.Copy(f.BodyWriter(), req.Body); err != nil {
-		return fmt.Errorf("reading the request body: %w", err)
+	if n := req.ContentLength; n > 0 {
+		// The usual case (a rewrite.Provider's body is a bytes.Reader): the
+		// length is known, the body goes straight after the headers.
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, n, 10)
+		dst = append(dst, "\r\n\r\n"...)
+		mark := len(dst)
+		dst, err = appendAll(dst, req.Body)
+		if err == nil && int64(len(dst)-mark) != n {
+			err = fmt.Errorf("body of %d bytes, %d announced", len(dst)-mark, n)
+		}
+		if err != nil {
+			return dst, false, fmt.Errorf("reading the request body: %w", err)
+		}
+		return dst, closeAfter, nil
 	}
-	return nil
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return dst, false, fmt.Errorf("reading the request body: %w", err)
+	}
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, body...), closeAfter, nil
 }
 
-// httpHeader copies a reply's headers for rewrite.Provider.Read and the
-// retry plan (Retry-After). fasthttp has put the names in Go's canonical
-// form already; the usual ones are not copied, and all values share one
-// backing array.
-func httpHeader(h *fasthttp.ResponseHeader) http.Header {
-	n := h.Len()
-	out := make(http.Header, n)
-	vals := make([]string, 0, n)
-	for k, v := range h.All() {
-		key := commonHeader(k)
-		if key == "" {
-			key = http.CanonicalHeaderKey(string(k))
+// appendAll appends what r holds to dst.
+func appendAll(dst []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
 		}
-		if prev, ok := out[key]; ok {
-			out[key] = append(prev, string(v)) // a repeated header gets its own array
-			continue
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
 		}
-		vals = append(vals, string(v))
-		out[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		if err != nil {
+			return dst, err
+		}
 	}
-	return out
 }
 
-// commonHeader returns the canonical name of a header providers usually
-// send, without allocating, or "".
-func commonHeader(k []byte) string {
-	switch string(k) {
-	case "Content-Type":
-		return "Content-Type"
-	case "Content-Length":
-		return "Content-Length"
-	case "Date":
-		return "Date"
-	case "Server":
-		return "Server"
-	case "Connection":
-		return "Connection"
-	case "Retry-After":
-		return "Retry-After"
-	case "Cache-Control":
-		return "Cache-Control"
-	case "Vary":
-		return "Vary"
-	case "Strict-Transport-Security":
-		return "Strict-Transport-Security"
-	case "X-Content-Type-Options":
-		return "X-Content-Type-Options"
+// validMethod: a method is an HTTP token.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
 	}
-	return ""
+	for _, r := range m {
+		if !httpguts.IsTokenRune(r) {
+			return false
+		}
+	}
+	return true
 }

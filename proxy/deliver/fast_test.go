@@ -1,0 +1,231 @@
+package deliver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/trust"
+	"github.com/postern/postern/trust/trusttest"
+)
+
+// rawProvider is a TLS server on loopback that reads each request with
+// net/http's parser and answers with whatever bytes reply returns: the
+// wire format as a provider (or something in between) might send it.
+type rawProvider struct {
+	url     string
+	roots   *trust.Roots
+	accepts atomic.Int32 // connections accepted
+
+	mu   sync.Mutex
+	reqs []seenRequest
+}
+
+type seenRequest struct {
+	head string // request line and headers, as received
+	body string
+}
+
+func newRawProvider(t *testing.T, reply func(n int) string) *rawProvider {
+	t.Helper()
+	ca := trusttest.NewCA(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, trusttest.LeafOptions{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := trust.LoadRoots([]string{ca.WritePEM(t, t.TempDir())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawProvider{url: "https://" + ln.Addr().String(), roots: roots}
+	var wg sync.WaitGroup
+	var conns sync.Map // open connections, closed at the end
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	var served atomic.Int32
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.accepts.Add(1)
+			conns.Store(c, true)
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for range 10 {
+					var head strings.Builder
+					tee := bufio.NewReader(io.TeeReader(br, &head))
+					req, err := http.ReadRequest(tee)
+					if err != nil {
+						return
+					}
+					body, _ := io.ReadAll(req.Body)
+					h, _, _ := strings.Cut(head.String(), "\r\n\r\n")
+					p.mu.Lock()
+					p.reqs = append(p.reqs, seenRequest{head: h, body: string(body)})
+					p.mu.Unlock()
+					out := reply(int(served.Add(1)) - 1)
+					if out == "" { // close without replying
+						return
+					}
+					// A reply ending in "\x00close" is sent without that
+					// mark, and the connection closed after it.
+					out, closeAfter := strings.CutSuffix(out, "\x00close")
+					if _, err := io.WriteString(c, out); err != nil || closeAfter {
+						return
+					}
+				}
+			})
+		}
+	})
+	return p
+}
+
+// post sends one small JSON POST through c.
+func (p *rawProvider) post(t *testing.T, c *FastClient) (Reply, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/message?x=1", strings.NewReader(`{"messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer tok")
+	return c.Exchange(ctx, req)
+}
+
+// TestFastClientWritesHTTP11: the request the provider reads is plain
+// HTTP/1.1 with exactly the provider request's headers, its Host and the
+// body's length — nothing added (no User-Agent), nothing lost.
+func TestFastClientWritesHTTP11(t *testing.T) {
+	p := newRawProvider(t, func(int) string { return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}" })
+	c := NewFastClient(trust.NewDialer(p.roots))
+	for range 2 {
+		rep, err := p.post(t, c)
+		if err != nil || rep.Status != 202 || string(rep.Body) != "{}" {
+			t.Fatalf("reply %d %q, err %v", rep.Status, rep.Body, err)
+		}
+	}
+	if n := p.accepts.Load(); n != 1 {
+		t.Errorf("%d connections for two requests, want one kept alive", n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	host := strings.TrimPrefix(p.url, "https://")
+	for _, r := range p.reqs {
+		lines := strings.Split(r.head, "\r\n")
+		if lines[0] != "POST /v1/message?x=1 HTTP/1.1" {
+			t.Errorf("request line %q", lines[0])
+		}
+		got := map[string]bool{}
+		for _, l := range lines[1:] {
+			got[l] = true
+		}
+		want := []string{"Host: " + host, "Content-Type: application/json", "Authorization: Bearer tok", "Content-Length: 15"}
+		for _, w := range want {
+			if !got[w] {
+				t.Errorf("header %q missing from %q", w, r.head)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("headers %q, want exactly %q", lines[1:], want)
+		}
+		if r.body != `{"messages":[]}` {
+			t.Errorf("body %q", r.body)
+		}
+	}
+}
+
+// TestFastClientReplies: every shape of reply a provider or a box in
+// between may send is read as net/http's client reads it, the bounds on
+// headers and body hold, and a connection is kept for the next request only
+// when it is known to be at the start of the next reply.
+func TestFastClientReplies(t *testing.T) {
+	long := strings.Repeat("a", 12<<10) // longer than the read buffer, within the bound
+	for _, tc := range []struct {
+		name    string
+		reply   string
+		status  int
+		body    string
+		header  [2]string // a header the reply must carry
+		bodyErr error     // wanted Reply.BodyErr (errors.Is), or nil
+		err     string    // wanted error text, or "" for a reply
+		reused  bool      // the second request went over the same connection
+	}{
+		{name: "content-length", reply: "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+			status: 200, body: `{"a":1}`, header: [2]string{"Content-Type", "application/json"}, reused: true},
+		{name: "chunked with a trailer", reply: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\nX-Trailer: t\r\n\r\n",
+			status: 200, body: `{"a":1}`, reused: true},
+		{name: "a header longer than the read buffer", reply: "HTTP/1.1 200 OK\r\nX-Long: " + long + "\r\nContent-Length: 2\r\n\r\n{}",
+			status: 200, body: "{}", header: [2]string{"X-Long", long}, reused: true},
+		{name: "interim 100 Continue first", reply: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+			status: 201, body: "{}", reused: true},
+		{name: "204 without a body", reply: "HTTP/1.1 204 No Content\r\n\r\n", status: 204, reused: true},
+		{name: "the provider closes after it", reply: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+			status: 200, body: "{}"},
+		{name: "HTTP/1.0", reply: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", status: 200, body: "{}"},
+		{name: "body to the end of the connection", reply: "HTTP/1.1 200 OK\r\n\r\n{}\x00close", status: 200, body: "{}"},
+		{name: "bytes nobody asked for after it", reply: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 200 OK\r\n", status: 200, body: "{}"},
+		{name: "headers over 16 KiB", reply: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 17<<10) + "\r\nContent-Length: 2\r\n\r\n{}",
+			err: "malformed HTTP response: reply headers larger than 16 KiB"},
+		{name: "body over 1 MiB", reply: fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", maxProviderReply+1) + strings.Repeat("a", maxProviderReply+1),
+			status: 200, bodyErr: errReplyTooLarge},
+		{name: "chunked body over 1 MiB", reply: fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", maxProviderReply+1, strings.Repeat("a", maxProviderReply+1)),
+			status: 200, bodyErr: errReplyTooLarge},
+		{name: "truncated body", reply: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}\x00close", status: 200, bodyErr: io.ErrUnexpectedEOF},
+		{name: "differing Content-Lengths", reply: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+			err: "malformed HTTP response"},
+		{name: "not HTTP", reply: "SSH-2.0-OpenSSH\r\n\r\n", err: "malformed HTTP response"},
+		{name: "closed without replying", reply: "", err: "the provider closed the connection before replying"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newRawProvider(t, func(int) string { return tc.reply })
+			c := NewFastClient(trust.NewDialer(p.roots))
+			rep, err := p.post(t, c)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !rep.Wrote {
+					t.Fatalf("err %v, wrote %v; want %q after writing", err, rep.Wrote, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			if tc.bodyErr != nil {
+				if !errors.Is(rep.BodyErr, tc.bodyErr) || rep.Status != tc.status {
+					t.Fatalf("status %d body error %v, want %d %v", rep.Status, rep.BodyErr, tc.status, tc.bodyErr)
+				}
+				return
+			}
+			if rep.Status != tc.status || rep.BodyErr != nil || string(rep.Body) != tc.body {
+				t.Fatalf("reply %d %q %v, want %d %q", rep.Status, rep.Body, rep.BodyErr, tc.status, tc.body)
+			}
+			if k := tc.header[0]; k != "" && rep.Header.Get(k) != tc.header[1] {
+				t.Errorf("header %s = %.40q", k, rep.Header.Get(k))
+			}
+			if _, err := p.post(t, c); err != nil {
+				t.Fatalf("second exchange: %v", err)
+			}
+			if reused := p.accepts.Load() == 1; reused != tc.reused {
+				t.Errorf("second request reused the connection: %v, want %v", reused, tc.reused)
+			}
+		})
+	}
+}
