@@ -43,7 +43,7 @@ local n = 0
 request = function()
   n = n + 1
   return wrk.format("GET", string.format(
-    "/http/sendmsg?user=ise&password=legacy&api_id=1&to=1555%07d&text=Your+password+is+%d-%d", n % 50, n % 50, n))
+    "/http/sendmsg?user=ise&password=legacy&api_id=1&to=1201555%04d&text=Your+password+is+%d-%d", n % 50, n % 50, n))
 end
 ` + wrkDone
 
@@ -54,7 +54,7 @@ local headers = {["Content-Type"] = "application/json", ["Accept"] = "applicatio
 request = function()
   n = n + 1
   return wrk.format("POST", "/v1/message", headers, string.format(
-    '{"messages":[{"channel":"sms","to":"1555%07d","content":"Your password is %d-%d"}]}', n % 50, n % 50, n))
+    '{"messages":[{"channel":"sms","to":"1201555%04d","content":"Your password is %d-%d"}]}', n % 50, n % 50, n))
 end
 ` + wrkDone
 
