@@ -23,9 +23,17 @@ type config struct {
 	bin         string
 	compare     string // a second postern binary measured in the same rounds ("" = none)
 	h2          bool
-	maxUpstream int // postern's max_concurrent_upstream
+	maxUpstream int    // postern's max_concurrent_upstream
+	load        string // loadGo or loadWrk
+	wrkThreads  int    // wrk's -t
 	log         io.Writer
 }
+
+// The load generators (-load).
+const (
+	loadGo  = "go"  // this program's own client, net/http (the default)
+	loadWrk = "wrk" // wrk with a Lua script (wrk.go), as issue 13 measured
+)
 
 // result is one measured run at one connection count.
 type result struct {
@@ -119,7 +127,7 @@ max_recipients = 1
 	pool := x509.NewCertPool()
 	pool.AddCert(prov.srv.Certificate())
 	directReq := func(worker, i int) (*http.Request, error) {
-		body := fmt.Sprintf(`{"messages":[{"channel":"sms","to":"1555%07d","content":"Your password is %d-%d"}]}`, worker, worker, i)
+		body := fmt.Sprintf(`{"messages":[{"channel":"sms","to":"1201555%04d","content":"Your password is %d-%d"}]}`, worker%10000, worker, i)
 		req, err := http.NewRequest(http.MethodPost, prov.srv.URL+"/v1/message", bytes.NewBufferString(body))
 		if err != nil {
 			return nil, err
@@ -130,12 +138,31 @@ max_recipients = 1
 		return req, nil
 	}
 
+	var wrkLegacy, wrkDirect string
+	if c.load == loadWrk {
+		if wrkLegacy, wrkDirect, err = wrkScripts(dir); err != nil {
+			return nil, err
+		}
+	}
+	// load drives the legacy GET at addr (a relay or postern, process pid),
+	// or the provider request at the provider when addr is "".
+	load := func(pid, conns int, addr string) (result, error) {
+		switch {
+		case c.load == loadWrk && addr == "":
+			return driveWrk(c.wrkThreads, 0, conns, c.duration, prov.srv.URL, wrkDirect)
+		case c.load == loadWrk:
+			return driveWrk(c.wrkThreads, pid, conns, c.duration, "http://"+addr, wrkLegacy)
+		case addr == "":
+			return drive(conns, c.duration, &tls.Config{RootCAs: pool}, directReq)
+		}
+		return measure(pid, conns, c.duration, legacyRequest(addr))
+	}
 	rep := &report{}
 	for _, n := range c.levels {
 		lv := level{conns: n}
 		for round := range c.rounds {
 			fmt.Fprintf(c.log, "%d connections, round %d: direct...\n", n, round+1)
-			d, err := drive(n, c.duration, &tls.Config{RootCAs: pool}, directReq)
+			d, err := load(0, n, "")
 			if err != nil {
 				return nil, fmt.Errorf("direct: %w", err)
 			}
@@ -148,7 +175,7 @@ max_recipients = 1
 				if err != nil {
 					return nil, err
 				}
-				r, err := measure(rl.cmd.Process.Pid, n, c.duration, legacyRequest(rl.addr))
+				r, err := load(rl.cmd.Process.Pid, n, rl.addr)
 				rl.stop()
 				if err != nil {
 					return nil, fmt.Errorf("relay (%s): %w", kind, err)
@@ -179,7 +206,7 @@ max_recipients = 1
 				if *startup == 0 || p.startup < *startup {
 					*startup = p.startup
 				}
-				r, err := measure(p.cmd.Process.Pid, n, c.duration, legacyRequest(p.addr))
+				r, err := load(p.cmd.Process.Pid, n, p.addr)
 				p.stop()
 				if err != nil {
 					return nil, fmt.Errorf("postern %s: %w", bin, err)
@@ -215,11 +242,15 @@ func measure(pid, conns int, duration time.Duration, mk request) (result, error)
 }
 
 // legacyRequest is ISE's GET to addr (postern or the relay): every call a
-// new message, each worker its own recipient.
+// new message, each worker its own recipient. The recipients are US numbers
+// in the 555 exchange (valid to libphonenumber, never assigned), as a US
+// site's guests would be: the fictional area code 555 used before made
+// every lookup try, and compile, all 25 regions sharing +1 — a worst case
+// no site has (docs/benchmarks.md, "The wrk harness").
 func legacyRequest(addr string) request {
 	return func(worker, i int) (*http.Request, error) {
-		return http.NewRequest(http.MethodGet, "http://"+addr+"/http/sendmsg?user=ise&password=legacy&api_id=1&to=1555"+
-			fmt.Sprintf("%07d", worker)+"&text=Your+password+is+"+strconv.Itoa(worker)+"-"+strconv.Itoa(i), nil)
+		return http.NewRequest(http.MethodGet, "http://"+addr+"/http/sendmsg?user=ise&password=legacy&api_id=1&to=1201555"+
+			fmt.Sprintf("%04d", worker%10000)+"&text=Your+password+is+"+strconv.Itoa(worker)+"-"+strconv.Itoa(i), nil)
 	}
 }
 

@@ -10,6 +10,7 @@
 //	go run ./bench                      # builds postern, 1 and 50 connections, 5s each
 //	go run ./bench -conns 1,10,50 -duration 10s -rounds 3
 //	go run ./bench -compare /tmp/postern-old    # before/after in one run
+//	go run ./bench -load wrk            # wrk drives the load (issue 13's method)
 //
 // Load generator, fake provider and postern share the machine's cores, as
 // they would in the targets in docs/benchmarks.md.
@@ -39,8 +40,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	h2 := fs.Bool("h2", true, "the fake provider offers HTTP/2 (postern then uses it); false: HTTP/1.1 only")
 	bin := fs.String("postern", "", "postern binary to run (default: go build the module in a temp dir)")
 	compare := fs.String("compare", "", "a second postern binary (e.g. an older commit's) measured in the same rounds, row \"compare\"")
+	loadGen := fs.String("load", loadGo, "load generator: \"go\" (this program's net/http client) or \"wrk\" (wrk with a Lua script, as issue 13 measured; apt-get install wrk)")
+	wrkThreads := fs.Int("wrk-threads", 2, "wrk's threads (-load wrk; 2 is wrk's default and what issue 13 measured with)")
 	maxUpstream := fs.Int("max-upstream", 1000, "postern's max_concurrent_upstream (16 is the default in production)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *loadGen != loadGo && *loadGen != loadWrk {
+		fmt.Fprintf(stderr, "bench: -load is %q or %q, not %q\n", loadGo, loadWrk, *loadGen)
 		return 2
 	}
 	var levels []int
@@ -52,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		levels = append(levels, n)
 	}
-	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, compare: *compare, h2: *h2, maxUpstream: *maxUpstream, log: stderr})
+	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, compare: *compare, h2: *h2, maxUpstream: *maxUpstream, load: *loadGen, wrkThreads: max(*wrkThreads, 1), log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1

@@ -30,7 +30,7 @@ func (f *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	fmt.Fprintf(w, `{"messages":[{"apiMessageId":"bench%d","accepted":true,"to":"15551234567","error":null}],"error":null}`, f.n.Add(1))
+	fmt.Fprintf(w, `{"messages":[{"apiMessageId":"bench%d","accepted":true,"to":"12015550000","error":null}],"error":null}`, f.n.Add(1))
 }
 
 // caFile writes the provider's certificate for postern's ca_files.
