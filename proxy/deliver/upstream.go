@@ -100,7 +100,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
 		// A client quotes a malformed reply (net/http's "malformed HTTP
-		// response ...", fasthttp's parse errors): provider bytes, masked
+		// response ...", from either client): provider bytes, masked
 		// and cut before they reach the audit line. A certificate error
 		// quotes no reply but carries the AIA explanation, which may be
 		// longer.
