@@ -366,3 +366,32 @@ func TestFrontShutdown(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestFrontParseErrorsLogNothing: requests outside the front's subset that
+// net/http refuses — each carrying the legacy password and a message text
+// — are answered 4xx, and neither reaches a log or the audit trail.
+func TestFrontParseErrorsLogNothing(t *testing.T) {
+	fp := newFakeProvider(t, fixedIDReply)
+	p := startPostern(t, frontConfig(t, fp, ""), frontEnv())
+	const text = "parse-error-TEXT-8812"
+	q := "/http/sendmsg?" + legacyQuery("15551234567", text)
+	for _, raw := range []string{
+		"GET " + q + " HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n",
+		"GET " + q + " HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n",
+		"POST " + q + " HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"POST " + q + " HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET " + q + " HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n",
+		"GET " + q + " HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 40<<10) + "\r\nHost: h\r\n\r\n",
+		"GET " + q + " HTTP/1.1\r\nTransfer-Encoding : chunked\r\nHost: h\r\n\r\n",
+	} {
+		resp, body := roundTrip(t, p.Addr, raw)
+		if resp.StatusCode < 400 || resp.StatusCode > 499 {
+			t.Errorf("%.60q...: %d %q, want a 4xx", raw, resp.StatusCode, body)
+		}
+	}
+	if served, off := proxy.FrontCounts(p.Srv); served != 0 || off != 7 {
+		t.Errorf("front served %d, handed off %d; want 0 and 7", served, off)
+	}
+	mustNotContain(t, "postern log", p.Log.String(), text, legacyPass)
+	mustNotContain(t, "postern audit", p.Audit.String(), text, legacyPass)
+}
