@@ -36,12 +36,13 @@ func (c *conn) answer(h head, n int) (keep bool) {
 		return false // the handler panicked: close, as net/http does
 	}
 	keep = !req.Close && !resp.Close && !c.s.closing.Load()
-	body, err := io.ReadAll(resp.Body)
+	c.body.Reset()
+	_, err := c.body.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		return false
 	}
-	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, body, keep)
+	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, c.body.Bytes(), keep)
 	if _, err := c.c.Write(c.out); err != nil {
 		return false
 	}

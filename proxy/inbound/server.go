@@ -12,6 +12,7 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -208,7 +209,8 @@ type conn struct {
 
 	buf  []byte // buf[r:w] is read and not yet used
 	r, w int
-	out  []byte // the response being written
+	out  []byte       // the response being written
+	body bytes.Buffer // its body
 }
 
 // A connection's state, for Shutdown.
