@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -65,4 +66,9 @@ func TestReplayConnKeepsTheHeadDeadline(t *testing.T) {
 	if n, err := rc.Read(buf); err != nil || string(buf[:n]) != "rest" {
 		t.Fatalf("third deadline: read %q, %v", buf[:n], err)
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

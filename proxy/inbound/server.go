@@ -107,8 +107,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
+			// As net/http: a temporary failure (too many open files) is
+			// waited out, anything else ends Serve.
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -124,10 +125,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		go cn.serve()
 	}
 }
-
-// errTemporary is never returned by a listener; Accept errors other than
-// timeouts end Serve, as net/http's do.
-var errTemporary = errors.New("temporary")
 
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
@@ -234,7 +231,7 @@ func (c *conn) wakeIfIdle() {
 	case stateIdle:
 		c.c.SetReadDeadline(aLongTimeAgo)
 	case stateNew:
-		c.c.SetReadDeadline(c.accepted.Add(newConnGrace))
+		c.c.SetReadDeadline(after(c.accepted, min(newConnGrace, c.s.ReadHeaderTimeout)))
 	}
 }
 
@@ -252,7 +249,7 @@ func (c *conn) serve() {
 	}()
 	c.buf = make([]byte, initialBuffer)
 	start := c.accepted
-	c.c.SetReadDeadline(start.Add(c.s.ReadHeaderTimeout))
+	c.c.SetReadDeadline(after(start, c.s.ReadHeaderTimeout))
 	if c.s.closing.Load() {
 		return
 	}
@@ -272,7 +269,7 @@ func (c *conn) serve() {
 		if full {
 			// Too long for the front: the fallback reads the rest under
 			// the read-header deadline this request started with.
-			handedOff = c.handOff(start.Add(c.s.ReadHeaderTimeout))
+			handedOff = c.handOff(after(start, c.s.ReadHeaderTimeout))
 			return
 		}
 		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits())
@@ -289,7 +286,7 @@ func (c *conn) serve() {
 		if c.w == c.r {
 			c.r, c.w = 0, 0
 			// Idle: wait for the next request.
-			c.c.SetReadDeadline(start.Add(c.s.IdleTimeout))
+			c.c.SetReadDeadline(after(start, c.s.IdleTimeout))
 			c.state.Store(stateIdle)
 			if c.s.closing.Load() {
 				return
@@ -316,7 +313,7 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 			if !deadlineSet {
 				// Part of a head: the rest must come within the
 				// read-header timeout from its start.
-				c.c.SetReadDeadline(start.Add(c.s.ReadHeaderTimeout))
+				c.c.SetReadDeadline(after(*start, c.s.ReadHeaderTimeout))
 				deadlineSet = true
 			}
 		}
@@ -371,7 +368,11 @@ func (c *conn) handOff(capUntil time.Time) bool {
 	return c.s.Fallback.put(rc)
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+// after is the deadline d after t; none when d is not positive, as for
+// net/http's timeouts.
+func after(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
 }
