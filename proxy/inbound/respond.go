@@ -37,10 +37,12 @@ func (c *conn) answer(h head, n int) (keep bool) {
 	}
 	keep = !req.Close && !resp.Close && !c.s.closing.Load()
 	c.body.Reset()
-	_, err := c.body.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return false
+	if resp.Body != nil {
+		_, err := c.body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return false
+		}
 	}
 	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, c.body.Bytes(), keep)
 	if _, err := c.c.Write(c.out); err != nil {
