@@ -83,10 +83,11 @@ type Server struct {
 	flights   atomic.Int64    // requests in the pipeline, for shutdown
 	stopSends context.Context // cancelled when the shutdown grace period is over
 	cutOff    context.CancelFunc
-	joins     *deliver.Joins              // identical requests in flight, across reloads
-	tunnels   tunnels                     // intercepted CONNECT tunnels being served (intercept.go)
-	stores    stores                      // the [cluster] store, across reloads (cluster.go)
-	plain     atomic.Pointer[plainServer] // the plain listener being served, for tests
+	joins     *deliver.Joins // identical requests in flight, across reloads
+	tunnels   tunnels        // intercepted CONNECT tunnels being served (intercept.go)
+	stores    stores         // the [cluster] store, across reloads (cluster.go)
+
+	plain atomic.Pointer[plainServer] // the plain listener being served (for tests: FrontCounts)
 }
 
 // runtime is everything derived from one Config; a reload builds a new
