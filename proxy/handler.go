@@ -26,10 +26,28 @@ type modeKey struct{}
 // postern. The URL is made absolute from the Host header, so all three ways
 // in share one pipeline.
 func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
+	s.servePipeline(w, asDirect(r))
+}
+
+// asDirect marks an origin-form request "direct" and makes its URL
+// absolute from the Host header.
+func asDirect(r *http.Request) *http.Request {
 	r = r.WithContext(context.WithValue(r.Context(), modeKey{}, "direct"))
 	r.URL.Scheme = "http"
 	r.URL.Host = r.Host
-	s.servePipeline(w, r)
+	return r
+}
+
+// serveFront answers a request the plain listener's front (proxy/inbound)
+// read itself, as net/http and goproxy would have passed it to handle: an
+// origin-form request as direct does, an absolute-form one (http:// only)
+// as goproxy's proxy path does, with a ProxyCtx of no session.
+func (s *Server) serveFront(r *http.Request) *http.Response {
+	if !r.URL.IsAbs() {
+		r = asDirect(r)
+	}
+	_, resp := s.handle(r, &goproxy.ProxyCtx{Req: r, Proxy: s.gp})
+	return resp
 }
 
 // servePipeline runs one origin-form request, already made absolute by

@@ -20,6 +20,7 @@ func TestImportsRunOneWay(t *testing.T) {
 		"proxy/guard":      {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
 		"proxy/deliver":    {"proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"proxy/store":      {"proxy/config", "proxy/metrics", "trust"},
+		"proxy/inbound":    {},
 		"proxy/smtpd":      {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"rewrite":          {"internal/jsonenc"},
 		"internal/jsonenc": {},

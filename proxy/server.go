@@ -86,6 +86,8 @@ type Server struct {
 	joins     *deliver.Joins // identical requests in flight, across reloads
 	tunnels   tunnels        // intercepted CONNECT tunnels being served (intercept.go)
 	stores    stores         // the [cluster] store, across reloads (cluster.go)
+
+	plain atomic.Pointer[plainServer] // the plain listener being served (for tests: FrontCounts)
 }
 
 // runtime is everything derived from one Config; a reload builds a new

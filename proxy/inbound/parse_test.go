@@ -1,0 +1,74 @@
+package inbound
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestParseHeadTakesOnlyTheSubset: ISE's requests are the front's; every
+// smuggling and parsing case the suites check end to end (proxy/*_test.go)
+// is handed off, so net/http decides it as before.
+func TestParseHeadTakesOnlyTheSubset(t *testing.T) {
+	for i, s := range seedRequests {
+		n := headEnd([]byte(s))
+		_, ok := parseHead([]byte(s)[:max(n, 0)], fuzzLimits)
+		if want := i < 6; n < 0 || ok != want {
+			t.Errorf("%q: taken %v (head end %d), want %v", s, ok, n, want)
+		}
+	}
+	for _, s := range []string{
+		"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n",
+		"GET /a HTTP/1.1\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost:\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nX: \x7f\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\r\n\r\n",
+		"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a  HTTP/1.1\r\nHost: h\r\n\r\n",
+		"get /a HTTP/1.1\r\nHost: h\r\n\r\n",
+		"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a#f HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET http://u:p@h/a HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n",
+		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n\r",
+	} {
+		if _, ok := parseHead([]byte(s), fuzzLimits); ok {
+			t.Errorf("%q: taken, want handed off", s)
+		}
+	}
+}
+
+// TestReplayConnKeepsTheHeadDeadline: a connection handed off part-way
+// through a head replays what was read first, and the fallback's first two
+// read deadlines (net/http sets one per connection and one per request)
+// cannot reach past the deadline the head started with.
+func TestReplayConnKeepsTheHeadDeadline(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	rc := &replayConn{Conn: server, pending: []byte("GET /"), capUntil: time.Now().Add(-time.Second), capCalls: 2}
+	go client.Write([]byte("rest"))
+	buf := make([]byte, 16)
+	if n, _ := rc.Read(buf); string(buf[:n]) != "GET /" {
+		t.Fatalf("first read %q, want the replayed bytes", buf[:n])
+	}
+	rc.SetReadDeadline(time.Now().Add(time.Hour))
+	rc.SetReadDeadline(time.Time{})
+	if _, err := rc.Read(buf); err == nil || !isTimeout(err) {
+		t.Fatalf("read after capped deadlines: %v, want a timeout", err)
+	}
+	rc.SetReadDeadline(time.Time{}) // the third is the fallback's own
+	if n, err := rc.Read(buf); err != nil || string(buf[:n]) != "rest" {
+		t.Fatalf("third deadline: read %q, %v", buf[:n], err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
