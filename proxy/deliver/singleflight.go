@@ -23,15 +23,21 @@ import (
 type Key [sha256.Size]byte
 
 func keyFor(idKey []byte, route string, m rewrite.Message) Key {
-	mac := hmac.New(sha256.New, idKey)
+	// The fields are framed into one buffer (on the stack for a usual
+	// message) and written once: a Write per field through the hash
+	// interface allocated each field's bytes, twenty-odd per message.
+	var stack [512]byte
+	b := stack[:0]
 	field := func(s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		mac.Write(n[:])
-		mac.Write([]byte(s))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	num := func(n int) {
+		var d [20]byte
+		field(string(strconv.AppendInt(d[:0], int64(n), 10)))
 	}
 	field(route)
-	field(strconv.Itoa(len(m.To)))
+	num(len(m.To))
 	for _, to := range m.To {
 		field(to)
 	}
@@ -39,10 +45,12 @@ func keyFor(idKey []byte, route string, m rewrite.Message) Key {
 	field(m.From)
 	o := m.Options
 	field(strconv.FormatBool(o.MO))
-	field(strconv.Itoa(o.Concat))
+	num(o.Concat)
 	field(o.ClientMessageID)
-	field(strconv.Itoa(o.Callback))
+	num(o.Callback)
 	field(strconv.FormatBool(o.DeliveryAck))
+	mac := hmac.New(sha256.New, idKey)
+	mac.Write(b)
 	var k Key
 	mac.Sum(k[:0])
 	return k
