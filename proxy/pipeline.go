@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/proxy/deliver"
 	"github.com/postern/postern/proxy/guard"
 	"github.com/postern/postern/proxy/metrics"
+	"github.com/postern/postern/proxy/store"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -36,7 +37,7 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 	if ref != nil {
 		return r, p.refuse(ref)
 	}
-	if ref := p.guard(msg.To); ref != nil {
+	if ref := p.guard(msg); ref != nil {
 		return r, p.refuse(ref)
 	}
 	d, ref := p.deliver(msg)
@@ -54,6 +55,18 @@ type pipeline struct {
 	start time.Time
 	a     *audit.Record
 	rte   *config.Route // set by route
+
+	// With [cluster], admit leaves per_client to guard, so that a message
+	// delivered asks the store once (per_client, per_number, daily_max and
+	// the duplicate claim in one script): clientDeferred is set while that
+	// check is owed, and admitted is the audit record as admit left it. A
+	// request refused before guard's rate step still owes it, and is
+	// answered as admit would have answered if per_client refuses it
+	// (refuse, clientRefusal).
+	clientDeferred bool
+	admitted       audit.Record
+	key            deliver.Key   // the message's key, set by guard
+	claimed        store.Claimed // its claim, asked with the limits
 }
 
 // admit decides who is asking: allow_clients, proxy authentication (or the
@@ -73,14 +86,13 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 		return refuseProxyAuth(reason)
 	}
 	p.a.ProxyUser = user
-	v := p.rt.guards.AllowClient(r.Context(), p.a.Client)
-	noteStore(p.a, v.Store)
-	if v.Err != nil {
-		return refuseStoreDownEarly
-	}
-	if v.Limit != "" {
-		p.s.metrics.RateLimitHit(metrics.LimitPerClient)
-		return refusePerClient
+	// A request with a body is checked here, before the body is read, as
+	// without [cluster]: a client over its budget does not get postern to
+	// read what it sends. ISE's GETs have none.
+	if p.rt.guards.DefersClient() && r.ContentLength == 0 {
+		p.clientDeferred, p.admitted = true, *p.a
+	} else if ref := p.clientRefusal(p.rt.guards.AllowClient(r.Context(), p.a.Client)); ref != nil {
+		return ref
 	}
 	// An absolute-form request names its scheme: postern takes ISE's
 	// plaintext http only, and refuses ftp://, https:// and the rest
@@ -89,6 +101,28 @@ func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 		return refuseScheme
 	}
 	return nil
+}
+
+// clientRefusal is what admit answers for a per_client verdict v (nil:
+// admitted). A deferred check that refuses puts the audit record back as
+// admit left it, so the request is answered and audited exactly as if
+// admit had refused it: before routing, in no dialect.
+func (p *pipeline) clientRefusal(v guard.Verdict) *refusal {
+	deferred := p.clientDeferred
+	p.clientDeferred = false
+	if v.Err == nil && v.Limit != metrics.LimitPerClient {
+		noteStore(p.a, v.Store)
+		return nil
+	}
+	if deferred {
+		*p.a, p.rte = p.admitted, nil
+	}
+	noteStore(p.a, v.Store)
+	if v.Err != nil {
+		return refuseStoreDownEarly
+	}
+	p.s.metrics.RateLimitHit(metrics.LimitPerClient)
+	return refusePerClient
 }
 
 // route finds the first [[route]] that serves the request; none is a 403.
@@ -133,15 +167,26 @@ func (p *pipeline) parse() (rewrite.Message, *refusal) {
 }
 
 // guard applies the destination and rate guardrails to the recipients,
-// recording each recipient's country.
-func (p *pipeline) guard(to []string) *refusal {
-	countries, reason := p.rt.guards.CheckDestinations(to)
+// recording each recipient's country. With [cluster] the rate limits (and
+// a deferred per_client) and the message's duplicate claim are one store
+// round trip (guard.State.AdmitAll).
+func (p *pipeline) guard(msg rewrite.Message) *refusal {
+	countries, reason := p.rt.guards.CheckDestinations(msg.To)
 	p.a.Country = countries
 	if reason != "" {
 		return refuseDestination(reason)
 	}
-	v := p.rt.guards.AdmitMessage(p.r.Context(), to)
-	noteStore(p.a, v.Store)
+	p.key = p.rt.deliver.Key(p.rte, msg)
+	id, ttl := p.rt.deliver.ClaimAsk(p.key)
+	v, claimed := p.rt.guards.AdmitAll(p.r.Context(), p.a.Client, p.clientDeferred, msg.To, id, ttl)
+	p.claimed = claimed
+	if p.clientDeferred {
+		if ref := p.clientRefusal(v); ref != nil {
+			return ref
+		}
+	} else {
+		noteStore(p.a, v.Store)
+	}
 	if v.Err != nil {
 		return refuseStoreDown()
 	}
@@ -161,7 +206,7 @@ func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), p.rt.cfg.RequestTimeout)
 	defer cancel()
 	defer context.AfterFunc(p.s.stopSends, cancel)()
-	d := p.rt.deliver.Deliver(ctx, p.rte, msg)
+	d := p.rt.deliver.DeliverClaimed(ctx, p.rte, msg, p.key, p.claimed)
 	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
 	noteStore(p.a, d.Store)
 	if d.Busy {
@@ -194,6 +239,13 @@ func (p *pipeline) answer(d deliver.Delivery) *http.Response {
 // records what it asked for, so an operator can tell a typo in ISE's URL
 // from a stranger probing; never the query (credentials, text).
 func (p *pipeline) refuse(ref *refusal) *http.Response {
+	if p.clientDeferred {
+		// Refused before guard's rate step: per_client, which admit
+		// checks first, is asked now, and answers if it refuses.
+		if early := p.clientRefusal(p.rt.guards.AllowClient(p.r.Context(), p.a.Client)); early != nil {
+			ref = early
+		}
+	}
 	var dialect rewrite.Dialect
 	if p.rte != nil {
 		dialect = p.rte.Dialect

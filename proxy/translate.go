@@ -45,7 +45,7 @@ func Translate(ctx context.Context, cfg *config.Config, rawURL, userAgent string
 	route := p.rte
 	msg, ref := p.parse()
 	if ref == nil {
-		ref = p.guard(msg.To)
+		ref = p.guard(msg)
 	}
 	if ref != nil {
 		resp := p.refuse(ref)

@@ -132,9 +132,30 @@ type Delivery struct {
 // Deliver sends msg through route unless an identical message is already
 // in flight, in which case it waits for that one's outcome and reports it
 // as its own (Joined). It passes the derived client message id when ISE
-// gave none.
+// gave none. With a store (UseStore) it claims the message there first.
 func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrite.Message) Delivery {
-	k := keyFor(d.idKey, route.Name, msg)
+	return d.DeliverClaimed(ctx, route, msg, d.Key(route, msg), store.Claimed{})
+}
+
+// Key is msg's key through route, which names it among identical
+// messages here and in the store.
+func (d *Deliverer) Key(route *config.Route, msg rewrite.Message) Key {
+	return keyFor(d.idKey, route.Name, msg)
+}
+
+// ClaimAsk is what to ask the store for k's claim in the same step as the
+// limits (guard.State.AdmitAll): its id and TTL; "" without a store.
+func (d *Deliverer) ClaimAsk(k Key) (id string, ttl time.Duration) {
+	if d.store == nil {
+		return "", 0
+	}
+	return hexKey(k), d.claimTTL
+}
+
+// DeliverClaimed is Deliver for a message whose key is k (Key) and whose
+// claim was asked of the store already, with its limits, in one round
+// trip (c; a zero c asks for the claim here, as Deliver does).
+func (d *Deliverer) DeliverClaimed(ctx context.Context, route *config.Route, msg rewrite.Message, k Key, c store.Claimed) Delivery {
 	if msg.Options.ClientMessageID == "" {
 		msg.Options.ClientMessageID = k.clientMessageID()
 	}
@@ -142,6 +163,7 @@ func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrit
 	f, leader := d.joins.join(k)
 	if !leader {
 		defer d.joins.leave()
+		d.giveUp(c)
 		select {
 		case <-f.done:
 			// The leader's attempts are its own; the joiner made none.
@@ -157,7 +179,7 @@ func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrit
 	defer d.joins.finish(k, f)
 	f.d.ClientMsgID = id
 	if d.store != nil {
-		d.deliverShared(ctx, route, msg, k, &f.d)
+		d.deliverShared(ctx, route, msg, k, c, &f.d)
 		return f.d
 	}
 	release, ok := d.slots.acquire(ctx)

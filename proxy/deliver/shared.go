@@ -27,11 +27,17 @@ func (d *Deliverer) UseStore(st *store.Store, requestTimeout time.Duration) {
 	d.store, d.claimTTL = st, requestTimeout+claimMargin
 }
 
-// deliverShared is Deliver's leader with a store: claim, then send (or
-// take the reply another replica published). It fills dl.
-func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg rewrite.Message, k messageKey, dl *Delivery) {
+// deliverShared is Deliver's leader with a store: claim (unless c says
+// how the claim asked with the limits went), then send (or take the reply
+// another replica published). It fills dl.
+func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg rewrite.Message, k Key, c store.Claimed, dl *Delivery) {
 	st := d.store
-	claim, reply, err := st.ClaimOrWait(ctx, hexKey(k), d.claimTTL)
+	claim, reply, err := c.Claim, c.Reply, c.Err
+	if !c.Asked || c.Held {
+		// Not asked yet, or another replica holds the message in flight:
+		// wait for its reply (or its release) as a claim of our own would.
+		claim, reply, err = st.ClaimOrWait(ctx, hexKey(k), d.claimTTL)
+	}
 	switch {
 	case reply != nil:
 		dl.Store, dl.Joined = store.Redis, true
@@ -77,6 +83,20 @@ func (d *Deliverer) deliverShared(ctx context.Context, route *config.Route, msg 
 	claim.FinishLater(encodeShared(dl), keepFor(dl, st))
 }
 
+// giveUp ends a claim made with the limits (c) by a request that then
+// joined an identical one in flight here: that one asked the store after
+// this one, found the message claimed and waits for the claim to end, so
+// it is released (in the background; nothing was sent under it).
+func (d *Deliverer) giveUp(c store.Claimed) {
+	switch {
+	case c.Claim == nil:
+	case c.Err != nil:
+		c.Claim.FinishWhenUp(nil, 0, d.claimTTL)
+	default:
+		c.Claim.ReleaseLater()
+	}
+}
+
 // keepFor is how long dl's reply is kept for identical requests:
 // dedup_window when the message was (or may have been) sent; not at all
 // when it certainly was not, so a later repeat sends (joiners in flight
@@ -89,7 +109,7 @@ func keepFor(dl *Delivery, st *store.Store) time.Duration {
 }
 
 // hexKey names a message in the store.
-func hexKey(k messageKey) string { return hex.EncodeToString(k[:]) }
+func hexKey(k Key) string { return hex.EncodeToString(k[:]) }
 
 // sendHere takes an upstream slot and sends through route and its
 // fallback.

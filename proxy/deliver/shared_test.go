@@ -88,3 +88,47 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestClaimedJoinerGivesUpItsClaim: two identical requests here ask the
+// store with their limits; the first to ask claims the message, but the
+// other reaches deliver first and leads the local single-flight, waiting
+// for the claim. The claimant, joining it, releases its claim, so the
+// leader claims and sends once, and both answer with that one outcome.
+func TestClaimedJoinerGivesUpItsClaim(t *testing.T) {
+	mr := miniredis.RunT(t)
+	u, _ := url.Parse("redis://" + mr.Addr() + "/0")
+	tr := &scriptedTransport{steps: []step{oneAccepted("15551234567")}}
+	d, cfg := newTestDeliverer(t, oneRoute, tr)
+	st := store.New(config.Cluster{Redis: u, KeyPrefix: "j:", OnStoreError: config.OnStoreErrorLocal,
+		StoreTimeout: time.Second, DedupWindow: time.Minute}, nil, nil, nil)
+	t.Cleanup(func() { st.Close() })
+	d.UseStore(st, cfg.RequestTimeout)
+	route, msg := cfg.Routes[0], rewrite.Message{To: []string{"15551234567"}, Text: "code 7"}
+	k := d.Key(route, msg)
+	id, ttl := d.ClaimAsk(k)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, claimant, err := st.Admit(ctx, &store.Ask{Now: time.Now(), Claim: id, ClaimTTL: ttl})
+	if err != nil || claimant.Claim == nil {
+		t.Fatalf("first ask: %+v %v", claimant, err)
+	}
+	_, second, err := st.Admit(ctx, &store.Ask{Now: time.Now(), Claim: id, ClaimTTL: ttl})
+	if err != nil || !second.Held {
+		t.Fatalf("second ask: %+v %v; want the message held", second, err)
+	}
+	lead := make(chan Delivery, 1)
+	go func() { lead <- d.DeliverClaimed(ctx, route, msg, k, second) }()
+	waitUntil(t, func() bool {
+		d.joins.mu.Lock()
+		defer d.joins.mu.Unlock()
+		return d.joins.flights[k] != nil
+	})
+	joined := d.DeliverClaimed(ctx, route, msg, k, claimant)
+	leader := <-lead
+	if leader.Joined || leader.Store != store.Redis || leader.Result.Recipients[0].Err != nil || len(tr.got) != 1 {
+		t.Fatalf("leader: %+v, %d sent; want it sent once", leader, len(tr.got))
+	}
+	if !joined.Joined || joined.Result.Recipients[0].ID != leader.Result.Recipients[0].ID {
+		t.Fatalf("claimant: %+v; want the leader's outcome, joined", joined)
+	}
+}

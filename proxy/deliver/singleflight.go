@@ -13,25 +13,31 @@ import (
 	"github.com/postern/postern/rewrite"
 )
 
-// messageKey identifies a message for idempotency: an HMAC over the route
+// Key identifies a message for idempotency: an HMAC over the route
 // and everything that decides what the guest receives (recipients, text,
 // sender, the legacy options including ISE's own climsgid). Identical
 // requests get the same key; the text itself is never kept. The HMAC key
 // is derived from the config's secrets, so the same config (a restart, an
 // HA peer) derives the same ids while nobody without those secrets can test
 // guesses of a short password against an id in the audit log.
-type messageKey [sha256.Size]byte
+type Key [sha256.Size]byte
 
-func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
-	mac := hmac.New(sha256.New, idKey)
+func keyFor(idKey []byte, route string, m rewrite.Message) Key {
+	// The fields are framed into one buffer (on the stack for a usual
+	// message) and written once: a Write per field through the hash
+	// interface allocated each field's bytes, twenty-odd per message.
+	var stack [512]byte
+	b := stack[:0]
 	field := func(s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		mac.Write(n[:])
-		mac.Write([]byte(s))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	num := func(n int) {
+		var d [20]byte
+		field(string(strconv.AppendInt(d[:0], int64(n), 10)))
 	}
 	field(route)
-	field(strconv.Itoa(len(m.To)))
+	num(len(m.To))
 	for _, to := range m.To {
 		field(to)
 	}
@@ -39,11 +45,13 @@ func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
 	field(m.From)
 	o := m.Options
 	field(strconv.FormatBool(o.MO))
-	field(strconv.Itoa(o.Concat))
+	num(o.Concat)
 	field(o.ClientMessageID)
-	field(strconv.Itoa(o.Callback))
+	num(o.Callback)
 	field(strconv.FormatBool(o.DeliveryAck))
-	var k messageKey
+	mac := hmac.New(sha256.New, idKey)
+	mac.Write(b)
+	var k Key
 	mac.Sum(k[:0])
 	return k
 }
@@ -53,14 +61,14 @@ func keyFor(idKey []byte, route string, m rewrite.Message) messageKey {
 // {{.ClientMessageID}}) when ISE sent no climsgid: 27 characters, the same
 // for identical requests, so a repeat by ISE can be recognised at the
 // provider and in the audit log.
-func (k messageKey) clientMessageID() string { return "pst" + hex.EncodeToString(k[:12]) }
+func (k Key) clientMessageID() string { return "pst" + hex.EncodeToString(k[:12]) }
 
 // Joins joins identical requests while the first is in flight: ISE
 // repeating a request it thinks was lost must not send the guest a second
 // SMS. Only keys are held, and only until the first request is answered.
 type Joins struct {
 	mu      sync.Mutex
-	flights map[messageKey]*flight
+	flights map[Key]*flight
 	joiners int // requests waiting for another's outcome (for tests)
 }
 
@@ -72,7 +80,7 @@ type flight struct {
 
 // join returns the flight in progress for k, or registers a new one that
 // the caller leads (leader true) and must finish.
-func (sf *Joins) join(k messageKey) (f *flight, leader bool) {
+func (sf *Joins) join(k Key) (f *flight, leader bool) {
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
 	if f := sf.flights[k]; f != nil {
@@ -80,7 +88,7 @@ func (sf *Joins) join(k messageKey) (f *flight, leader bool) {
 		return f, false
 	}
 	if sf.flights == nil {
-		sf.flights = map[messageKey]*flight{}
+		sf.flights = map[Key]*flight{}
 	}
 	f = &flight{done: make(chan struct{})}
 	sf.flights[k] = f
@@ -104,7 +112,7 @@ func (sf *Joins) Waiting() int {
 
 // finish publishes the leader's outcome and lets the next identical
 // request send again.
-func (sf *Joins) finish(k messageKey, f *flight) {
+func (sf *Joins) finish(k Key, f *flight) {
 	sf.mu.Lock()
 	delete(sf.flights, k)
 	sf.mu.Unlock()

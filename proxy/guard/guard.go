@@ -23,8 +23,8 @@ type State struct {
 	perNumber *keyedLimiter
 	daily     *dailyCap
 
-	store *store.Store // [cluster]; nil: this replica's counters (shared.go)
-	idKey []byte
+	store  *store.Store  // [cluster]; nil: this replica's counters (shared.go)
+	hasher *store.Hasher // names clients and numbers in the store
 }
 
 // New returns the guardrail state for g; now is the clock rate limits run
@@ -102,14 +102,5 @@ func (gs *State) AdmitMessage(ctx context.Context, to []string) Verdict {
 	if v, ok := gs.shared(ctx, now, gs.g.DailyMax, len(to), metrics.LimitPerNumber, to); ok {
 		return v
 	}
-	v := Verdict{Store: gs.localLabel()}
-	if !gs.daily.take(now, len(to)) {
-		v.Limit = metrics.LimitDailyMax
-		return v
-	}
-	if !gs.perNumber.allowAll(now, to) {
-		gs.daily.giveBack(now, len(to))
-		v.Limit = metrics.LimitPerNumber
-	}
-	return v
+	return gs.localAll(now, "", false, to)
 }

@@ -27,7 +27,7 @@ type Verdict struct {
 // only count while st is unavailable. idKey names numbers and clients in
 // the store (store.Hash).
 func (gs *State) UseStore(st *store.Store, idKey []byte) {
-	gs.store, gs.idKey = st, idKey
+	gs.store, gs.hasher = st, store.NewHasher(idKey)
 }
 
 // shared runs one limit check in the store. handled is false when there
@@ -45,7 +45,7 @@ func (gs *State) shared(ctx context.Context, now time.Time, dailyMax, n int, lim
 	}
 	hashed := make([]string, len(keys))
 	for i, k := range keys {
-		hashed[i] = store.Hash(gs.idKey, k)
+		hashed[i] = gs.hasher.Hash(k)
 	}
 	verdict, err := gs.store.Limit(ctx, now, dailyMax, n, limit, rate, hashed)
 	switch {
@@ -67,4 +67,93 @@ func (gs *State) localLabel() string {
 		return ""
 	}
 	return store.Local
+}
+
+// DefersClient reports whether the per_client check may wait for
+// AdmitAll, so that a message delivered asks the store once: with a
+// store that is up and per_client on. (Without a store, or while it is
+// unavailable, AllowClient costs no round trip.)
+func (gs *State) DefersClient() bool {
+	return gs.store != nil && gs.store.Up() && !gs.g.PerClient.Off()
+}
+
+// AdmitAll is AllowClient (when withClient: its check was deferred,
+// DefersClient), AdmitMessage and, with claim set, the message's
+// duplicate claim, all in one store round trip. The verdict's Limit is
+// the limit that refused, per_client first; a message refused spends
+// nothing in the store beyond per_client (which AllowClient would have
+// spent before the message was read), and makes no claim.
+//
+// The claim's state goes to deliver (Deliverer.DeliverClaimed). When the
+// store fails, the claim asked for may still be made by a stalled store:
+// if the message is refused here that claim is released once the store
+// answers again (FinishWhenUp); if it is admitted, deliver ends it.
+func (gs *State) AdmitAll(ctx context.Context, client string, withClient bool, to []string, claim string, claimTTL time.Duration) (Verdict, store.Claimed) {
+	now := gs.now()
+	if gs.store == nil {
+		v := gs.localAll(now, client, withClient, to)
+		return v, store.Claimed{}
+	}
+	ask := store.Ask{Now: now, DailyMax: gs.g.DailyMax, NumberRate: gs.g.PerNumber, Claim: claim, ClaimTTL: claimTTL}
+	if withClient {
+		ask.Client, ask.ClientRate = gs.hasher.Hash(client), gs.g.PerClient
+	}
+	limits := withClient && !gs.g.PerClient.Off() || gs.g.DailyMax > 0 || !gs.g.PerNumber.Off()
+	if limits {
+		ask.Numbers = make([]string, len(to))
+		for i, n := range to {
+			ask.Numbers[i] = gs.hasher.Hash(n)
+		}
+	}
+	verdict, claimed, err := gs.store.Admit(ctx, &ask)
+	if err == nil {
+		v := Verdict{Store: store.Redis}
+		switch {
+		case !limits:
+			v.Store = "" // only the claim was asked: deliver labels it
+		case verdict == store.OverClient:
+			v.Limit = metrics.LimitPerClient
+		case verdict == store.OverDaily:
+			v.Limit = metrics.LimitDailyMax
+		case verdict == store.OverRate:
+			v.Limit = metrics.LimitPerNumber
+		}
+		return v, claimed
+	}
+	// The store failed. Without limits asked, only the claim failed:
+	// deliver falls back (or refuses) as it does for a claim of its own.
+	if !limits {
+		return Verdict{}, claimed
+	}
+	var v Verdict
+	if gs.store.Refuse() {
+		v = Verdict{Store: store.Local, Err: err}
+	} else {
+		v = gs.localAll(now, client, withClient, to)
+	}
+	if v.Err != nil || v.Limit != "" {
+		if c := claimed.Claim; c != nil {
+			c.FinishWhenUp(nil, 0, claimTTL) // refused: nothing will be sent
+		}
+		return v, store.Claimed{}
+	}
+	return v, claimed
+}
+
+// localAll is AdmitAll on this replica's own counters.
+func (gs *State) localAll(now time.Time, client string, withClient bool, to []string) Verdict {
+	v := Verdict{Store: gs.localLabel()}
+	if withClient && !gs.perClient.allowAll(now, []string{client}) {
+		v.Limit = metrics.LimitPerClient
+		return v
+	}
+	if !gs.daily.take(now, len(to)) {
+		v.Limit = metrics.LimitDailyMax
+		return v
+	}
+	if !gs.perNumber.allowAll(now, to) {
+		gs.daily.giveBack(now, len(to))
+		v.Limit = metrics.LimitPerNumber
+	}
+	return v
 }

@@ -52,7 +52,8 @@ return 1
 // Claim is this replica's hold on a message while it sends it.
 type Claim struct {
 	s     *Store
-	key   string
+	key   string // msgKey + id
+	id    string
 	owner string
 }
 
@@ -68,7 +69,7 @@ type Claim struct {
 //     set too: the claim was asked for and may have been made (a store
 //     that stalled runs it when it resumes); see FinishWhenUp.
 func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (claim *Claim, reply []byte, err error) {
-	key, channel := s.key("msg", id), s.key("done", id)
+	key, channel := s.msgKey+id, s.doneKey+id
 	owner := newOwner()
 	var sub *redis.PubSub
 	defer func() {
@@ -85,9 +86,9 @@ func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (
 		})
 		switch {
 		case errors.Is(err, redis.Nil):
-			return &Claim{s: s, key: key, owner: owner}, nil, nil
+			return &Claim{s: s, key: key, id: id, owner: owner}, nil, nil
 		case err != nil && sub == nil:
-			return &Claim{s: s, key: key, owner: owner}, nil, err
+			return &Claim{s: s, key: key, id: id, owner: owner}, nil, err
 		case err != nil:
 			return nil, nil, err
 		case strings.HasPrefix(held, resultPrefix):
@@ -196,10 +197,14 @@ func (s *Store) background(f func()) {
 // next identical request (or one waiting) may send.
 func (c *Claim) Release(ctx context.Context) error { return c.end(ctx, released, 0) }
 
+// ReleaseLater is Release in the background.
+func (c *Claim) ReleaseLater() {
+	c.s.background(func() { c.Release(context.Background()) })
+}
+
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
-	id := strings.TrimPrefix(c.key, c.s.key("msg", ""))
 	return c.s.do(ctx, func(ctx context.Context) error {
-		return finishScript.Run(ctx, c.s.rdb, []string{c.key}, c.owner, payload, keep.Milliseconds(), c.s.key("done", id)).Err()
+		return finishScript.Run(ctx, c.s.rdb, []string{c.key}, c.owner, payload, keep.Milliseconds(), c.s.doneKey+c.id).Err()
 	})
 }
 

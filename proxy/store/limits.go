@@ -79,16 +79,13 @@ const (
 // (see Hash). It returns Admitted, OverDaily or OverRate, or
 // ErrUnavailable.
 func (s *Store) Limit(ctx context.Context, now time.Time, dailyMax, n int, limit string, rate config.Rate, keys []string) (int, error) {
-	interval := int64(0)
-	if !rate.Off() {
-		interval = max(1, rate.Per.Microseconds()/int64(rate.Count))
-	}
+	interval, _ := interval(rate)
 	if dailyMax == 0 && interval == 0 {
 		return Admitted, nil
 	}
 	all := make([]string, 0, len(keys)+1)
 	if dailyMax > 0 {
-		all = append(all, s.key("daily", now.UTC().Format(time.DateOnly)))
+		all = append(all, s.dailyKey(now))
 	}
 	if interval > 0 {
 		for _, k := range keys {
@@ -113,7 +110,7 @@ func (s *Store) Limit(ctx context.Context, now time.Time, dailyMax, n int, limit
 func (s *Store) DailyUsed(ctx context.Context, now time.Time) (int, error) {
 	var used int
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.rdb.Get(ctx, s.key("daily", now.UTC().Format(time.DateOnly))).Result()
+		v, err := s.rdb.Get(ctx, s.dailyKey(now)).Result()
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net"
 	"sync"
@@ -73,6 +74,16 @@ type Store struct {
 	lastLog map[string]time.Time // by message, for once-a-minute logging
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// Key prefixes under key_prefix, joined once rather than per message.
+	clientKey, numberKey, msgKey, doneKey, dayPrefix string
+	day                                              atomic.Pointer[dayName] // the daily counter's key, for the UTC day it names
+}
+
+// dayName is the daily counter's key for one UTC day (dayKey).
+type dayName struct {
+	day int
+	key string
 }
 
 // New connects to c's store (TLS verified against roots for rediss://)
@@ -88,6 +99,8 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 	}
 	s := &Store{rdb: redis.NewClient(clientOptions(c, roots)), cluster: c, log: log, m: m,
 		lastLog: map[string]time.Time{}, stop: make(chan struct{})}
+	s.clientKey, s.numberKey = s.key("rate", "per_client", ""), s.key("rate", "per_number", "")
+	s.msgKey, s.doneKey, s.dayPrefix = s.key("msg", ""), s.key("done", ""), s.key("daily", "")
 	s.up.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.StoreTimeout)
 	defer cancel()
@@ -265,10 +278,41 @@ func (s *Store) logLimited(event string, level slog.Level, msg string, args ...a
 // Hash names a number or a client address in the store: an HMAC with the
 // config's message key, so the store holds no phone numbers and replicas
 // with the same config (the same secrets) name them alike.
-func Hash(idKey []byte, s string) string {
-	mac := hmac.New(sha256.New, idKey)
+func Hash(idKey []byte, s string) string { return NewHasher(idKey).Hash(s) }
+
+// Hasher is Hash for one key, reusing its HMAC states: a message hashes
+// its client and every number, and a new HMAC is five allocations.
+type Hasher struct{ pool sync.Pool }
+
+// NewHasher returns a Hasher with idKey.
+func NewHasher(idKey []byte) *Hasher {
+	h := &Hasher{}
+	h.pool.New = func() any { return hmac.New(sha256.New, idKey) }
+	return h
+}
+
+// Hash is Hash(idKey, s).
+func (h *Hasher) Hash(s string) string {
+	mac := h.pool.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write([]byte(s))
-	return hex.EncodeToString(mac.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	var out [32]byte
+	hex.Encode(out[:], mac.Sum(sum[:0])[:16])
+	h.pool.Put(mac)
+	return string(out[:])
+}
+
+// dailyKey is the daily counter's key for now's UTC day.
+func (s *Store) dailyKey(now time.Time) string {
+	y, m, d := now.UTC().Date()
+	day := y*10000 + int(m)*100 + d
+	if n := s.day.Load(); n != nil && n.day == day {
+		return n.key
+	}
+	n := &dayName{day: day, key: s.dayPrefix + now.UTC().Format(time.DateOnly)}
+	s.day.Store(n)
+	return n.key
 }
 
 // key is a store key under key_prefix.

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postern/postern/proxy/config"
+)
+
+// admitScript is a message's every decision in the store in one step, so
+// that a message that is delivered waits for one round trip: per_client,
+// then daily_max, then per_number (the order and the answers of guard's
+// local limits, and of limitScript), then the duplicate claim (claimScript).
+//
+// KEYS: [per_client bucket] [daily counter] per_number buckets... [claim].
+// ARGV: now (µs), per_client interval (µs, 0: no per_client key) and
+// burst, daily max (0: no daily key), recipients, the daily key's TTL (s),
+// per_number interval (0: no per_number keys) and burst, the claim's owner
+// ("": no claim key) and TTL (ms).
+//
+// per_client is spent once it admits, whatever follows, as when it was
+// decided on its own before the message was read (guard.AllowClient). A
+// message refused by daily_max or per_number spends nothing more; one
+// admitted spends its limits even when an identical message holds the
+// claim (a duplicate that joins another's result counts as the message it
+// is, as it did with separate steps).
+//
+// Returns "c" (admitted; claimed when a claim was asked), "k"
+// (per_client), "d" (daily_max), "n" (per_number), or, admitted but the
+// claim taken, what the claim key holds ("p:<owner>" in flight, "r:<reply>"
+// finished).
+var admitScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local ci, cb = tonumber(ARGV[2]), tonumber(ARGV[3])
+local dmax, n, dttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ni, nb = tonumber(ARGV[7]), tonumber(ARGV[8])
+local owner = ARGV[9]
+local first, last = 1, #KEYS
+if owner ~= '' then last = last - 1 end
+if ci > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then tat = now end
+  local nt = tat + ci
+  if nt - now > cb * ci then return 'k' end
+  redis.call('SET', KEYS[1], string.format('%.0f', nt), 'PX', math.floor((nt - now) / 1000) + 1)
+  first = 2
+end
+local dkey = nil
+if dmax > 0 then
+  dkey = KEYS[first]
+  local used = tonumber(redis.call('GET', dkey) or '0')
+  if used + n > dmax then return 'd' end
+  first = first + 1
+end
+local tats, order = {}, {}
+if ni > 0 then
+  for i = first, last do
+    local k = KEYS[i]
+    local tat = tats[k]
+    if tat == nil then
+      tat = tonumber(redis.call('GET', k) or '0')
+      table.insert(order, k)
+    end
+    if tat < now then tat = now end
+    local nt = tat + ni
+    if nt - now > nb * ni then return 'n' end
+    tats[k] = nt
+  end
+end
+if dkey then
+  redis.call('INCRBY', dkey, n)
+  redis.call('EXPIRE', dkey, dttl)
+end
+for _, k in ipairs(order) do
+  local nt = tats[k]
+  redis.call('SET', k, string.format('%.0f', nt), 'PX', math.floor((nt - now) / 1000) + 1)
+end
+if owner ~= '' then
+  local v = redis.call('GET', KEYS[#KEYS])
+  if v then return v end
+  redis.call('SET', KEYS[#KEYS], 'p:' .. owner, 'PX', ARGV[10])
+end
+return 'c'
+`)
+
+// Ask is one message's decisions for Admit. Clients and numbers are
+// already hashed (Hasher).
+type Ask struct {
+	Now time.Time
+	// Client is asked of per_client at ClientRate when ClientRate is on
+	// and Client is not "".
+	Client     string
+	ClientRate config.Rate
+	// DailyMax (0: off) counts len(Numbers) recipients on Now's UTC day;
+	// NumberRate (off: none) takes one token per number.
+	DailyMax   int
+	NumberRate config.Rate
+	Numbers    []string
+	// Claim asks for the message's claim (ClaimOrWait's id and ttl) once
+	// the limits admit it; "" asks for none.
+	Claim    string
+	ClaimTTL time.Duration
+}
+
+// Verdicts of Admit beyond Limit's.
+const OverClient = 3
+
+// Claimed is what the store said about a message's claim (Ask.Claim).
+type Claimed struct {
+	// Asked: a claim was asked for in the same step as the limits.
+	Asked bool
+	// Claim: this replica holds the message and must Finish or Release
+	// it; with Err set, the claim was asked of a store that failed and may
+	// have been made (see FinishWhenUp).
+	Claim *Claim
+	// Reply: an identical message finished within dedup_window; its reply.
+	Reply []byte
+	// Held: another replica holds the message in flight (ClaimOrWait
+	// waits for it).
+	Held bool
+	// Err is ErrUnavailable when the store failed.
+	Err error
+}
+
+// Admit decides a message's per_client, daily_max, per_number and claim
+// in one script (admitScript): one round trip. It returns the verdict
+// (Admitted, OverClient, OverDaily, OverRate for per_number) and, when
+// a's Claim was asked and the limits admitted the message, the claim's
+// state. On a store failure the error is ErrUnavailable and Claimed
+// carries the claim asked for (Err set).
+func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
+	ci, cb := interval(a.ClientRate)
+	if a.Client == "" {
+		ci = 0
+	}
+	ni, nb := interval(a.NumberRate)
+	keys := make([]string, 0, len(a.Numbers)+3)
+	if ci > 0 {
+		keys = append(keys, s.clientKey+a.Client)
+	}
+	if a.DailyMax > 0 {
+		keys = append(keys, s.dailyKey(a.Now))
+	}
+	if ni > 0 {
+		for _, k := range a.Numbers {
+			keys = append(keys, s.numberKey+k)
+		}
+	}
+	var claimed Claimed
+	owner := ""
+	if a.Claim != "" {
+		owner = newOwner()
+		key := s.msgKey + a.Claim
+		keys = append(keys, key)
+		claimed = Claimed{Asked: true, Claim: &Claim{s: s, key: key, id: a.Claim, owner: owner}}
+	}
+	if len(keys) == 0 {
+		return Admitted, Claimed{}, nil
+	}
+	// int64s, not strings: go-redis writes them without formatting, and
+	// Go boxes the small ones (under 256) without allocating.
+	args := []any{a.Now.UnixMicro(), ci, int64(cb), int64(a.DailyMax), int64(len(a.Numbers)),
+		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
+	var got string
+	err := s.do(ctx, func(ctx context.Context) error {
+		v, err := admitScript.Run(ctx, s.rdb, keys, args...).Text()
+		got = v
+		return err
+	})
+	if err != nil {
+		claimed.Err = err
+		return Admitted, claimed, err
+	}
+	switch {
+	case got == "k":
+		return OverClient, Claimed{}, nil
+	case got == "d":
+		return OverDaily, Claimed{}, nil
+	case got == "n":
+		return OverRate, Claimed{}, nil
+	case strings.HasPrefix(got, resultPrefix):
+		return Admitted, Claimed{Asked: true, Reply: []byte(got[len(resultPrefix):])}, nil
+	case strings.HasPrefix(got, pendingPrefix):
+		return Admitted, Claimed{Asked: true, Held: true}, nil
+	}
+	return Admitted, claimed, nil
+}
+
+// interval is rate's token interval in µs and its burst; 0 when off.
+func interval(rate config.Rate) (int64, int) {
+	if rate.Off() {
+		return 0, 0
+	}
+	return max(1, rate.Per.Microseconds()/int64(rate.Count)), rate.Count
+}
+
+// dailyTTL is the daily counter's TTL in seconds, boxed once.
+var dailyTTL any = int64(dailyKeyTTL / time.Second)
