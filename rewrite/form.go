@@ -59,12 +59,23 @@ func cutByte(s string, sep byte) (before, after string) {
 func unescapeValid(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' || s[i] == '+' {
-			v, _ := url.QueryUnescape(s)
-			return v
+			if len(s) > maxStackUnescape {
+				v, _ := url.QueryUnescape(s)
+				return v
+			}
+			// Decoded on the stack in one pass (url.QueryUnescape makes
+			// two and grows a strings.Builder byte by byte); the string
+			// is the one allocation.
+			var buf [maxStackUnescape]byte
+			return string(appendUnescaped(append(buf[:0], s[:i]...), s[i:]))
 		}
 	}
 	return s
 }
+
+// maxStackUnescape is the longest value unescapeValid decodes on its
+// stack: ISE's texts and credentials fit.
+const maxStackUnescape = 512
 
 // has reports whether key is present, with any value.
 func (f form) has(key string) bool {
