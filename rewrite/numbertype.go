@@ -43,6 +43,7 @@ type descMatcher struct {
 	lengths []int32
 	pattern *regexp.Regexp // nil: the description is absent and matches nothing
 	first   digitSet       // the digits a match can start with
+	pairs   pairSet        // the two digits a match can start with
 }
 
 // matches is the library's isNumberMatchingDesc: a possible length (when
@@ -54,7 +55,7 @@ func (d descMatcher) matches(nsn string) bool {
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	return d.first.has(nsn) && d.pattern.MatchString(nsn)
+	return d.first.has(nsn) && d.pairs.has(nsn) && d.pattern.MatchString(nsn)
 }
 
 func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
@@ -63,7 +64,7 @@ func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
 	}
 	// The same anchored form the library compiles.
 	re := regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")
-	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re)}
+	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re), pairs: firstPairs(re)}
 }
 
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
@@ -150,14 +151,18 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 }
 
 // region is GetRegionCodeForNumber for a number of calling code cc with
-// national significant number nsn; "" when no region claims it.
-func (t *numberTyper) region(cc int, nsn string) string {
+// national significant number nsn; "" when no region claims it. When it
+// had to find the number's type in the region to decide (a region without
+// leading digits, such as the US among the +1 regions), it returns that
+// type too, with typed true, so that the caller does not match the
+// patterns again: it is numberType(region, nsn).
+func (t *numberTyper) region(cc int, nsn string) (region string, typ phonenumbers.PhoneNumberType, typed bool) {
 	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
 	switch len(regions) {
 	case 0:
-		return ""
+		return "", phonenumbers.UNKNOWN, false
 	case 1:
-		return regions[0]
+		return regions[0], phonenumbers.UNKNOWN, false
 	}
 	for _, r := range regions {
 		rp, ok := t.regions[r]
@@ -167,13 +172,13 @@ func (t *numberTyper) region(cc int, nsn string) string {
 		c := rp.compiled()
 		if c.leadingDigits != nil {
 			if c.leadingFirst.has(nsn) && c.leadingDigits.MatchString(nsn) {
-				return r
+				return r, phonenumbers.UNKNOWN, false
 			}
-		} else if c.numberType(nsn) != phonenumbers.UNKNOWN {
-			return r
+		} else if typ := c.numberType(nsn); typ != phonenumbers.UNKNOWN {
+			return r, typ, true
 		}
 	}
-	return ""
+	return "", phonenumbers.UNKNOWN, false
 }
 
 // numberType is getNumberTypeHelper for a geographic region; ok is false
