@@ -300,16 +300,16 @@ var legacyKeys = []string{
 // validEscapes reports whether url.QueryUnescape would accept s: every "%"
 // starts a two-digit hex escape.
 func validEscapes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return true
 		}
 		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 			return false
 		}
-		i += 2
+		s = s[i+3:]
 	}
-	return true
 }
 
 func isHex(c byte) bool {

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
 // formPair is one k=v of a form-encoded string: the key decoded, the value
@@ -45,10 +46,8 @@ func appendForm(dst form, s string) (form, error) {
 
 // cutByte is strings.Cut for a one-byte separator.
 func cutByte(s string, sep byte) (before, after string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:]
-		}
+	if i := strings.IndexByte(s, sep); i >= 0 {
+		return s[:i], s[i+1:]
 	}
 	return s, ""
 }

@@ -151,7 +151,16 @@ func appendFolded(b []byte, s string) []byte {
 	if b == nil {
 		b = make([]byte, 0, len(s)+8)
 	}
-	for _, r := range s {
+	// ASCII, most texts whole, folds byte by byte.
+	i := 0
+	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	for _, r := range s[i:] {
 		b = utf8.AppendRune(b, foldRune(r))
 	}
 	return b
