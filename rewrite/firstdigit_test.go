@@ -89,14 +89,14 @@ func TestFirstPairs(t *testing.T) {
 		return p
 	}
 	for pattern, want := range map[string]pairSet{
-		"^(?:9\\d{6})$":                  cross(1<<9, allDigits),
-		"^(?:70\\d{8})$":                 pairs("70"),
+		"^(?:9\\d{6})$":                   cross(1<<9, allDigits),
+		"^(?:70\\d{8})$":                  pairs("70"),
 		"^(?:7(?:[45]\\d|6[0-4])\\d{6})$": pairs("74", "75", "76"),
-		"^(?:0?1\\d)$":                   pairs("01").union(cross(1<<1, allDigits)),
-		"^(?:[2-4]|5[01])$":              pairs("50", "51"),
-		"^(?:1*2)$":                      pairs("11", "12"),
-		"^(?:)$":                         {},
-		"^(?:.5)$":                       allPairs(),
+		"^(?:0?1\\d)$":                    pairs("01").union(cross(1<<1, allDigits)),
+		"^(?:[2-4]|5[01])$":               pairs("50", "51"),
+		"^(?:1*2)$":                       pairs("11", "12"),
+		"^(?:)$":                          {},
+		"^(?:.5)$":                        allPairs(),
 	} {
 		if got := firstPairs(regexp.MustCompile(pattern)); got != want {
 			t.Errorf("firstPairs(%s) = %v, want %v", pattern, got, want)
