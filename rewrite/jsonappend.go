@@ -94,8 +94,10 @@ func newPostTemplate(endpoint *url.URL) postTemplate {
 	return postTemplate{req: req, err: err}
 }
 
-// postParts are a request's own URL and body reader, allocated together.
+// postParts are a request with its own URL and body reader, allocated
+// together.
 type postParts struct {
+	req  http.Request
 	url  url.URL
 	body bytes.Reader
 }
@@ -113,8 +115,11 @@ func (t *postTemplate) post(ctx context.Context, h *fixedHeader, body []byte) (*
 	if ctx == nil {
 		return nil, errors.New("net/http: nil Context")
 	}
-	req := t.req.WithContext(ctx)
 	parts := &postParts{url: *t.req.URL}
+	// WithContext's copy is inlined and kept off the heap: the request
+	// lives in parts.
+	parts.req = *t.req.WithContext(ctx)
+	req := &parts.req
 	parts.body.Reset(body)
 	req.URL = &parts.url
 	req.Header = make(http.Header, 4) // room for the sender's User-Agent
