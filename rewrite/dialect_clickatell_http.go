@@ -516,9 +516,51 @@ func oneLine(s string) string {
 
 var _ CredentialReader = ClickatellHTTP{}
 
+// queryCredentials is Credentials of a query alone, read in one pass
+// without collecting its pairs: nothing when any escape in it is invalid
+// (appendForm would fail: a "%" must be followed by two hex digits, which
+// can never be the "&" or "=" it is split at), else each part's first
+// non-empty value.
+func queryCredentials(q string) Credentials {
+	if !validEscapes(q) {
+		return Credentials{}
+	}
+	var c Credentials
+	var found uint8
+	for q != "" && found != 7 {
+		var pair string
+		pair, q = cutByte(q, '&')
+		k, v := cutByte(pair, '=')
+		if v == "" {
+			continue
+		}
+		var part *string
+		var bit uint8
+		switch unescapeValid(k) {
+		case "user":
+			part, bit = &c.User, 1
+		case "password":
+			part, bit = &c.Password, 2
+		case "api_id":
+			part, bit = &c.APIID, 4
+		default:
+			continue
+		}
+		if found&bit == 0 {
+			if *part = unescapeValid(v); *part != "" {
+				found |= bit
+			}
+		}
+	}
+	return c
+}
+
 // Credentials reads user, password and api_id from the query and, for a
 // form POST, the body (the body wins, as in Parse).
 func (ClickatellHTTP) Credentials(in Inbound) Credentials {
+	if in.Method != http.MethodPost || len(in.Body) == 0 {
+		return queryCredentials(in.RawQuery)
+	}
 	var qbuf, bbuf [maxFormPairs]formPair
 	query, err := appendForm(qbuf[:0], in.RawQuery)
 	if err != nil {
