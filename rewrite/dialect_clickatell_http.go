@@ -506,6 +506,9 @@ func errorStatus(e *Error) int {
 
 // oneLine keeps each reply line one line, whatever an id or description holds.
 func oneLine(s string) string {
+	if strings.IndexAny(s, "\r\n") < 0 && utf8.ValidString(s) {
+		return s // what strings.Map would return, without its call per rune
+	}
 	return strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '

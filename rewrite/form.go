@@ -66,7 +66,20 @@ func unescapeValid(s string) string {
 			// two and grows a strings.Builder byte by byte); the string
 			// is the one allocation.
 			var buf [maxStackUnescape]byte
-			return string(appendUnescaped(append(buf[:0], s[:i]...), s[i:]))
+			n := copy(buf[:], s[:i])
+			for ; i < len(s); i++ {
+				c := s[i]
+				switch c {
+				case '+':
+					c = ' '
+				case '%':
+					c = unhex(s[i+1])<<4 | unhex(s[i+2])
+					i += 2
+				}
+				buf[n] = c
+				n++
+			}
+			return string(buf[:n])
 		}
 	}
 	return s

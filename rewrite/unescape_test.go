@@ -27,3 +27,22 @@ func FuzzUnescapeValidSameAsQueryUnescape(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOneLineSameAsMap: oneLine's shortcut for valid text without line
+// breaks answers as strings.Map does.
+func FuzzOneLineSameAsMap(f *testing.F) {
+	for _, s := range []string{"", "a55b8f8d56f33440e993aa614c68bf8b", "a\r\nb", "bad \xff utf8", "\uFFFD ok", "x\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, s)
+		if got := oneLine(s); got != want {
+			t.Fatalf("oneLine(%q) = %q, strings.Map %q", s, got, want)
+		}
+	})
+}
