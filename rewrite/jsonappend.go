@@ -54,7 +54,7 @@ func appendQueryEscape(dst []byte, s string) []byte {
 	const upperHex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		case queryUnreserved[c]:
 			dst = append(dst, c)
 		case c == ' ':
 			dst = append(dst, '+')
@@ -64,6 +64,15 @@ func appendQueryEscape(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// queryUnreserved is the bytes url.QueryEscape leaves as they are:
+// letters, digits and "-_.~".
+var queryUnreserved = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 // fixedHeader is a provider's request header values, made once at start:
 // every request's Header map refers to the same one-element slices. They

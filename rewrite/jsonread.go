@@ -144,9 +144,11 @@ func (r *jsonReader) str() (escaped bool) {
 	for r.i < len(r.b) {
 		// Eight bytes at a time while none is a quote, a backslash or
 		// a control character: most of a reply is plain text.
-		for r.i+8 <= len(r.b) && plainWord(binary.LittleEndian.Uint64(r.b[r.i:])) {
-			r.i += 8
+		b, i := r.b, r.i
+		for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
 		}
+		r.i = i
 		if r.i >= len(r.b) {
 			break
 		}
@@ -192,9 +194,8 @@ func (r *jsonReader) str() (escaped bool) {
 // way.
 func plainWord(w uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	hasZero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
-	below := (w - ones*0x20) & ^w & highs
-	return hasZero(w^(ones*'"'))|hasZero(w^(ones*'\\'))|below == 0
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs == 0
 }
 
 // number skips a number in JSON's grammar:
