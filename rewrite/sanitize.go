@@ -123,7 +123,9 @@ func newMasker(text string) masker {
 // newMaskerInto is newMasker folding the text into buf, which a caller
 // may keep on its stack.
 func newMaskerInto(text string, buf []byte) masker {
-	if utf8.RuneCountInString(text) < minTextEcho {
+	// A text of minTextEcho*UTFMax bytes or more has minTextEcho runes:
+	// only a shorter one is counted.
+	if len(text) < minTextEcho*utf8.UTFMax && utf8.RuneCountInString(text) < minTextEcho {
 		return masker{}
 	}
 	return masker{text: appendFolded(buf, text)}
