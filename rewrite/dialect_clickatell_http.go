@@ -506,7 +506,7 @@ func errorStatus(e *Error) int {
 
 // oneLine keeps each reply line one line, whatever an id or description holds.
 func oneLine(s string) string {
-	if strings.IndexAny(s, "\r\n") < 0 && utf8.ValidString(s) {
+	if !strings.ContainsAny(s, "\r\n") && utf8.ValidString(s) {
 		return s // what strings.Map would return, without its call per rune
 	}
 	return strings.Map(func(r rune) rune {
