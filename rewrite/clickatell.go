@@ -10,8 +10,8 @@ import (
 
 // clickatellConfig is a validated Config shared by both Clickatell providers.
 type clickatellConfig struct {
-	endpoint *url.URL // never nil after newClickatellConfig
-	url      string   // endpoint formatted, once
+	endpoint *url.URL     // never nil after newClickatellConfig
+	post     postTemplate // the POST to endpoint, made once
 	header   fixedHeader
 	token    string
 	from     string // normalised sender, "" = none
@@ -54,7 +54,7 @@ func newClickatellConfig(api clickatellAPI, cfg Config, defaultEndpoint string) 
 		}
 		c.endpoint = u
 	}
-	c.url = c.endpoint.String()
+	c.post = newPostTemplate(c.endpoint)
 	// The One and Platform APIs take the raw key ("Bearer <key>" is
 	// rejected as 401); the REST API wants the Bearer form.
 	auth := c.token

@@ -59,13 +59,16 @@ func LookupNumber(digits string) NumberInfo {
 		}
 		cc, nsn = int(num.GetCountryCode()), phonenumbers.GetNationalSignificantNumber(num)
 	}
-	region := typer.region(cc, nsn)
+	region, typ, typed := typer.region(cc, nsn)
 	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}
 	// For a geographic region, valid means a type other than UNKNOWN.
-	typ, ok := typer.numberType(region, nsn)
-	if !ok || typ == phonenumbers.UNKNOWN {
+	known := typed
+	if !typed {
+		typ, known = typer.numberType(region, nsn)
+	}
+	if !known || typ == phonenumbers.UNKNOWN {
 		return unknown
 	}
 	t, ok := numberTypeNames[typ]

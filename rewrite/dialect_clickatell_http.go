@@ -300,16 +300,16 @@ var legacyKeys = []string{
 // validEscapes reports whether url.QueryUnescape would accept s: every "%"
 // starts a two-digit hex escape.
 func validEscapes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return true
 		}
 		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 			return false
 		}
-		i += 2
+		s = s[i+3:]
 	}
-	return true
 }
 
 func isHex(c byte) bool {
@@ -506,6 +506,9 @@ func errorStatus(e *Error) int {
 
 // oneLine keeps each reply line one line, whatever an id or description holds.
 func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") && utf8.ValidString(s) {
+		return s // what strings.Map would return, without its call per rune
+	}
 	return strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '
@@ -516,9 +519,51 @@ func oneLine(s string) string {
 
 var _ CredentialReader = ClickatellHTTP{}
 
+// queryCredentials is Credentials of a query alone, read in one pass
+// without collecting its pairs: nothing when any escape in it is invalid
+// (appendForm would fail: a "%" must be followed by two hex digits, which
+// can never be the "&" or "=" it is split at), else each part's first
+// non-empty value.
+func queryCredentials(q string) Credentials {
+	if !validEscapes(q) {
+		return Credentials{}
+	}
+	var c Credentials
+	var found uint8
+	for q != "" && found != 7 {
+		var pair string
+		pair, q = cutByte(q, '&')
+		k, v := cutByte(pair, '=')
+		if v == "" {
+			continue
+		}
+		var part *string
+		var bit uint8
+		switch unescapeValid(k) {
+		case "user":
+			part, bit = &c.User, 1
+		case "password":
+			part, bit = &c.Password, 2
+		case "api_id":
+			part, bit = &c.APIID, 4
+		default:
+			continue
+		}
+		if found&bit == 0 {
+			if *part = unescapeValid(v); *part != "" {
+				found |= bit
+			}
+		}
+	}
+	return c
+}
+
 // Credentials reads user, password and api_id from the query and, for a
 // form POST, the body (the body wins, as in Parse).
 func (ClickatellHTTP) Credentials(in Inbound) Credentials {
+	if in.Method != http.MethodPost || len(in.Body) == 0 {
+		return queryCredentials(in.RawQuery)
+	}
 	var qbuf, bbuf [maxFormPairs]formPair
 	query, err := appendForm(qbuf[:0], in.RawQuery)
 	if err != nil {

@@ -36,7 +36,7 @@ func TestFirstDigits(t *testing.T) {
 
 // TestFirstDigitsNeverRuleOutAMatch: for every pattern of every region,
 // no example number and no random number the pattern matches is ruled
-// out by its first digit.
+// out by its first digit or its first two.
 func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 	typer := sharedNumberTyper()
 	rng := rand.New(rand.NewPCG(13, 13))
@@ -64,6 +64,9 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 				if d.pattern != nil && d.pattern.MatchString(nsn) && !d.first.has(nsn) {
 					t.Fatalf("%s: %s matches %q but its first digits are %010b", rp.md.GetId(), d.pattern, nsn, d.first)
 				}
+				if d.pattern != nil && d.pattern.MatchString(nsn) && !d.pairs.has(nsn) {
+					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.GetId(), d.pattern, nsn, d.pairs)
+				}
 			}
 			if c.leadingDigits != nil && c.leadingDigits.MatchString(nsn) && !c.leadingFirst.has(nsn) {
 				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingDigits, nsn)
@@ -75,4 +78,74 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 		}
 	}
 	t.Logf("%d region × number pairs checked", checked)
+}
+
+func TestFirstPairs(t *testing.T) {
+	pairs := func(list ...string) (p pairSet) {
+		for _, s := range list {
+			i := int(s[0]-'0')*10 + int(s[1]-'0')
+			p[i>>6] |= 1 << (i & 63)
+		}
+		return p
+	}
+	for pattern, want := range map[string]pairSet{
+		"^(?:9\\d{6})$":                   cross(1<<9, allDigits),
+		"^(?:70\\d{8})$":                  pairs("70"),
+		"^(?:7(?:[45]\\d|6[0-4])\\d{6})$": pairs("74", "75", "76"),
+		"^(?:0?1\\d)$":                    pairs("01").union(cross(1<<1, allDigits)),
+		"^(?:[2-4]|5[01])$":               pairs("50", "51"),
+		"^(?:1*2)$":                       pairs("11", "12"),
+		"^(?:)$":                          {},
+		"^(?:.5)$":                        allPairs(),
+	} {
+		if got := firstPairs(regexp.MustCompile(pattern)); got != want {
+			t.Errorf("firstPairs(%s) = %v, want %v", pattern, got, want)
+		}
+	}
+}
+
+// TestFirstPairsNeverRuleOutAMatch: for random patterns over the digits 0
+// to 3 (literals, classes, groups, alternation, ?, *, +, {m,n}), every
+// string of up to six such digits a pattern matches whole has its first
+// two in the pattern's pairSet.
+func TestFirstPairsNeverRuleOutAMatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 2))
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		switch k := rng.IntN(9); {
+		case depth > 3 || k < 2:
+			return strconv.Itoa(rng.IntN(4))
+		case k == 2:
+			return "[" + strconv.Itoa(rng.IntN(2)) + "-" + strconv.Itoa(2+rng.IntN(2)) + "]"
+		case k == 3:
+			return "(?:" + gen(depth+1) + "|" + gen(depth+1) + ")"
+		case k == 4:
+			return gen(depth+1) + gen(depth+1) + gen(depth+1)
+		case k == 5:
+			return "(?:" + gen(depth+1) + ")" + []string{"?", "*", "+", "{2}", "{0,2}", "{1,3}"}[rng.IntN(6)]
+		case k == 6:
+			return "\\d"
+		default:
+			return gen(depth+1) + gen(depth+1)
+		}
+	}
+	var all []string
+	for n := 2; n <= 6; n++ {
+		for i := range 1 << (2 * n) {
+			s := make([]byte, n)
+			for j := range s {
+				s[j] = '0' + byte(i>>(2*j)&3)
+			}
+			all = append(all, string(s))
+		}
+	}
+	for range 400 {
+		re := regexp.MustCompile("^(?:" + gen(0) + ")$")
+		p := firstPairs(re)
+		for _, s := range all {
+			if re.MatchString(s) && !p.has(s) {
+				t.Fatalf("%s matches %q but its first pairs are %v", re, s, p)
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
 // formPair is one k=v of a form-encoded string: the key decoded, the value
@@ -45,10 +46,8 @@ func appendForm(dst form, s string) (form, error) {
 
 // cutByte is strings.Cut for a one-byte separator.
 func cutByte(s string, sep byte) (before, after string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:]
-		}
+	if i := strings.IndexByte(s, sep); i >= 0 {
+		return s[:i], s[i+1:]
 	}
 	return s, ""
 }
@@ -59,12 +58,36 @@ func cutByte(s string, sep byte) (before, after string) {
 func unescapeValid(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' || s[i] == '+' {
-			v, _ := url.QueryUnescape(s)
-			return v
+			if len(s) > maxStackUnescape {
+				v, _ := url.QueryUnescape(s)
+				return v
+			}
+			// Decoded on the stack in one pass (url.QueryUnescape makes
+			// two and grows a strings.Builder byte by byte); the string
+			// is the one allocation.
+			var buf [maxStackUnescape]byte
+			n := copy(buf[:], s[:i])
+			for ; i < len(s); i++ {
+				c := s[i]
+				switch c {
+				case '+':
+					c = ' '
+				case '%':
+					c = unhex(s[i+1])<<4 | unhex(s[i+2])
+					i += 2
+				}
+				buf[n] = c
+				n++
+			}
+			return string(buf[:n])
 		}
 	}
 	return s
 }
+
+// maxStackUnescape is the longest value unescapeValid decodes on its
+// stack: ISE's texts and credentials fit.
+const maxStackUnescape = 512
 
 // has reports whether key is present, with any value.
 func (f form) has(key string) bool {

@@ -272,6 +272,11 @@ func FuzzParseSameAsReference(f *testing.F) {
 	f.Add("to=07700900123&to=07700900123&text=x&unicode=1", []byte("00480069"), "POST")
 	f.Add("user=a%zz&to=1", []byte("password=p&api_id=%41"), "POST")
 	f.Add("phone=07700+900123&msg=hi&sender=%2B15551234567", []byte("msg=body+wins&phone="), "POST")
+	// Credentials: empty and repeated parts, escaped keys, a bad escape
+	// after them.
+	f.Add("user=&user=ise&pass%77ord=S3cret%21&password=second&api%5Fid=1&api_id=2&&=x&user", []byte(nil), "GET")
+	f.Add("user=ise&password=p+w&api_id=1&text=%4", []byte(nil), "GET")
+	f.Add("user=ise&password=p&api_id=1&to=1&text=x", []byte(""), "POST")
 	for _, dir := range []string{"FuzzParseClickatellHTTP", "FuzzParseQuery"} {
 		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", dir, "*"))
 		for _, name := range files {

@@ -3,9 +3,13 @@ package rewrite
 import (
 	"bytes"
 	"context"
-	"github.com/postern/postern/internal/jsonenc"
+	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+
+	"github.com/postern/postern/internal/jsonenc"
 )
 
 // The fixed-shape provider bodies (Clickatell's, Twilio's form) are
@@ -50,7 +54,7 @@ func appendQueryEscape(dst []byte, s string) []byte {
 	const upperHex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		case queryUnreserved[c]:
 			dst = append(dst, c)
 		case c == ' ':
 			dst = append(dst, '+')
@@ -60,6 +64,15 @@ func appendQueryEscape(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// queryUnreserved is the bytes url.QueryEscape leaves as they are:
+// letters, digits and "-_.~".
+var queryUnreserved = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 // fixedHeader is a provider's request header values, made once at start:
 // every request's Header map refers to the same one-element slices. They
@@ -77,19 +90,62 @@ func newFixedHeader(contentType, auth string) fixedHeader {
 	return h
 }
 
-// postRequest is the POST of body to endpoint (a URL string the provider
-// formatted once, at start) with h's Content-Type, Accept and
-// Authorization, as http.NewRequestWithContext builds it from a
-// bytes.Reader (Content-Length and GetBody set).
-func postRequest(ctx context.Context, endpoint string, h *fixedHeader, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+// postTemplate is a provider's POST to its endpoint as
+// http.NewRequestWithContext makes it from the endpoint's string, made
+// once at start: each request copies it instead of parsing the URL again.
+type postTemplate struct {
+	req *http.Request // no body, no header, context.Background()
+	err error         // what NewRequestWithContext said, returned by every post
+}
+
+func newPostTemplate(endpoint *url.URL) postTemplate {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, endpoint.String(), nil)
+	return postTemplate{req: req, err: err}
+}
+
+// postParts are a request with its own URL and body reader, allocated
+// together.
+type postParts struct {
+	req  http.Request
+	url  url.URL
+	body bytes.Reader
+}
+
+// post is the POST of body with h's Content-Type, Accept and
+// Authorization: field for field what http.NewRequestWithContext builds
+// from the endpoint's string and a bytes.Reader (URL, Host, Proto,
+// Content-Length, a Body that is io.NopCloser of the reader, GetBody),
+// with a URL of its own that a sender may change, without parsing the
+// URL per request (FuzzBodiesSameAsEncoders compares the two).
+func (t *postTemplate) post(ctx context.Context, h *fixedHeader, body []byte) (*http.Request, error) {
+	if t.err != nil {
+		return nil, t.err
 	}
+	if ctx == nil {
+		return nil, errors.New("net/http: nil Context")
+	}
+	parts := &postParts{url: *t.req.URL}
+	// WithContext's copy is inlined and kept off the heap: the request
+	// lives in parts.
+	parts.req = *t.req.WithContext(ctx)
+	req := &parts.req
+	parts.body.Reset(body)
+	req.URL = &parts.url
+	req.Header = make(http.Header, 4) // room for the sender's User-Agent
 	req.Header["Content-Type"] = h.contentType
 	req.Header["Accept"] = h.accept
 	if h.auth != nil {
 		req.Header["Authorization"] = h.auth
+	}
+	req.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return req, nil
+	}
+	req.Body = io.NopCloser(&parts.body)
+	req.GetBody = func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(body)), nil
 	}
 	return req, nil
 }

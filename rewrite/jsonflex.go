@@ -39,14 +39,17 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 func jsonString(b []byte) (string, error) {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		inner := b[1 : len(b)-1]
-		plain := utf8.Valid(inner)
+		plain, ascii := true, true
 		for _, c := range inner {
 			if c < 0x20 || c == '"' || c == '\\' {
 				plain = false
 				break
 			}
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
 		}
-		if plain {
+		if plain && (ascii || utf8.Valid(inner)) {
 			return string(inner), nil
 		}
 	}

@@ -2,7 +2,9 @@ package rewrite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // Provider replies are small JSON documents of a known shape. Decoding
@@ -140,6 +142,16 @@ func (r *jsonReader) literal(lit string) {
 func (r *jsonReader) str() (escaped bool) {
 	r.i++ // the opening quote
 	for r.i < len(r.b) {
+		// Eight bytes at a time while none is a quote, a backslash or
+		// a control character: most of a reply is plain text.
+		b, i := r.b, r.i
+		for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		r.i = i
+		if r.i >= len(r.b) {
+			break
+		}
 		c := r.b[r.i]
 		switch {
 		case c == '"':
@@ -173,6 +185,17 @@ func (r *jsonReader) str() (escaped bool) {
 	}
 	r.fail()
 	return escaped
+}
+
+// plainWord reports whether none of the eight bytes of w is a quote, a
+// backslash or below 0x20: for each, a byte of x is zero exactly when the
+// byte of w is the one sought (the usual "has a zero byte" test, exact in
+// whether any byte matches), and w's bytes below 0x20 are found the same
+// way.
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs == 0
 }
 
 // number skips a number in JSON's grammar:
@@ -251,12 +274,21 @@ func (r *jsonReader) fields(depth int, names []string, field func(k int) bool) {
 			return
 		}
 		k := -1
+		// The names are ASCII: an ASCII key of another length cannot
+		// equal one in any case.
+		ascii := true
+		for _, c := range key {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
 		for j, name := range names {
 			if string(key) == name {
 				k = j
 				break
 			}
-			if bytes.EqualFold(key, []byte(name)) {
+			if (!ascii || len(key) == len(name)) && bytes.EqualFold(key, []byte(name)) {
 				r.fail()
 				return
 			}

@@ -67,3 +67,46 @@ func FuzzReplyDecodeSameAsJSON(f *testing.F) {
 		}
 	})
 }
+
+// plainWordReference is plainWord byte by byte.
+func plainWordReference(w uint64) bool {
+	for i := range 8 {
+		if c := byte(w >> (8 * i)); c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPlainWord: every byte value in every position, among plain bytes
+// and among the other special ones (a borrow from one byte must not hide
+// or invent another).
+func TestPlainWord(t *testing.T) {
+	for _, fill := range []byte{'a', 0x7f, 0x80, 0xff, ' ', 0x1f, '"', '\\', 0x21, 0x5d} {
+		for pos := range 8 {
+			for c := range 256 {
+				var w uint64
+				for i := range 8 {
+					b := fill
+					if i == pos {
+						b = byte(c)
+					}
+					w |= uint64(b) << (8 * i)
+				}
+				if plainWord(w) != plainWordReference(w) {
+					t.Fatalf("plainWord(%#016x) = %v", w, plainWord(w))
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlainWord(f *testing.F) {
+	f.Add(uint64(0x6161616161616161))
+	f.Add(uint64(0x2261616161616161))
+	f.Fuzz(func(t *testing.T, w uint64) {
+		if plainWord(w) != plainWordReference(w) {
+			t.Fatalf("plainWord(%#016x) = %v", w, plainWord(w))
+		}
+	})
+}

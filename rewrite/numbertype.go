@@ -3,7 +3,6 @@ package rewrite
 import (
 	"regexp"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -19,6 +18,24 @@ import (
 // library's own for every example number in the metadata.
 type numberTyper struct {
 	regions map[string]*regionPatterns // geographic regions by ISO code
+	// byCode is, per calling code (1 to 3 digits), the library's regions
+	// for it (GetRegionCodesForCountryCode) and their patterns (nil for a
+	// non-geographic one), read once: a number costs array indexing, not
+	// map lookups.
+	byCode [1000]codeRegions
+}
+
+type codeRegions struct {
+	ids      []string
+	patterns []*regionPatterns
+}
+
+// forCode is byCode[cc], empty for a code out of range.
+func (t *numberTyper) forCode(cc int) *codeRegions {
+	if cc <= 0 || cc >= len(t.byCode) {
+		return &codeRegions{}
+	}
+	return &t.byCode[cc]
 }
 
 // regionPatterns is one region's metadata with its patterns compiled on
@@ -43,6 +60,7 @@ type descMatcher struct {
 	lengths []int32
 	pattern *regexp.Regexp // nil: the description is absent and matches nothing
 	first   digitSet       // the digits a match can start with
+	pairs   pairSet        // the two digits a match can start with
 }
 
 // matches is the library's isNumberMatchingDesc: a possible length (when
@@ -54,7 +72,7 @@ func (d descMatcher) matches(nsn string) bool {
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	return d.first.has(nsn) && d.pattern.MatchString(nsn)
+	return d.first.has(nsn) && d.pairs.has(nsn) && d.pattern.MatchString(nsn)
 }
 
 func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
@@ -63,7 +81,7 @@ func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
 	}
 	// The same anchored form the library compiles.
 	re := regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")
-	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re)}
+	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re), pairs: firstPairs(re)}
 }
 
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
@@ -81,6 +99,17 @@ func newNumberTyper() *numberTyper {
 			continue // non-geographic entities: LookupNumber gives them no country
 		}
 		t.regions[md.GetId()] = &regionPatterns{md: md, compiled: sync.OnceValue(func() *compiledRegion { return compileRegion(md) })}
+	}
+	for cc := range t.byCode {
+		ids := phonenumbers.GetRegionCodesForCountryCode(cc)
+		if len(ids) == 0 {
+			continue
+		}
+		c := codeRegions{ids: ids, patterns: make([]*regionPatterns, len(ids))}
+		for i, id := range ids {
+			c.patterns[i] = t.regions[id] // nil: non-geographic ("001")
+		}
+		t.byCode[cc] = c
 	}
 	return t
 }
@@ -128,10 +157,11 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 			return 0, "", false
 		}
 	}
-	var regions []string
+	var regions *codeRegions
+	code := 0
 	for i := 1; i <= 3; i++ {
-		code, _ := strconv.Atoi(digits[:i])
-		if regions = phonenumbers.GetRegionCodesForCountryCode(code); len(regions) > 0 {
+		code = code*10 + int(digits[i-1]-'0')
+		if regions = t.forCode(code); len(regions.ids) > 0 {
 			cc, nsn = code, digits[i:]
 			break
 		}
@@ -139,8 +169,8 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 	if cc == 0 || len(nsn) < 2 {
 		return 0, "", false
 	}
-	main, ok := t.regions[regions[0]]
-	if !ok {
+	main := regions.patterns[0]
+	if main == nil {
 		return 0, "", false // non-geographic ("001") or unknown: the library decides
 	}
 	if c := main.compiled(); c.nationalPrefix != nil && c.nationalPrefixFirst.has(nsn) && c.nationalPrefix.MatchString(nsn) {
@@ -150,30 +180,34 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 }
 
 // region is GetRegionCodeForNumber for a number of calling code cc with
-// national significant number nsn; "" when no region claims it.
-func (t *numberTyper) region(cc int, nsn string) string {
-	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
-	switch len(regions) {
+// national significant number nsn; "" when no region claims it. When it
+// had to find the number's type in the region to decide (a region without
+// leading digits, such as the US among the +1 regions), it returns that
+// type too, with typed true, so that the caller does not match the
+// patterns again: it is numberType(region, nsn).
+func (t *numberTyper) region(cc int, nsn string) (region string, typ phonenumbers.PhoneNumberType, typed bool) {
+	regions := t.forCode(cc)
+	switch len(regions.ids) {
 	case 0:
-		return ""
+		return "", phonenumbers.UNKNOWN, false
 	case 1:
-		return regions[0]
+		return regions.ids[0], phonenumbers.UNKNOWN, false
 	}
-	for _, r := range regions {
-		rp, ok := t.regions[r]
-		if !ok {
+	for i, r := range regions.ids {
+		rp := regions.patterns[i]
+		if rp == nil {
 			continue
 		}
 		c := rp.compiled()
 		if c.leadingDigits != nil {
 			if c.leadingFirst.has(nsn) && c.leadingDigits.MatchString(nsn) {
-				return r
+				return r, phonenumbers.UNKNOWN, false
 			}
-		} else if c.numberType(nsn) != phonenumbers.UNKNOWN {
-			return r
+		} else if typ := c.numberType(nsn); typ != phonenumbers.UNKNOWN {
+			return r, typ, true
 		}
 	}
-	return ""
+	return "", phonenumbers.UNKNOWN, false
 }
 
 // numberType is getNumberTypeHelper for a geographic region; ok is false

@@ -60,7 +60,7 @@ func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, er
 	}
 	body = append(body, "]}"...)
 	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
-	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiOne, err)
 	}

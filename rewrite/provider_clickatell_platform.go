@@ -59,7 +59,7 @@ func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Reques
 	}
 	body = append(body, '}')
 	// Like the One API, the raw key: no "Bearer".
-	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiPlatform, err)
 	}

@@ -63,7 +63,7 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 		body = appendJSONInt(body, "maxMessageParts", n)
 	}
 	body = append(body, '}')
-	req, err := postRequest(ctx, p.cfg.url, &p.cfg.header, body)
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
 	if err != nil {
 		return nil, buildErrorFor(apiREST, err)
 	}

@@ -29,7 +29,7 @@ const twilioName providerName = "twilio"
 // account SID (or an API key SID) and the token. Build it with NewTwilio.
 type Twilio struct {
 	endpoint *url.URL
-	url      string // endpoint formatted, once
+	post     postTemplate // the POST to endpoint, made once
 	// header carries the Authorization SetBasicAuth(user, token) would
 	// set, computed once.
 	header  fixedHeader
@@ -107,7 +107,7 @@ func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	t.url = t.endpoint.String()
+	t.post = newPostTemplate(t.endpoint)
 	t.header = newFixedHeader(formContentType, "Basic "+base64.StdEncoding.EncodeToString([]byte(t.user+":"+t.token)))
 	return t, nil
 }
@@ -132,7 +132,7 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	}
 	body = append(body, "&To=%2B"...)
 	body = appendQueryEscape(body, m.To[0])
-	req, err := postRequest(ctx, t.url, &t.header, body)
+	req, err := t.post.post(ctx, &t.header, body)
 	if err != nil {
 		return nil, buildErrorFor(twilioName, err)
 	}

@@ -123,7 +123,9 @@ func newMasker(text string) masker {
 // newMaskerInto is newMasker folding the text into buf, which a caller
 // may keep on its stack.
 func newMaskerInto(text string, buf []byte) masker {
-	if utf8.RuneCountInString(text) < minTextEcho {
+	// A text of minTextEcho*UTFMax bytes or more has minTextEcho runes:
+	// only a shorter one is counted.
+	if len(text) < minTextEcho*utf8.UTFMax && utf8.RuneCountInString(text) < minTextEcho {
 		return masker{}
 	}
 	return masker{text: appendFolded(buf, text)}
@@ -151,7 +153,16 @@ func appendFolded(b []byte, s string) []byte {
 	if b == nil {
 		b = make([]byte, 0, len(s)+8)
 	}
-	for _, r := range s {
+	// ASCII, most texts whole, folds byte by byte.
+	i := 0
+	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	for _, r := range s[i:] {
 		b = utf8.AppendRune(b, foldRune(r))
 	}
 	return b
@@ -329,13 +340,15 @@ func (mk masker) cleanID(id string, to []string) string {
 		}
 		upper[i] = c
 	}
-	for i := 0; i+minTextEcho <= len(id); i++ {
-		if mk.text != nil && bytes.Contains(mk.text, upper[i:i+minTextEcho]) {
-			for k := i; k < i+minTextEcho; k++ {
-				masked[k] = 2
+	if echoes := mk.echoedWindows(upper[:len(id)]); echoes != 0 {
+		for i := 0; i+minTextEcho <= len(id); i++ {
+			if echoes&(1<<i) != 0 {
+				for k := i; k < i+minTextEcho; k++ {
+					masked[k] = 2
+				}
 			}
-			found = true
 		}
+		found = true
 	}
 	if !found {
 		return id
@@ -358,6 +371,59 @@ func (mk masker) cleanID(id string, to []string) string {
 		i = j
 	}
 	return b.String()
+}
+
+// echoedWindows is the set (bit i for the window at i) of id's windows of
+// minTextEcho bytes that occur in the text: window i is in it exactly when
+// bytes.Contains(mk.text, id[i:i+minTextEcho]). id is a readable id,
+// upper-cased, at most MaxMessageIDLength bytes. Instead of searching the
+// text once per window, the windows go into a small table and the text is
+// passed over once, looking up only the stretches made of bytes the id
+// has (a hex id shares few with a text).
+func (mk masker) echoedWindows(id []byte) uint64 {
+	if mk.text == nil || len(id) < minTextEcho {
+		return 0
+	}
+	const slots = 128 // a power of two, over twice the windows an id has
+	var (
+		keys  [slots]uint64 // a window's bytes, 0 for an empty slot (an id has no NUL)
+		where [slots]uint64 // the windows holding those bytes
+		inID  [256 / 64]uint64
+	)
+	slot := func(k uint64) uint64 {
+		h := (k * 0x9e3779b97f4a7c15) >> (64 - 7)
+		for keys[h] != 0 && keys[h] != k {
+			h = (h + 1) & (slots - 1)
+		}
+		return h
+	}
+	var k uint64
+	for i, c := range id {
+		inID[c>>6] |= 1 << (c & 63)
+		k = (k<<8 | uint64(c)) & (1<<(8*minTextEcho) - 1)
+		if i >= minTextEcho-1 {
+			h := slot(k)
+			keys[h] = k
+			where[h] |= 1 << (i - (minTextEcho - 1))
+		}
+	}
+	var echoes uint64
+	run := 0 // bytes in a row the id has
+	k = 0
+	for _, c := range mk.text {
+		if inID[c>>6]&(1<<(c&63)) == 0 {
+			run = 0
+			continue
+		}
+		run++
+		k = (k<<8 | uint64(c)) & (1<<(8*minTextEcho) - 1)
+		if run >= minTextEcho {
+			if h := slot(k); keys[h] == k {
+				echoes |= where[h]
+			}
+		}
+	}
+	return echoes
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

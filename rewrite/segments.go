@@ -1,6 +1,9 @@
 package rewrite
 
-import "unicode/utf16"
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
 
 // Encoding is how an SMS text travels over the air.
 type Encoding string
@@ -77,6 +80,15 @@ func gsmWidth(r rune) int {
 // CountSegments works out the encoding and part count of text. A single
 // character outside GSM-7 makes the whole message UCS-2.
 func CountSegments(text string) Segments {
+	// Most texts are ASCII in the default alphabet and fit one part: one
+	// pass over the bytes decides them.
+	if units, ok := asciiGSMUnits(text); ok && units <= gsmSingle {
+		s := Segments{Encoding: GSM7, Units: units}
+		if units > 0 {
+			s.Count = 1
+		}
+		return s
+	}
 	gsm := true
 	for _, r := range text {
 		if gsmWidth(r) == 0 {
@@ -112,4 +124,17 @@ func CountSegments(text string) Segments {
 		used += w
 	}
 	return s
+}
+
+// asciiGSMUnits is the septets of an ASCII text GSM-7 carries; ok is
+// false for any other text.
+func asciiGSMUnits(text string) (units int, ok bool) {
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c >= utf8.RuneSelf || gsmASCII[c] == 0 {
+			return 0, false
+		}
+		units += int(gsmASCII[c])
+	}
+	return units, true
 }

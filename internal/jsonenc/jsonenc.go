@@ -37,6 +37,17 @@ func AppendStrings(dst []byte, list []string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII says which ASCII bytes a JSON string holds as they are: all
+// but the control characters, the quote and the backslash. (A table: one
+// load per byte instead of three comparisons, on the hottest loop of the
+// audit line and the provider bodies.)
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Both encoders at work in a
 // slog JSON line escape alike — quotes, backslashes, control characters,
 // U+2028 and U+2029, invalid UTF-8 as \ufffd, and never "<", ">" or "&" —
@@ -47,7 +58,7 @@ func appendString(dst []byte, s string, jsonStyle bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
+			if plainASCII[b] {
 				i++
 				continue
 			}

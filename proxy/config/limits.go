@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -80,23 +81,70 @@ type LegacyAuth struct {
 	APIID string
 
 	password string
+	// need says which parts are configured (legacyUser, ...) and digest
+	// is legacyDigest of them, both made when the route is loaded: Match
+	// reads nothing else, so the configured values are neither hashed per
+	// message nor read in a way their content could time.
+	need   uint8
+	digest [sha256.Size]byte
 }
 
-// Required reports whether the route checks legacy credentials at all.
+// The parts of LegacyAuth, in the order legacyDigest takes them.
+const (
+	legacyUser uint8 = 1 << iota
+	legacyPassword
+	legacyAPIID
+)
+
+// seal records which parts are configured and their digest; it runs
+// whenever a part is set at load.
+func (l *LegacyAuth) seal() {
+	l.need = 0
+	if l.User != "" {
+		l.need |= legacyUser
+	}
+	if l.password != "" {
+		l.need |= legacyPassword
+	}
+	if l.APIID != "" {
+		l.need |= legacyAPIID
+	}
+	l.digest = legacyDigest(l.need, rewrite.Credentials{User: l.User, Password: l.password, APIID: l.APIID})
+}
+
+// legacyDigest is the SHA-256 of c's parts that need names, each after
+// its length (uvarint), in a fixed order: two credentials have the same
+// digest exactly when the parts compared are equal one by one (a
+// different split between parts changes a length).
+func legacyDigest(need uint8, c rewrite.Credentials) [sha256.Size]byte {
+	var buf [192]byte // longer credentials only cost an allocation
+	b := buf[:0]
+	for _, p := range [...]struct {
+		bit uint8
+		v   string
+	}{{legacyUser, c.User}, {legacyPassword, c.Password}, {legacyAPIID, c.APIID}} {
+		if need&p.bit != 0 {
+			b = binary.AppendUvarint(b, uint64(len(p.v)))
+			b = append(b, p.v...)
+		}
+	}
+	return sha256.Sum256(b)
+}
+
+// Required reports whether the route checks legacy credentials at all. (A
+// LegacyAuth not made by Load, never sealed, is required and matches
+// nothing.)
 func (l LegacyAuth) Required() bool { return l.User != "" || l.password != "" || l.APIID != "" }
 
-// Match compares c with the required credentials in constant time: every
-// configured part is compared, whatever the others gave, and comparing
-// digests hides the lengths.
+// Match compares c with the required credentials in constant time: the
+// configured parts of c are hashed as the configured values were at load
+// (legacyDigest) and the two digests compared with
+// subtle.ConstantTimeCompare, so every configured part is compared,
+// whatever the others gave, the digests hide the lengths, and only what
+// the client sent is hashed per message.
 func (l LegacyAuth) Match(c rewrite.Credentials) bool {
-	ok := 1
-	for _, p := range [][2]string{{l.User, c.User}, {l.password, c.Password}, {l.APIID, c.APIID}} {
-		if p[0] == "" {
-			continue
-		}
-		ok &= equalSecret(p[0], p[1])
-	}
-	return ok == 1
+	d := legacyDigest(l.need, c)
+	return subtle.ConstantTimeCompare(d[:], l.digest[:]) == 1
 }
 
 // ProxyCredentialsMatch compares a client's proxy credentials with
@@ -187,6 +235,7 @@ func (v *validator) buildGuards(fc *fileConfig, cfg *Config) {
 
 func (v *validator) buildLegacy(i int, label string, rf *routeFile, r *Route, cfg *Config) {
 	r.Legacy = LegacyAuth{User: rf.LegacyUser, APIID: rf.LegacyAPIID}
+	r.Legacy.seal()
 	if !rf.LegacyPassword.IsSet() {
 		return
 	}
@@ -197,6 +246,7 @@ func (v *validator) buildLegacy(i int, label string, rf *routeFile, r *Route, cf
 			return
 		}
 		r.Legacy.password = pw
+		r.Legacy.seal()
 		cfg.secrets = append(cfg.secrets, pw)
 	})
 }
