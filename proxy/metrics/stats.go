@@ -1,9 +1,5 @@
 package metrics
 
-import (
-	dto "github.com/prometheus/client_model/go"
-)
-
 // Stats are the server's guardrail counters since start: what an operator
 // (or a test) watches for attacks and misconfiguration. They are read from
 // postern_refusals_total, so they cannot disagree with what is scraped.
@@ -25,9 +21,5 @@ func (m *Metrics) Stats() Stats {
 }
 
 func (m *Metrics) refusalCount(reason string) uint64 {
-	var d dto.Metric
-	if err := m.refusals.WithLabelValues(reason).Write(&d); err != nil {
-		return 0
-	}
-	return uint64(d.GetCounter().GetValue())
+	return m.refusals.get(reason).Load()
 }
