@@ -558,3 +558,32 @@ func tableCells(line string) []string {
 	}
 	return cells
 }
+
+// TestServeSetsTheHeapGoal: the daemon runs with GOGC=70 (a smaller heap,
+// issue 13's memory target) unless its environment sets GOGC, which wins.
+// Read from the daemon's own /metrics (go_gc_gogc_percent).
+func TestServeSetsTheHeapGoal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildDockerBinary(t)
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "go_gc_gogc_percent 70\n"},
+		{[]string{"GOGC=100"}, "go_gc_gogc_percent 100\n"},
+		{[]string{"GOGC=150"}, "go_gc_gogc_percent 150\n"},
+	} {
+		d := startDaemon(t, bin, t.TempDir(), append([]string{}, tc.env...), "serve", "-sandbox")
+		resp, err := http.Get("http://" + d.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), tc.want) {
+			t.Errorf("env %q: /metrics lacks %q", tc.env, tc.want)
+		}
+	}
+}
