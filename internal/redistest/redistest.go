@@ -65,6 +65,14 @@ func Shared(t testing.TB) string {
 	return Start(t).Addr()
 }
 
+// Prefix is a key prefix of the test's own on a shared server: the test's
+// name and the time, so a second run of the test (go test -count=2, or a
+// developer's long-lived server) never reads what an earlier run left in
+// keys that have not expired yet.
+func Prefix(t testing.TB, kind string) string {
+	return fmt.Sprintf("%s-%s-%d:", kind, t.Name(), time.Now().UnixNano())
+}
+
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 

@@ -21,7 +21,7 @@ import (
 // claims the message, or learns who holds it.
 func TestAdmitOneStep(t *testing.T) {
 	addr := redistest.Shared(t)
-	prefix := "admit-" + t.Name() + ":"
+	prefix := redistest.Prefix(t, "admit")
 	st := open(t, cluster(t, addr, prefix, time.Second), nil, nil)
 	raw := redis.NewClient(&redis.Options{Addr: addr})
 	defer raw.Close()

@@ -39,7 +39,7 @@ func open(t testing.TB, c config.Cluster, log *slog.Logger, m *metrics.Metrics) 
 // identical claim; one not kept frees the message at once.
 func TestClaimsAcrossStores(t *testing.T) {
 	addr := redistest.Shared(t)
-	c := cluster(t, addr, "claims-"+t.Name()+":", time.Second)
+	c := cluster(t, addr, redistest.Prefix(t, "claims"), time.Second)
 	a, b := open(t, c, nil, nil), open(t, c, nil, nil)
 	ctx := context.Background()
 
@@ -91,7 +91,7 @@ func TestClaimsAcrossStores(t *testing.T) {
 // once, exactly one sends and all the others get its reply.
 func TestConcurrentClaimsOneWinner(t *testing.T) {
 	addr := redistest.Shared(t)
-	c := cluster(t, addr, "race-"+t.Name()+":", time.Second)
+	c := cluster(t, addr, redistest.Prefix(t, "race"), time.Second)
 	var stores []*store.Store
 	for range 4 {
 		stores = append(stores, open(t, c, nil, nil))
