@@ -126,7 +126,8 @@ type Claimed struct {
 }
 
 // Admit decides a message's per_client, daily_max, per_number and claim
-// in one script (admitScript): one round trip. It returns the verdict
+// in one script (admitScript): one round trip, shared with the Admits
+// made at the same moment (pipe). It returns the verdict
 // (Admitted, OverClient, OverDaily, OverRate for per_number) and, when
 // a's Claim was asked and the limits admitted the message, the claim's
 // state. On a store failure the error is ErrUnavailable and Claimed
@@ -166,7 +167,7 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
 	var got string
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := admitScript.Run(ctx, s.rdb, keys, args...).Text()
+		v, err := s.admit.run(ctx, keys, args)
 		got = v
 		return err
 	})
