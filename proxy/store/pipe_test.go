@@ -191,7 +191,8 @@ func TestPipeBatches(t *testing.T) {
 	}
 }
 
-// TestPipeNoScript: after SCRIPT FLUSH the lone call and a batch both
+// TestPipeNoScript: after SCRIPT FLUSH a lone call (pausedBatch's first,
+// whose fallback loads the script again) and a batch sent first (send)
 // find the script gone (NOSCRIPT, nothing ran) and send it again: every
 // call is answered, counted once.
 func TestPipeNoScript(t *testing.T) {
@@ -201,18 +202,40 @@ func TestPipeNoScript(t *testing.T) {
 	defer raw.Close()
 	ctx := context.Background()
 	now := time.Now()
-	ask := func(i int) Ask { return Ask{Now: now, DailyMax: 1000, Numbers: []string{"n" + strconv.Itoa(i)}} }
-	for round := 1; round <= 2; round++ {
+	flush := func() {
 		if err := raw.ScriptFlush(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if got := count(t, pausedBatch(t, s, srv, 19, ask)); got["admitted"] != 20 || len(got) != 1 {
-			t.Fatalf("round %d after SCRIPT FLUSH: %v, want 20 admitted", round, got)
-		}
-		if v, _ := raw.Get(ctx, s.dailyKey(now)).Result(); v != strconv.Itoa(20*round) {
-			t.Fatalf("round %d: daily counter %q, want %d (each call counted once)", round, v, 20*round)
+	}
+	daily := func(want int) {
+		t.Helper()
+		if v, _ := raw.Get(ctx, s.dailyKey(now)).Result(); v != strconv.Itoa(want) {
+			t.Fatalf("daily counter %q, want %d (each call counted once)", v, want)
 		}
 	}
+	flush()
+	ask := func(i int) Ask { return Ask{Now: now, DailyMax: 1000, Numbers: []string{"n" + strconv.Itoa(i)}} }
+	if got := count(t, pausedBatch(t, s, srv, 19, ask)); got["admitted"] != 20 || len(got) != 1 {
+		t.Fatalf("after SCRIPT FLUSH: %v, want 20 admitted", got)
+	}
+	daily(20)
+
+	// A batch as the sender sends it (daily_max alone: admitScript's
+	// arguments as Admit passes them), the script flushed just before.
+	flush()
+	batch := make([]*call, 20)
+	for i := range batch {
+		batch[i] = &call{keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
+			args: []any{now.UnixMicro(), int64(0), int64(0), int64(1000), int64(1), dailyTTL, int64(0), int64(0), "", int64(0)}}
+	}
+	s.admit.send(batch)
+	for i, c := range batch {
+		<-c.done
+		if c.err != nil || c.got != "c" {
+			t.Fatalf("batched call %d after SCRIPT FLUSH: %q, %v", i, c.got, c.err)
+		}
+	}
+	daily(40)
 }
 
 // TestPipeCallerTimeout: with the store paused, every caller, the one on
