@@ -167,9 +167,12 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
 	var got string
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.admit.run(ctx, keys, args)
-		got = v
-		return err
+		v, err := s.pipe.run(ctx, admitScript, keys, args)
+		if err != nil {
+			return err
+		}
+		got, _ = v.(string) // admitScript returns a string
+		return nil
 	})
 	if err != nil {
 		claimed.Err = err

@@ -9,7 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// pipe sends concurrent admitScript calls to the store together
+// pipe sends concurrent script calls (Admit's, and the finishes that end
+// claims) to the store together
 // (automatic pipelining, as valkey-go does by default): while one call or
 // batch is on its way, the calls that arrive queue, and the next batch
 // carries all of them in one write; the store reads them in one read and
@@ -29,7 +30,8 @@ import (
 type pipe struct {
 	rdb  *redis.Client
 	kick chan struct{} // the queue is the sender's (capacity 1: one owner hands over at a time)
-	stop <-chan struct{}
+	quit chan struct{} // closed by close: the sender stops
+	gone chan struct{} // closed by the sender as it stops
 
 	mu     sync.Mutex // guards what follows
 	busy   bool       // a call or a batch is being sent; newcomers queue
@@ -40,13 +42,14 @@ type pipe struct {
 	batches atomic.Int64 // batches sent (a lone call is not one), for tests
 }
 
-// call is one queued admitScript call.
+// call is one queued script call.
 type call struct {
+	script   *redis.Script
 	keys     []string
 	args     []any
 	deadline time.Time
 	state    atomic.Int32 // queued, taken (by the sender or Close), abandoned (by its caller)
-	got      string
+	got      any
 	err      error
 	done     chan struct{} // closed once got and err are set
 }
@@ -57,26 +60,29 @@ const (
 	abandoned
 )
 
-func newPipe(rdb *redis.Client, stop <-chan struct{}) *pipe {
-	return &pipe{rdb: rdb, kick: make(chan struct{}, 1), stop: stop}
+// newPipe starts a pipe's sender; close stops it.
+func newPipe(rdb *redis.Client) *pipe {
+	p := &pipe{rdb: rdb, kick: make(chan struct{}, 1), quit: make(chan struct{}), gone: make(chan struct{})}
+	go p.sender()
+	return p
 }
 
-// run runs admitScript with keys and args, alone at once or in the next
+// run runs script with keys and args, alone at once or in the next
 // batch, and returns its reply, or ctx's error when ctx ends first.
-func (p *pipe) run(ctx context.Context, keys []string, args []any) (string, error) {
+func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any) (any, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return "", redis.ErrClosed
+		return nil, redis.ErrClosed
 	}
 	if !p.busy {
 		p.busy = true
 		p.mu.Unlock()
-		got, err := admitScript.Run(ctx, p.rdb, keys, args...).Text()
+		got, err := script.Run(ctx, p.rdb, keys, args...).Result()
 		p.handOver()
 		return got, err
 	}
-	c := &call{keys: keys, args: args, done: make(chan struct{})}
+	c := &call{script: script, keys: keys, args: args, done: make(chan struct{})}
 	c.deadline, _ = ctx.Deadline()
 	p.queue = append(p.queue, c)
 	p.mu.Unlock()
@@ -92,7 +98,7 @@ func (p *pipe) run(ctx context.Context, keys []string, args []any) (string, erro
 			default:
 			}
 		}
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -109,11 +115,12 @@ func (p *pipe) handOver() {
 	p.kick <- struct{}{}
 }
 
-// sender sends the queue as batches while it owns the pipe, until stop.
+// sender sends the queue as batches while it owns the pipe, until quit.
 func (p *pipe) sender() {
+	defer close(p.gone)
 	for {
 		select {
-		case <-p.stop:
+		case <-p.quit:
 			return
 		case <-p.kick:
 		}
@@ -161,7 +168,7 @@ func (p *pipe) send(batch []*call) {
 	cmds := make([]*redis.Cmd, len(live))
 	p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, c := range live {
-			cmds[i] = admitScript.EvalSha(ctx, pl, c.keys, c.args...)
+			cmds[i] = c.script.EvalSha(ctx, pl, c.keys, c.args...)
 		}
 		return nil
 	})
@@ -174,22 +181,27 @@ func (p *pipe) send(batch []*call) {
 	if len(again) > 0 {
 		p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for _, i := range again {
-				cmds[i] = admitScript.Eval(ctx, pl, live[i].keys, live[i].args...)
+				cmds[i] = live[i].script.Eval(ctx, pl, live[i].keys, live[i].args...)
 			}
 			return nil
 		})
 	}
 	for i, c := range live {
-		c.got, c.err = cmds[i].Text()
+		c.got, c.err = cmds[i].Result()
 		close(c.done)
 	}
 }
 
-// close fails the queued calls (redis.ErrClosed) and every later one.
-// The sender finishes the batch it is sending, if any, then stops.
+// close fails the queued calls (redis.ErrClosed) and every later one,
+// and returns once the sender has finished the batch it was sending, if
+// any, and stopped.
 func (p *pipe) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.gone
+		return
+	}
 	p.closed = true
 	for _, c := range p.queue {
 		if c.state.CompareAndSwap(queued, taken) {
@@ -198,4 +210,7 @@ func (p *pipe) close() {
 		}
 	}
 	p.queue = nil
+	p.mu.Unlock()
+	close(p.quit)
+	<-p.gone
 }

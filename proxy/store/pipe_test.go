@@ -137,10 +137,10 @@ func TestPipeConcurrentAdmitsExact(t *testing.T) {
 	if v, _ := raw.Get(context.Background(), prefix+"daily:2026-03-01").Result(); v != "40" {
 		t.Errorf("daily counter %q, want 40 (the messages per_client admitted)", v)
 	}
-	if busy, q := s.admit.state(); busy || q != 0 {
+	if busy, q := s.pipe.state(); busy || q != 0 {
 		t.Errorf("pipe left busy %v with %d queued", busy, q)
 	}
-	t.Logf("%d batches", s.admit.batches.Load())
+	t.Logf("%d batches", s.pipe.batches.Load())
 }
 
 // pausedBatch pauses srv while one Admit is on its way, queues n more
@@ -159,11 +159,11 @@ func pausedBatch(t *testing.T, s *Store, srv *redistest.Server, n int, ask func(
 		}()
 	}
 	admit(0)
-	waitUntil(t, "the first call on its way", func() bool { busy, _ := s.admit.state(); return busy })
+	waitUntil(t, "the first call on its way", func() bool { busy, _ := s.pipe.state(); return busy })
 	for i := 1; i <= n; i++ {
 		admit(i)
 	}
-	waitUntil(t, "the others queued", func() bool { _, q := s.admit.state(); return q == n })
+	waitUntil(t, "the others queued", func() bool { _, q := s.pipe.state(); return q == n })
 	srv.Resume()
 	wg.Wait()
 	return out
@@ -186,7 +186,7 @@ func TestPipeBatches(t *testing.T) {
 	if v, _ := raw.Get(context.Background(), s.dailyKey(now)).Result(); v != "50" {
 		t.Errorf("daily counter %q, want 50", v)
 	}
-	if b := s.admit.batches.Load(); b != 1 {
+	if b := s.pipe.batches.Load(); b != 1 {
 		t.Errorf("%d batches, want 1 (49 calls queued behind the first)", b)
 	}
 }
@@ -225,13 +225,13 @@ func TestPipeNoScript(t *testing.T) {
 	flush()
 	batch := make([]*call, 20)
 	for i := range batch {
-		batch[i] = &call{keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
+		batch[i] = &call{script: admitScript, keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
 			args: []any{now.UnixMicro(), int64(0), int64(0), int64(1000), int64(1), dailyTTL, int64(0), int64(0), "", int64(0)}}
 	}
-	s.admit.send(batch)
+	s.pipe.send(batch)
 	for i, c := range batch {
 		<-c.done
-		if c.err != nil || c.got != "c" {
+		if c.err != nil || c.got != any("c") {
 			t.Fatalf("batched call %d after SCRIPT FLUSH: %q, %v", i, c.got, c.err)
 		}
 	}
@@ -258,7 +258,7 @@ func TestPipeCallerTimeout(t *testing.T) {
 			res[i].verdict, res[i].claimed, res[i].err = s.Admit(context.Background(), &a)
 		}()
 		if i == 0 {
-			waitUntil(t, "the first call on its way", func() bool { busy, _ := s.admit.state(); return busy })
+			waitUntil(t, "the first call on its way", func() bool { busy, _ := s.pipe.state(); return busy })
 		}
 	}
 	done := make(chan struct{})
@@ -313,11 +313,11 @@ func TestPipeCloseWhileQueued(t *testing.T) {
 		}()
 	}
 	admit()
-	waitUntil(t, "the first call on its way", func() bool { busy, _ := s.admit.state(); return busy })
+	waitUntil(t, "the first call on its way", func() bool { busy, _ := s.pipe.state(); return busy })
 	for range n {
 		admit()
 	}
-	waitUntil(t, "the others queued", func() bool { _, q := s.admit.state(); return q == n })
+	waitUntil(t, "the others queued", func() bool { _, q := s.pipe.state(); return q == n })
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
 	for i := range n + 1 { // the queued ones, then the one on its way when Close closes its connection
