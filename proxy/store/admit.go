@@ -167,7 +167,7 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
 	var got string
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.pipe.run(ctx, admitScript, keys, args)
+		v, err := s.pipe.run(ctx, admitScript, keys, args, false)
 		if err != nil {
 			return err
 		}

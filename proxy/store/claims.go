@@ -204,7 +204,7 @@ func (c *Claim) ReleaseLater() {
 
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
 	return c.s.do(ctx, func(ctx context.Context) error {
-		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id})
+		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, true)
 		return err
 	})
 }

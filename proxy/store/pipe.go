@@ -69,13 +69,23 @@ func newPipe(rdb *redis.Client) *pipe {
 
 // run runs script with keys and args, alone at once or in the next
 // batch, and returns its reply, or ctx's error when ctx ends first.
-func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any) (any, error) {
+//
+// A call that nobody waits for (aside: the reply that ends a claim,
+// published after ISE is answered) joins a batch when one is forming but
+// never holds the pipe: alone, it is sent on a connection of its own, so
+// that the next message's Admit, at one connection, is not queued behind
+// the previous message's reply.
+func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any, aside bool) (any, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, redis.ErrClosed
 	}
 	if !p.busy {
+		if aside {
+			p.mu.Unlock()
+			return script.Run(ctx, p.rdb, keys, args...).Result()
+		}
 		p.busy = true
 		p.mu.Unlock()
 		got, err := script.Run(ctx, p.rdb, keys, args...).Result()
