@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -166,12 +167,16 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 	args := []any{a.Now.UnixMicro(), ci, int64(cb), int64(a.DailyMax), int64(len(a.Numbers)),
 		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
 	var got string
+	var ok bool
 	err := s.do(ctx, func(ctx context.Context) error {
 		v, err := s.pipe.run(ctx, admitScript, keys, args, false)
 		if err != nil {
 			return err
 		}
-		got, _ = v.(string) // admitScript returns a string
+		got, ok = v.(string)
+		if !ok {
+			return fmt.Errorf("admit script replied %T, want a string", v)
+		}
 		return nil
 	})
 	if err != nil {
