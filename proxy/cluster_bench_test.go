@@ -23,7 +23,7 @@ import (
 // counted locally and once in a redis-server on loopback ([cluster]: one
 // store round trip per message — per_client, per_number, daily_max and the
 // duplicate claim in one script — plus its reply, published in the
-// background). The difference between the two is the store's cost per
+// background; concurrent messages share round trips, store.pipe). The difference between the two is the store's cost per
 // message. /50conns sends from 50 connections at once.
 //
 //	go test -run='^$' -bench=ClusterPipeline -benchmem ./proxy/

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -126,7 +127,8 @@ type Claimed struct {
 }
 
 // Admit decides a message's per_client, daily_max, per_number and claim
-// in one script (admitScript): one round trip. It returns the verdict
+// in one script (admitScript): one round trip, shared with the Admits
+// made at the same moment (pipe). It returns the verdict
 // (Admitted, OverClient, OverDaily, OverRate for per_number) and, when
 // a's Claim was asked and the limits admitted the message, the claim's
 // state. On a store failure the error is ErrUnavailable and Claimed
@@ -165,10 +167,17 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 	args := []any{a.Now.UnixMicro(), ci, int64(cb), int64(a.DailyMax), int64(len(a.Numbers)),
 		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
 	var got string
+	var ok bool
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := admitScript.Run(ctx, s.rdb, keys, args...).Text()
-		got = v
-		return err
+		v, err := s.pipe.run(ctx, admitScript, keys, args, false)
+		if err != nil {
+			return err
+		}
+		got, ok = v.(string)
+		if !ok {
+			return fmt.Errorf("admit script replied %T, want a string", v)
+		}
+		return nil
 	})
 	if err != nil {
 		claimed.Err = err

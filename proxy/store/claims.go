@@ -204,7 +204,8 @@ func (c *Claim) ReleaseLater() {
 
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
 	return c.s.do(ctx, func(ctx context.Context) error {
-		return finishScript.Run(ctx, c.s.rdb, []string{c.key}, c.owner, payload, keep.Milliseconds(), c.s.doneKey+c.id).Err()
+		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, true)
+		return err
 	})
 }
 

@@ -74,6 +74,7 @@ type Store struct {
 	lastLog map[string]time.Time // by message, for once-a-minute logging
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	pipe    *pipe // Admit's and Finish's calls, sent together when they arrive together
 
 	// Key prefixes under key_prefix, joined once rather than per message.
 	clientKey, numberKey, msgKey, doneKey, dayPrefix string
@@ -101,6 +102,7 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 		lastLog: map[string]time.Time{}, stop: make(chan struct{})}
 	s.clientKey, s.numberKey = s.key("rate", "per_client", ""), s.key("rate", "per_number", "")
 	s.msgKey, s.doneKey, s.dayPrefix = s.key("msg", ""), s.key("done", ""), s.key("daily", "")
+	s.pipe = newPipe(s.rdb)
 	s.up.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.StoreTimeout)
 	defer cancel()
@@ -169,7 +171,9 @@ func trimSlash(p string) string {
 	return p
 }
 
-// Close stops the probe and closes the connections.
+// Close stops the probe, waits for the replies still being published
+// (FinishLater), stops the pipe's sender (calls still queued fail, as
+// calls to a closed store do) and closes the connections.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if !s.closed {
@@ -178,6 +182,7 @@ func (s *Store) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.pipe.close()
 	return s.rdb.Close()
 }
 
