@@ -49,19 +49,27 @@ func frontEnv() map[string]string {
 
 var frontAuth = "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("ise:"+frontProxyPW)) + "\r\n"
 
-// roundTrip writes raw on a new connection and reads one response.
-func roundTrip(t *testing.T, addr, raw string) (*http.Response, string) {
+// dialFront opens a connection to addr that the test closes at its end,
+// with a deadline that bounds every read and write on it.
+func dialFront(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn, bufio.NewReader(conn)
+}
+
+// roundTrip writes raw on a new connection and reads one response.
+func roundTrip(t *testing.T, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	conn, br := dialFront(t, addr)
 	if _, err := io.WriteString(conn, raw); err != nil {
 		t.Fatal(err)
 	}
-	return readReply(t, bufio.NewReader(conn))
+	return readReply(t, br)
 }
 
 func readReply(t *testing.T, br *bufio.Reader) (*http.Response, string) {
@@ -169,13 +177,7 @@ func TestFrontHandsOffMidConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			served0, off0 := proxy.FrontCounts(p.Srv)
-			conn, err := net.Dial("tcp", p.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(20 * time.Second))
-			br := bufio.NewReader(conn)
+			conn, br := dialFront(t, p.Addr)
 			io.WriteString(conn, get)
 			if resp, body := readReply(t, br); resp.StatusCode != 200 || resp.Close {
 				t.Fatalf("first GET: %d %q (close %v)", resp.StatusCode, body, resp.Close)
@@ -214,13 +216,7 @@ func itoaHex(n int) string {
 func TestFrontKeepAlive(t *testing.T) {
 	fp := newFakeProvider(t, fixedIDReply)
 	p := startPostern(t, frontConfig(t, fp, ""), frontEnv())
-	conn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(conn)
+	conn, br := dialFront(t, p.Addr)
 	get := "GET /http/sendmsg?" + legacyQuery("15551234567", "again") + " HTTP/1.1\r\nHost: h\r\n" + frontAuth
 	for i := range 3 {
 		io.WriteString(conn, get+"\r\n")
@@ -279,18 +275,13 @@ func TestFrontClientGoneMidRequest(t *testing.T) {
 func TestFrontSlowHeadWithinTimeout(t *testing.T) {
 	fp := newFakeProvider(t, fixedIDReply)
 	p := startPostern(t, frontConfig(t, fp, `header_read_timeout = "5s"`), frontEnv())
-	conn, err := net.Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn, br := dialFront(t, p.Addr)
 	raw := "GET /http/sendmsg?" + legacyQuery("15551234567", "slow") + " HTTP/1.1\r\nHost: h\r\n" + frontAuth + "\r\n"
 	for i := 0; i < len(raw); i += len(raw)/4 + 1 {
 		io.WriteString(conn, raw[i:min(i+len(raw)/4+1, len(raw))])
 		time.Sleep(100 * time.Millisecond)
 	}
-	if resp, body := readReply(t, bufio.NewReader(conn)); resp.StatusCode != 200 {
+	if resp, body := readReply(t, br); resp.StatusCode != 200 {
 		t.Errorf("slow head: %d %q", resp.StatusCode, body)
 	}
 	if served, off := proxy.FrontCounts(p.Srv); served != 1 || off != 0 {
@@ -316,15 +307,7 @@ func TestFrontShutdown(t *testing.T) {
 	get := func(text, extra string) string {
 		return "GET /http/sendmsg?" + legacyQuery("15551234567", text) + " HTTP/1.1\r\nHost: h\r\n" + frontAuth + extra + "\r\n"
 	}
-	dial := func() (net.Conn, *bufio.Reader) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		return conn, bufio.NewReader(conn)
-	}
+	dial := func() (net.Conn, *bufio.Reader) { return dialFront(t, addr) }
 	// idleFront: answered by the front, now idle; idleOld: handed off
 	// (an Expect header is net/http's), answered, now idle in net/http.
 	idleFront, idleFrontR := dial()

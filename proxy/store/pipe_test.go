@@ -37,6 +37,10 @@ func (p *pipe) state() (busy bool, queued int) {
 	return p.busy, len(p.queue)
 }
 
+// WaitUntil is waitUntil for the package's external tests (store_test).
+var WaitUntil = waitUntil
+
+// waitUntil polls cond until it holds, failing the test after 15 seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -155,7 +155,7 @@ func TestStoreDownAndBack(t *testing.T) {
 		t.Errorf("fallback logged %d times, want once:\n%s", n, logs.String())
 	}
 	srv.Restart()
-	waitFor(t, "recovery", st.Up)
+	store.WaitUntil(t, "recovery", st.Up)
 	if err := limit(); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
@@ -175,18 +175,7 @@ func TestStoreDownAndBack(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("paused operation took %s", took)
 	}
-	waitFor(t, "recovery after pause", st.Up)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	store.WaitUntil(t, "recovery after pause", st.Up)
 }
 
 type syncBuffer struct {
@@ -227,7 +216,7 @@ func TestLateClaimIsEnded(t *testing.T) {
 	// kept under the message's key.
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer raw.Close()
-	waitFor(t, "the late claim ended with the reply", func() bool {
+	store.WaitUntil(t, "the late claim ended with the reply", func() bool {
 		v, _ := raw.Get(ctx, "late:msg:m").Result()
 		return v == "r:sent-alone"
 	})
