@@ -173,6 +173,11 @@ func (s *Server) runListeners(ctx context.Context, cfg *config.Config, ls *liste
 	if ls.smtp != nil {
 		smtpAt = ls.smtp.Addr().String()
 	}
+	// Ready from the moment "postern listening" is logged: the listeners
+	// are bound, and a connection made now waits in their backlog until
+	// serving starts. serveUntilShutdown marks it again, and unready as
+	// the drain begins.
+	s.ready.Store(true)
 	log.Info("postern listening", "listen", ls.plain.Addr().String(), "admin", adminAt, "smtp", smtpAt, "config", cfg.Source,
 		"routes", len(cfg.Routes), "upstream_roots", cfg.Roots.Report().String(), "version", o.Build.Version, "commit", o.Build.Commit)
 	// The SMTP listener runs beside the HTTP ones; either failing stops
