@@ -18,12 +18,13 @@ func TestImportsRunOneWay(t *testing.T) {
 		"proxy/metrics":    {"proxy/audit", "trust"},
 		"proxy/config":     {"proxy/audit", "rewrite", "trust"},
 		"proxy/guard":      {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
-		"proxy/deliver":    {"proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
-		"proxy/store":      {"proxy/config", "proxy/metrics", "trust"},
+		"proxy/deliver":    {"internal/macpool", "proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"proxy/store":      {"internal/macpool", "proxy/config", "proxy/metrics", "trust"},
 		"proxy/inbound":    {},
 		"proxy/smtpd":      {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"rewrite":          {"internal/jsonenc"},
 		"internal/jsonenc": {},
+		"internal/macpool": {},
 		"trust":            {},
 	}
 	for pkg, ok := range allowed {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/postern/postern/internal/macpool"
 	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
@@ -55,7 +56,7 @@ type Options struct {
 type Deliverer struct {
 	senders map[*config.Route]sender
 	retry   retryPolicy
-	idKey   []byte // HMAC key for message keys and client message ids
+	macs    *macpool.Pool // HMACs (the config's id key) for message keys and client message ids
 	slots   *slots
 	joins   *Joins
 	dryRun  bool
@@ -73,7 +74,7 @@ func New(cfg *config.Config, opts Options) *Deliverer {
 		opts.Joins = &Joins{}
 	}
 	client := newNetClient(opts.Transport)
-	d := &Deliverer{senders: map[*config.Route]sender{}, retry: newRetryPolicy(cfg.Retries, opts), idKey: cfg.IDKey(),
+	d := &Deliverer{senders: map[*config.Route]sender{}, retry: newRetryPolicy(cfg.Retries, opts), macs: macpool.New(cfg.IDKey()),
 		slots: newSlots(cfg.Guards.MaxConcurrentUpstream, cfg.Guards.UpstreamQueueWait), joins: opts.Joins, dryRun: opts.DryRun}
 	if opts.DryRun {
 		d.retry.max = 0
@@ -140,7 +141,7 @@ func (d *Deliverer) Deliver(ctx context.Context, route *config.Route, msg rewrit
 // Key is msg's key through route, which names it among identical
 // messages here and in the store.
 func (d *Deliverer) Key(route *config.Route, msg rewrite.Message) Key {
-	return keyFor(d.idKey, route.Name, msg)
+	return keyFor(d.macs, route.Name, msg)
 }
 
 // ClaimAsk is what to ask the store for k's claim in the same step as the

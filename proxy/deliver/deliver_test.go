@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/macpool"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/rewrite"
 )
@@ -167,8 +168,8 @@ func TestClassifyTransportError(t *testing.T) {
 func TestKeyFor(t *testing.T) {
 	key := []byte("k")
 	base := rewrite.Message{To: []string{"1", "2"}, Text: "pw 1234", From: "Guest"}
-	k := keyFor(key, "r", base)
-	if keyFor(key, "r", base) != k {
+	k := keyFor(macpool.New(key), "r", base)
+	if keyFor(macpool.New(key), "r", base) != k {
 		t.Fatal("keyFor: the same message gave two keys")
 	}
 	variants := map[string]func(m *rewrite.Message) (string, []byte){
@@ -185,7 +186,7 @@ func TestKeyFor(t *testing.T) {
 		m := base
 		m.To = append([]string(nil), base.To...)
 		route, hk := change(&m)
-		if keyFor(hk, route, m) == k {
+		if keyFor(macpool.New(hk), route, m) == k {
 			t.Errorf("keyFor: changing the %s kept the key", name)
 		}
 	}
@@ -245,7 +246,7 @@ func TestKeyForUnchanged(t *testing.T) {
 			"1423df662e32a10cb0d1eb5cebf586602f428ce2a1be7cf4a1c65bc42e3a9f19"},
 		{"r", rewrite.Message{To: []string{"1"}, Text: "hi"}, "08b16da1228fc5d279fc876cb29bccbf99001d9fad25af3ee6c765abf4fcb422"},
 	} {
-		if k := keyFor([]byte("id-key"), c.route, c.m); hexKey(k) != c.want {
+		if k := keyFor(macpool.New([]byte("id-key")), c.route, c.m); hexKey(k) != c.want {
 			t.Errorf("keyFor(%s): %s, want %s", c.route, hexKey(k), c.want)
 		}
 	}

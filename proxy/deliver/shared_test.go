@@ -74,7 +74,7 @@ func TestSharedReplyKeptOnlyWhenSent(t *testing.T) {
 }
 
 func keyHex(d *Deliverer, cfg *config.Config, m rewrite.Message) string {
-	k := keyFor(d.idKey, cfg.Routes[0].Name, m)
+	k := keyFor(d.macs, cfg.Routes[0].Name, m)
 	return hexKey(k)
 }
 

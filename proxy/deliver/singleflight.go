@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/postern/postern/internal/macpool"
 	"github.com/postern/postern/rewrite"
 )
 
@@ -22,38 +22,40 @@ import (
 // guesses of a short password against an id in the audit log.
 type Key [sha256.Size]byte
 
-func keyFor(idKey []byte, route string, m rewrite.Message) Key {
-	// The fields are framed into one buffer (on the stack for a usual
-	// message) and written once: a Write per field through the hash
-	// interface allocated each field's bytes, twenty-odd per message.
-	var stack [512]byte
-	b := stack[:0]
-	field := func(s string) {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	num := func(n int) {
-		var d [20]byte
-		field(string(strconv.AppendInt(d[:0], int64(n), 10)))
-	}
-	field(route)
-	num(len(m.To))
-	for _, to := range m.To {
-		field(to)
-	}
-	field(m.Text)
-	field(m.From)
-	o := m.Options
-	field(strconv.FormatBool(o.MO))
-	num(o.Concat)
-	field(o.ClientMessageID)
-	num(o.Callback)
-	field(strconv.FormatBool(o.DeliveryAck))
-	mac := hmac.New(sha256.New, idKey)
-	mac.Write(b)
-	var k Key
-	mac.Sum(k[:0])
-	return k
+func keyFor(macs *macpool.Pool, route string, m rewrite.Message) Key {
+	// The fields are framed into one pooled buffer and written once: a
+	// Write per field through the hash interface allocated each field's
+	// bytes, twenty-odd per message.
+	return macs.Sum(func(b []byte) []byte {
+		b = appendField(b, route)
+		b = appendNumField(b, len(m.To))
+		for _, to := range m.To {
+			b = appendField(b, to)
+		}
+		b = appendField(b, m.Text)
+		b = appendField(b, m.From)
+		o := m.Options
+		b = appendField(b, strconv.FormatBool(o.MO))
+		b = appendNumField(b, o.Concat)
+		b = appendField(b, o.ClientMessageID)
+		b = appendNumField(b, o.Callback)
+		return appendField(b, strconv.FormatBool(o.DeliveryAck))
+	})
+}
+
+// appendField frames s by its length, so that no two messages' fields
+// run together into the same bytes.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendNumField is appendField of n in decimal.
+func appendNumField(b []byte, n int) []byte {
+	var d [20]byte
+	num := strconv.AppendInt(d[:0], int64(n), 10)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(num)))
+	return append(b, num...)
 }
 
 // clientMessageID is the id postern passes to providers that take one

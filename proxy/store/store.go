@@ -14,12 +14,9 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net"
 	"sync"
@@ -29,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/postern/postern/internal/macpool"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/metrics"
 	"github.com/postern/postern/trust"
@@ -287,24 +285,16 @@ func Hash(idKey []byte, s string) string { return NewHasher(idKey).Hash(s) }
 
 // Hasher is Hash for one key, reusing its HMAC states: a message hashes
 // its client and every number, and a new HMAC is five allocations.
-type Hasher struct{ pool sync.Pool }
+type Hasher struct{ macs *macpool.Pool }
 
 // NewHasher returns a Hasher with idKey.
-func NewHasher(idKey []byte) *Hasher {
-	h := &Hasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, idKey) }
-	return h
-}
+func NewHasher(idKey []byte) *Hasher { return &Hasher{macs: macpool.New(idKey)} }
 
 // Hash is Hash(idKey, s).
 func (h *Hasher) Hash(s string) string {
-	mac := h.pool.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	var sum [sha256.Size]byte
+	sum := h.macs.SumString(s)
 	var out [32]byte
-	hex.Encode(out[:], mac.Sum(sum[:0])[:16])
-	h.pool.Put(mac)
+	hex.Encode(out[:], sum[:16])
 	return string(out[:])
 }
 
