@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -19,23 +18,24 @@ import (
 // are configurable (max_url_bytes, max_body_bytes).
 const maxHeaderBytes = 32 << 10
 
-type modeKey struct{}
+// directRequest is the UserData of the ProxyCtx an origin-form request is
+// handled with: it marks the request "direct" for the audit line.
+type directRequest struct{}
 
 // direct serves origin-form requests ("GET /http/sendmsg?..."), sent when
 // ISE's SMS URL names postern or when DNS points the provider's name at
 // postern. The URL is made absolute from the Host header, so all three ways
 // in share one pipeline.
 func (s *Server) direct(w http.ResponseWriter, r *http.Request) {
-	s.servePipeline(w, asDirect(r))
+	makeAbsolute(r)
+	s.servePipeline(w, r)
 }
 
-// asDirect marks an origin-form request "direct" and makes its URL
-// absolute from the Host header.
-func asDirect(r *http.Request) *http.Request {
-	r = r.WithContext(context.WithValue(r.Context(), modeKey{}, "direct"))
+// makeAbsolute makes an origin-form request's URL absolute from its Host
+// header.
+func makeAbsolute(r *http.Request) {
 	r.URL.Scheme = "http"
 	r.URL.Host = r.Host
-	return r
 }
 
 // serveFront answers a request the plain listener's front (proxy/inbound)
@@ -43,10 +43,12 @@ func asDirect(r *http.Request) *http.Request {
 // origin-form request as direct does, an absolute-form one (http:// only)
 // as goproxy's proxy path does, with a ProxyCtx of no session.
 func (s *Server) serveFront(r *http.Request) *http.Response {
+	pctx := &goproxy.ProxyCtx{Req: r, Proxy: s.gp}
 	if !r.URL.IsAbs() {
-		r = asDirect(r)
+		makeAbsolute(r)
+		pctx.UserData = directRequest{}
 	}
-	_, resp := s.handle(r, &goproxy.ProxyCtx{Req: r, Proxy: s.gp})
+	_, resp := s.handle(r, pctx)
 	return resp
 }
 
@@ -58,7 +60,7 @@ func (s *Server) serveFront(r *http.Request) *http.Response {
 // before reaching the same handle. Absolute-form requests and CONNECT go
 // through goproxy itself.
 func (s *Server) servePipeline(w http.ResponseWriter, r *http.Request) {
-	_, resp := s.handle(r, &goproxy.ProxyCtx{Req: r, Proxy: s.gp})
+	_, resp := s.handle(r, &goproxy.ProxyCtx{Req: r, Proxy: s.gp, UserData: directRequest{}})
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vs := range resp.Header {
@@ -118,10 +120,35 @@ func textResponse(r *http.Request, status int, body string) *http.Response {
 	return replyResponse(r, rewrite.Reply{Status: status, ContentType: "text/plain; charset=utf-8", Body: body})
 }
 
+// replyResponse is the answer rep to r, as goproxy.NewResponse builds it
+// (status, headers, body and its length), with the headers every reply
+// carries, in three allocations fewer: the map is made at its size and
+// the fixed values are shared.
 func replyResponse(r *http.Request, rep rewrite.Reply) *http.Response {
-	resp := goproxy.NewResponse(r, rep.ContentType, rep.Status, rep.Body)
-	// Replies carry message ids; no cache between ISE and postern keeps them.
-	resp.Header.Set("Cache-Control", "no-store")
-	resp.Header.Set("X-Content-Type-Options", "nosniff")
-	return resp
+	return &http.Response{
+		Request:          r,
+		TransferEncoding: r.TransferEncoding,
+		StatusCode:       rep.Status,
+		Status:           http.StatusText(rep.Status),
+		Proto:            "HTTP/1.1",
+		ProtoMajor:       1,
+		ProtoMinor:       1,
+		Header: http.Header{
+			"Content-Type": {rep.ContentType},
+			// Replies carry message ids; no cache between ISE and postern
+			// keeps them.
+			"Cache-Control":          noStore,
+			"X-Content-Type-Options": noSniff,
+		},
+		ContentLength: int64(len(rep.Body)),
+		Body:          io.NopCloser(strings.NewReader(rep.Body)),
+	}
 }
+
+// The values of the headers every reply carries. Shared between replies:
+// headers are only ever replaced, deleted or appended to (which copies a
+// full slice), never changed in place.
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)

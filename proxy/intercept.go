@@ -60,12 +60,14 @@ func tunnelSession(ctx *goproxy.ProxyCtx) *interceptSession {
 // requestMode says how a request reached the pipeline, for the audit line:
 // "intercept" inside a CONNECT tunnel, "direct" for origin-form, else
 // "proxy".
-func requestMode(r *http.Request, ctx *goproxy.ProxyCtx) string {
+func requestMode(ctx *goproxy.ProxyCtx) string {
 	if tunnelSession(ctx) != nil {
 		return interceptMode
 	}
-	if m, ok := r.Context().Value(modeKey{}).(string); ok && m != "" {
-		return m
+	if ctx != nil {
+		if _, ok := ctx.UserData.(directRequest); ok {
+			return "direct"
+		}
 	}
 	return "proxy"
 }

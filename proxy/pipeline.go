@@ -26,7 +26,7 @@ import (
 func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	defer s.track()()
 	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now()}
-	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(r, pctx), Method: r.Method}
+	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
 	if ref := p.admit(pctx); ref != nil {
 		return r, p.refuse(ref)
 	}

@@ -62,8 +62,10 @@ var onceHeaders = map[string]bool{
 // "not for the front", never "malformed": the fallback decides that.
 // The request it builds is what net/http's server would build for the same
 // bytes (FuzzParseAgreesWithNetHTTP checks it), except for the fields the
-// server sets per connection (context, RemoteAddr).
-func parseHead(b []byte, lim Limits) (h head, ok bool) {
+// server sets per connection (context, RemoteAddr). The request is a copy
+// of base (nil: a zero request) with those fields set, so that it carries
+// base's context.
+func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 	lineEnd := bytes.Index(b, crlf)
 	if lineEnd < 0 {
 		return h, false
@@ -171,19 +173,16 @@ func parseHead(b []byte, lim Limits) (h head, ok bool) {
 		}
 	}
 
-	h.req = &http.Request{
-		Method:        method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        hdr,
-		Body:          http.NoBody,
-		ContentLength: int64(cl),
-		Close:         closeAfter,
-		Host:          host,
-		RequestURI:    rawURL,
+	req := new(http.Request)
+	if base != nil {
+		// The context comes with the copy: WithContext would allocate the
+		// request a second time.
+		*req = *base
 	}
+	req.Method, req.URL, req.Host, req.RequestURI = method, u, host, rawURL
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	req.Header, req.Body, req.ContentLength, req.Close = hdr, http.NoBody, int64(cl), closeAfter
+	h.req = req
 	h.contentLength = cl
 	return h, true
 }

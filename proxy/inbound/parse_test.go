@@ -14,7 +14,7 @@ import (
 func TestParseHeadTakesOnlyTheSubset(t *testing.T) {
 	for i, s := range seedRequests {
 		n := headEnd([]byte(s))
-		_, ok := parseHead([]byte(s)[:max(n, 0)], fuzzLimits)
+		_, ok := parseHead([]byte(s)[:max(n, 0)], fuzzLimits, nil)
 		if want := i < 6; n < 0 || ok != want {
 			t.Errorf("%q: taken %v (head end %d), want %v", s, ok, n, want)
 		}
@@ -38,7 +38,7 @@ func TestParseHeadTakesOnlyTheSubset(t *testing.T) {
 		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n\r",
 	} {
-		if _, ok := parseHead([]byte(s), fuzzLimits); ok {
+		if _, ok := parseHead([]byte(s), fuzzLimits, nil); ok {
 			t.Errorf("%q: taken, want handed off", s)
 		}
 	}

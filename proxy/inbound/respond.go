@@ -26,7 +26,6 @@ func (c *conn) answer(h head, n int) (keep bool) {
 		c.remoteAddr = c.c.RemoteAddr().String()
 	}
 	req.RemoteAddr = c.remoteAddr
-	req = req.WithContext(c.s.ctx)
 	if d := c.s.WriteTimeout; d > 0 {
 		c.c.SetWriteDeadline(time.Now().Add(d))
 	}

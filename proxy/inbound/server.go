@@ -53,6 +53,7 @@ type Server struct {
 	closing  atomic.Bool
 	ctx      context.Context // requests' context: cancelled by Close
 	cancel   context.CancelFunc
+	base     *http.Request // a request with only ctx set: every request read is a copy (parseHead)
 	initOnce sync.Once
 }
 
@@ -76,6 +77,7 @@ func (s *Server) init() {
 		s.conns = map[*conn]struct{}{}
 		s.drained = make(chan struct{})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.base = (&http.Request{}).WithContext(s.ctx)
 	})
 }
 
@@ -272,7 +274,7 @@ func (c *conn) serve() {
 			handedOff = c.handOff(after(start, c.s.ReadHeaderTimeout))
 			return
 		}
-		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits())
+		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits(), c.s.base)
 		if !ok || c.w-c.r-n < h.contentLength {
 			// Outside the subset, or a body not in hand: the fallback
 			// reads it with its own body timeout.

@@ -139,3 +139,45 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCloseCancelsRequestsInFlight: every request the front reads carries
+// the server's context, which Close cancels, as net/http's BaseContext
+// would; each request is its own value (one connection's requests do not
+// share a *http.Request).
+func TestCloseCancelsRequestsInFlight(t *testing.T) {
+	entered := make(chan *http.Request, 2)
+	cancelled := make(chan error, 1)
+	s, addr := startFront(t, func(r *http.Request) *http.Response {
+		entered <- r
+		if r.URL.Path == "/wait" {
+			select {
+			case <-r.Context().Done():
+				cancelled <- r.Context().Err()
+			case <-time.After(10 * time.Second):
+				cancelled <- nil
+			}
+		}
+		return okResponse(r)
+	}, nil)
+	if resp, _ := get(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	first := <-entered
+	if first.Context().Err() != nil {
+		t.Fatalf("a request's context is done before Close: %v", first.Context().Err())
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	second := <-entered
+	if second == first {
+		t.Error("two requests were handed the same *http.Request")
+	}
+	s.Close()
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("the request's context after Close: %v, want context.Canceled", err)
+	}
+}
