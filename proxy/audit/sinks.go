@@ -1,12 +1,12 @@
 package audit
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,6 +20,7 @@ import (
 // queue, or that the sink fails to write, is dropped and counted.
 type Sinks struct {
 	sinks   []*queuedSink
+	lines   sync.Pool // of *queuedLine
 	log     *slog.Logger
 	key     atomic.Pointer[chainKey] // the key every sink's chain runs with (chain.go)
 	version string
@@ -40,10 +41,23 @@ type sinkWriter interface {
 	close() error
 }
 
+// queuedLine is one audit line on its way to every sink, shared by them:
+// the last sink done with it returns it to Sinks.lines, so that a line
+// costs no allocation once the pool is warm.
+type queuedLine struct {
+	b    []byte
+	refs atomic.Int32 // sinks yet to write it
+}
+
+// maxPooledLine bounds the lines kept for reuse, so that one unusually
+// long line does not stay in memory.
+const maxPooledLine = 16 << 10
+
 type queuedSink struct {
 	name    string
 	w       sinkWriter
-	q       chan []byte
+	q       chan *queuedLine
+	lines   *sync.Pool
 	reopen  chan struct{}
 	done    chan struct{}
 	written atomic.Uint64
@@ -83,7 +97,7 @@ func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, 
 }
 
 func (s *Sinks) add(name string, w sinkWriter, queue int) {
-	qs := &queuedSink{name: name, w: w, q: make(chan []byte, max(queue, 1)),
+	qs := &queuedSink{name: name, w: w, q: make(chan *queuedLine, max(queue, 1)), lines: &s.lines,
 		reopen: make(chan struct{}, 1), done: make(chan struct{}), log: s.log,
 		chain: &sinkChain{keys: &s.key, version: s.version, now: time.Now}}
 	s.sinks = append(s.sinks, qs)
@@ -92,15 +106,31 @@ func (s *Sinks) add(name string, w sinkWriter, queue int) {
 
 // Write queues one audit line for every sink and never blocks.
 func (s *Sinks) Write(p []byte) (int, error) {
-	line := bytes.Clone(p)
+	if len(s.sinks) == 0 {
+		return len(p), nil
+	}
+	line, _ := s.lines.Get().(*queuedLine)
+	if line == nil {
+		line = new(queuedLine)
+	}
+	line.b = append(line.b[:0], p...)
+	line.refs.Store(int32(len(s.sinks)))
 	for _, qs := range s.sinks {
 		select {
 		case qs.q <- line:
 		default:
 			qs.dropped.Add(1)
+			qs.release(line)
 		}
 	}
 	return len(p), nil
+}
+
+// release is a sink's end with line: the last one returns it for reuse.
+func (qs *queuedSink) release(line *queuedLine) {
+	if line.refs.Add(-1) == 0 && cap(line.b) <= maxPooledLine {
+		qs.lines.Put(line)
+	}
 }
 
 // Reopen makes file sinks close and reopen their file, for log rotation
@@ -177,7 +207,9 @@ func (qs *queuedSink) run() {
 			if !ok {
 				return
 			}
-			if err := qs.writeChained(line); err != nil {
+			err := qs.writeChained(line.b)
+			qs.release(line)
+			if err != nil {
 				qs.dropped.Add(1)
 				if !failing {
 					qs.log.Error("audit sink failing; lines are dropped and counted until it recovers", "sink", qs.name, "err", err)
