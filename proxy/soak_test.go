@@ -87,6 +87,7 @@ type soakSlot struct {
 	auditOutcome       string
 	auditStatus        int
 	auditID            string
+	attempts           string // each attempt's outcome and retry reason, for a failure's message
 	joined             bool
 }
 
@@ -140,6 +141,9 @@ func TestSoak(t *testing.T) {
 		s := &slots[i]
 		s.audits++
 		s.auditOutcome, s.auditStatus, s.joined = a.Outcome, a.Status, a.Joined
+		for _, at := range a.Attempts {
+			s.attempts += fmt.Sprintf("[%s %s %q]", at.Outcome, at.Code, at.Retry)
+		}
 		if len(a.IDs) == 1 {
 			s.auditID = a.IDs[0]
 		}
@@ -190,8 +194,8 @@ func TestSoak(t *testing.T) {
 		_, want := soakFault(i, 0)
 		counts[s.auditOutcome]++
 		bad := func(why string) {
-			t.Errorf("request %d (%s expected): %s; reply %d %q, audit %d×%s/%d id %q, provider received %d accepted %d (%q)",
-				i, want, why, s.status, s.reply, s.audits, s.auditOutcome, s.auditStatus, s.auditID, s.received, s.accepted, s.acceptedID)
+			t.Errorf("request %d (%s expected): %s; reply %d %q, audit %d×%s/%d id %q attempts %s, provider received %d accepted %d (%q)",
+				i, want, why, s.status, s.reply, s.audits, s.auditOutcome, s.auditStatus, s.auditID, s.attempts, s.received, s.accepted, s.acceptedID)
 		}
 		switch {
 		case s.audits != 1:
