@@ -200,12 +200,13 @@ func (p *pipeline) guard(msg rewrite.Message) *refusal {
 // deliver builds, sends and reads, once per identical message in flight.
 // The message is finished even if ISE hangs up: once accepted it must end
 // delivered, refused or unknown — never abandoned half-sent — so the
-// client's cancellation is not inherited. Only the end of the shutdown
-// grace period cuts it short.
+// client's cancellation is not inherited: the sending context descends
+// from stopSends, not from the request's, so that only the end of the
+// shutdown grace period cuts it short (no request context value is used
+// past this point).
 func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.r.Context()), p.rt.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(p.s.stopSends, p.rt.cfg.RequestTimeout)
 	defer cancel()
-	defer context.AfterFunc(p.s.stopSends, cancel)()
 	d := p.rt.deliver.DeliverClaimed(ctx, p.rte, msg, p.key, p.claimed)
 	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
 	noteStore(p.a, d.Store)
