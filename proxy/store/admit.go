@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 // admitScript is a message's every decision in the store in one step, so
 // that a message that is delivered waits for one round trip: per_client,
 // then daily_max, then per_number (the order and the answers of guard's
-// local limits, and of limitScript), then the duplicate claim (claimScript).
+// local limits), then the duplicate claim (ClaimOrWait's, asked alone). It is every limit
+// decision the store makes: a check of per_client alone (a request refused
+// before its guard step, an SMTP MAIL) or of daily_max and per_number alone
+// (an SMTP RCPT or DATA) is this script with the other parts left out.
 //
 // KEYS: [per_client bucket] [daily counter] per_number buckets... [claim].
 // ARGV: now (µs), per_client interval (µs, 0: no per_client key) and
@@ -106,8 +110,15 @@ type Ask struct {
 	ClaimTTL time.Duration
 }
 
-// Verdicts of Admit beyond Limit's.
-const OverClient = 3
+// Verdicts of Admit.
+const (
+	Admitted   = 0
+	OverDaily  = 1 // daily_max
+	OverRate   = 2 // per_number
+	OverClient = 3 // per_client
+
+	dailyKeyTTL = 2 * 24 * time.Hour // a day's counter outlives its day by one
+)
 
 // Claimed is what the store said about a message's claim (Ask.Claim).
 type Claimed struct {
@@ -208,3 +219,21 @@ func interval(rate config.Rate) (int64, int) {
 
 // dailyTTL is the daily counter's TTL in seconds, boxed once.
 var dailyTTL any = int64(dailyKeyTTL / time.Second)
+
+// DailyUsed is how many recipients the store counted on now's UTC day
+// (for tests and diagnostics).
+func (s *Store) DailyUsed(ctx context.Context, now time.Time) (int, error) {
+	var used int
+	err := s.do(ctx, func(ctx context.Context) error {
+		v, err := s.rdb.Get(ctx, s.dailyKey(now)).Result()
+		if err != nil {
+			return err
+		}
+		used, err = strconv.Atoi(v)
+		return err
+	})
+	if err == redis.Nil {
+		return 0, nil
+	}
+	return used, err
+}

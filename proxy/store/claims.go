@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"time"
 
@@ -21,15 +20,6 @@ const (
 	resultPrefix  = "r:"
 	released      = "x"
 )
-
-// claimScript claims KEYS[1] for owner ARGV[1] for ARGV[2] ms unless it is
-// taken; it returns nil when claimed, else what the key holds.
-var claimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
-return false
-`)
 
 // finishScript ends owner ARGV[1]'s claim on KEYS[1]: it keeps the reply
 // ARGV[2] for ARGV[3] ms (0: deletes the key, so the next identical
@@ -69,8 +59,7 @@ type Claim struct {
 //     set too: the claim was asked for and may have been made (a store
 //     that stalled runs it when it resumes); see FinishWhenUp.
 func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (claim *Claim, reply []byte, err error) {
-	key, channel := s.msgKey+id, s.doneKey+id
-	owner := newOwner()
+	channel := s.doneKey + id
 	var sub *redis.PubSub
 	defer func() {
 		if sub != nil {
@@ -78,21 +67,17 @@ func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (
 		}
 	}()
 	for {
-		var held string
-		err := s.do(ctx, func(ctx context.Context) error {
-			v, err := claimScript.Run(ctx, s.rdb, []string{key}, owner, ttl.Milliseconds()).Text()
-			held = v
-			return err
-		})
+		// The claim alone: admitScript with no limit asked.
+		_, c, err := s.Admit(ctx, &Ask{Claim: id, ClaimTTL: ttl})
 		switch {
-		case errors.Is(err, redis.Nil):
-			return &Claim{s: s, key: key, id: id, owner: owner}, nil, nil
 		case err != nil && sub == nil:
-			return &Claim{s: s, key: key, id: id, owner: owner}, nil, err
+			return c.Claim, nil, err
 		case err != nil:
 			return nil, nil, err
-		case strings.HasPrefix(held, resultPrefix):
-			return nil, []byte(strings.TrimPrefix(held, resultPrefix)), nil
+		case c.Claim != nil:
+			return c.Claim, nil, nil
+		case c.Reply != nil:
+			return nil, c.Reply, nil
 		}
 		// Another replica is sending it: wait for its reply. Subscribe
 		// first, then look again (above), so a reply published in between
