@@ -108,7 +108,7 @@ func count(t *testing.T, res []admitted) map[string]int {
 // messages exactly one claims.
 func TestPipeConcurrentAdmitsExact(t *testing.T) {
 	addr := redistest.Shared(t)
-	prefix := "pipe-" + t.Name() + ":"
+	prefix := redistest.Prefix(t, "pipe") // a run of its own, on a long-lived server too
 	s := pipeStore(t, addr, prefix, 10*time.Second)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hour := func(n int) config.Rate { return config.Rate{Count: n, Per: time.Hour} }
