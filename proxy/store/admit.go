@@ -191,7 +191,7 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 	var got string
 	var ok bool
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.pipe.run(ctx, admitScript, keys, args, false)
+		v, err := s.pipe.run(ctx, admitScript, keys, args, hold)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"time"
 
@@ -128,9 +129,11 @@ func (c *Claim) Finish(ctx context.Context, reply []byte, keep time.Duration) er
 
 // FinishLater is Finish in the background, so the reply to ISE does not
 // wait for it: a replica asking meanwhile finds the claim still held and
-// waits for the publish. Close waits for it (at most store_timeout).
+// waits for the publish. It is posted to the pipe, which sends it with the
+// store's next call (see pipe), with no goroutine of its own. Close waits
+// for it.
 func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
-	c.s.background(func() { c.Finish(context.Background(), reply, keep) })
+	c.endLater(resultPrefix+string(reply), keep)
 }
 
 // FinishWhenUp is FinishLater for a claim whose making failed: it waits
@@ -182,16 +185,42 @@ func (s *Store) background(f func()) {
 // next identical request (or one waiting) may send.
 func (c *Claim) Release(ctx context.Context) error { return c.end(ctx, released, 0) }
 
-// ReleaseLater is Release in the background.
-func (c *Claim) ReleaseLater() {
-	c.s.background(func() { c.Release(context.Background()) })
-}
+// ReleaseLater is Release in the background, posted as FinishLater is.
+func (c *Claim) ReleaseLater() { c.endLater(released, 0) }
 
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
 	return c.s.do(ctx, func(ctx context.Context) error {
-		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, true)
+		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, aside)
 		return err
 	})
+}
+
+// endLater posts end's script to the pipe. As with do, nothing is sent
+// while the store is unavailable (the claim expires by its TTL), the
+// store's deadline is store_timeout, and a failure marks the store
+// unavailable. Close waits for it.
+func (c *Claim) endLater(payload string, keep time.Duration) {
+	s := c.s
+	if !s.up.Load() {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	err := s.pipe.post(finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), s.doneKey + c.id},
+		time.Now().Add(s.cluster.StoreTimeout), func(err error) {
+			if err != nil && !errors.Is(err, redis.Nil) {
+				s.fail(err)
+			}
+			s.wg.Done()
+		})
+	if err != nil {
+		s.wg.Done()
+	}
 }
 
 func newOwner() string {

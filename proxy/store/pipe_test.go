@@ -343,3 +343,67 @@ func TestPipeCloseWhileQueued(t *testing.T) {
 	}
 	waitUntil(t, "no goroutine left behind", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestPipeFinishLaterRidesAlong: a finish made in the background waits
+// for the store's next call and goes in its write (one batch, nothing
+// sent alone); on its own, it goes within the pipe's delay, and a replica
+// waiting for the message hears the reply.
+func TestPipeFinishLaterRidesAlong(t *testing.T) {
+	addr := redistest.Shared(t)
+	prefix := redistest.Prefix(t, "later")
+	s := pipeStore(t, addr, prefix, 10*time.Second)
+	raw := redis.NewClient(&redis.Options{Addr: addr})
+	defer raw.Close()
+	ctx := context.Background()
+	held := func(id string) string { v, _ := raw.Get(ctx, prefix+"msg:"+id).Result(); return v }
+	claim := func(id string) *Claim {
+		t.Helper()
+		a := Ask{Now: time.Now(), Claim: id, ClaimTTL: time.Minute}
+		_, c, err := s.Admit(ctx, &a)
+		if err != nil || c.Claim == nil {
+			t.Fatalf("claim %s: %+v, %v", id, c, err)
+		}
+		return c.Claim
+	}
+
+	setDelay := func(d time.Duration) { s.pipe.mu.Lock(); s.pipe.delay = d; s.pipe.mu.Unlock() }
+	setDelay(time.Hour) // only another call sends it
+	first := claim("m1")
+	first.FinishLater([]byte("sent"), time.Minute)
+	waitUntil(t, "the finish queued", func() bool { busy, q := s.pipe.state(); return !busy && q == 1 })
+	if v := held("m1"); v[:2] != pendingPrefix {
+		t.Fatalf("finish sent before another call: %q", v)
+	}
+	batches := s.pipe.batches.Load()
+	a := Ask{Now: time.Now(), DailyMax: 1000, Numbers: []string{"n"}}
+	if v, _, err := s.Admit(ctx, &a); err != nil || v != Admitted {
+		t.Fatalf("next admit: %d, %v", v, err)
+	}
+	if v := held("m1"); v != "r:sent" {
+		t.Fatalf("after the next call the message holds %q, want the reply", v)
+	}
+	if b := s.pipe.batches.Load(); b != batches+1 {
+		t.Errorf("%d batches for the finish and the admit, want one", b-batches)
+	}
+
+	setDelay(flushDelay)
+	second := claim("m2")
+	b := pipeStore(t, addr, prefix, 10*time.Second)
+	got := make(chan []byte, 1)
+	go func() {
+		_, reply, err := b.ClaimOrWait(ctx, "m2", time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- reply
+	}()
+	waitUntil(t, "the other replica waiting", func() bool {
+		n, _ := raw.PubSubNumSub(ctx, prefix+"done:m2").Result()
+		return n[prefix+"done:m2"] == 1
+	})
+	second.FinishLater([]byte("sent-alone"), time.Minute)
+	if r := <-got; string(r) != "sent-alone" {
+		t.Fatalf("the waiting replica got %q", r)
+	}
+	waitUntil(t, "the reply kept", func() bool { return held("m2") == "r:sent-alone" })
+}

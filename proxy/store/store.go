@@ -74,7 +74,7 @@ type Store struct {
 	lastLog map[string]time.Time // by message, for once-a-minute logging
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	pipe    *pipe // Admit's and Finish's calls, sent together when they arrive together
+	pipe    *pipe // Admit's and Finish's calls, sent together when they arrive together (or later)
 
 	// Key prefixes under key_prefix, joined once rather than per message.
 	clientKey, numberKey, msgKey, doneKey, dayPrefix string
@@ -102,7 +102,7 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 		lastLog: map[string]time.Time{}, stop: make(chan struct{})}
 	s.clientKey, s.numberKey = s.key("rate", "per_client", ""), s.key("rate", "per_number", "")
 	s.msgKey, s.doneKey, s.dayPrefix = s.key("msg", ""), s.key("done", ""), s.key("daily", "")
-	s.pipe = newPipe(s.rdb)
+	s.pipe = newPipe(s.rdb, c.StoreTimeout)
 	s.up.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.StoreTimeout)
 	defer cancel()
