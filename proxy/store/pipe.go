@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,9 @@ type pipe struct {
 
 	flush   *time.Timer // sends the calls left for later when nothing else did within delay
 	delay   time.Duration
-	spare   []*call      // the sender's: the last batch's slice, reused
+	spare   []*call      // the owner's (busy): the last batch's slice, reused
+	live    []*call      // the owner's: send's calls still wanted, reused
+	cmds    []*redis.Cmd // the owner's: send's commands, reused
 	batches atomic.Int64 // batches sent (a lone call is not one), for tests
 }
 
@@ -124,10 +127,12 @@ func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, arg
 			// The calls left for later go first, in this call's write.
 			c := newCall(ctx, script, keys, args)
 			batch := append(p.queue, c)
-			p.queue = nil
+			p.queue = p.spare[:0]
 			p.busy = true
 			p.mu.Unlock()
 			p.send(batch)
+			clear(batch)
+			p.spare = batch[:0]
 			p.handOver()
 			return c.got, c.err
 		}
@@ -239,9 +244,11 @@ func (p *pipe) sender() {
 // send sends the calls of batch still wanted as one pipeline, bounded by
 // the latest of their deadlines, and hands each its answer. A call that
 // finds the script flushed (NOSCRIPT: nothing ran) is sent again with the
-// script's text, in one more pipeline for all such calls.
+// script's text, in one more pipeline for all such calls. Only the pipe's
+// owner (busy) sends.
 func (p *pipe) send(batch []*call) {
-	live := make([]*call, 0, len(batch))
+	live := p.live[:0]
+	defer func() { clear(live); p.live = live[:0] }()
 	var deadline time.Time
 	for _, c := range batch {
 		if c.state.CompareAndSwap(queued, taken) {
@@ -260,7 +267,8 @@ func (p *pipe) send(batch []*call) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 	}
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(live))
+	cmds := slices.Grow(p.cmds[:0], len(live))[:len(live)]
+	defer func() { clear(cmds); p.cmds = cmds[:0] }()
 	p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, c := range live {
 			cmds[i] = c.script.EvalSha(ctx, pl, c.keys, c.args...)

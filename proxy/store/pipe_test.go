@@ -232,7 +232,18 @@ func TestPipeNoScript(t *testing.T) {
 		batch[i] = &call{script: admitScript, keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
 			args: []any{now.UnixMicro(), int64(0), int64(0), int64(1000), int64(1), dailyTTL, int64(0), int64(0), "", int64(0)}}
 	}
+	// send is the pipe's owner's: take the pipe as a lone caller would.
+	waitUntil(t, "the pipe idle", func() bool {
+		s.pipe.mu.Lock()
+		defer s.pipe.mu.Unlock()
+		if s.pipe.busy {
+			return false
+		}
+		s.pipe.busy = true
+		return true
+	})
 	s.pipe.send(batch)
+	s.pipe.handOver()
 	for i, c := range batch {
 		<-c.done
 		if c.err != nil || c.got != any("c") {

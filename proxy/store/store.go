@@ -286,25 +286,33 @@ func (s *Store) logLimited(event string, level slog.Level, msg string, args ...a
 func Hash(idKey []byte, s string) string { return NewHasher(idKey).Hash(s) }
 
 // Hasher is Hash for one key, reusing its HMAC states: a message hashes
-// its client and every number, and a new HMAC is five allocations.
+// its client and every number, and a new HMAC is five allocations. With
+// each state go the buffers its input and sum are written to (through
+// hash.Hash, they would escape: two allocations a name).
 type Hasher struct{ pool sync.Pool }
+
+type hmacState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+}
 
 // NewHasher returns a Hasher with idKey.
 func NewHasher(idKey []byte) *Hasher {
 	h := &Hasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, idKey) }
+	h.pool.New = func() any { return &hmacState{mac: hmac.New(sha256.New, idKey)} }
 	return h
 }
 
 // Hash is Hash(idKey, s).
 func (h *Hasher) Hash(s string) string {
-	mac := h.pool.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	var sum [sha256.Size]byte
+	st := h.pool.Get().(*hmacState)
+	st.mac.Reset()
+	st.in = append(st.in[:0], s...)
+	st.mac.Write(st.in)
 	var out [32]byte
-	hex.Encode(out[:], mac.Sum(sum[:0])[:16])
-	h.pool.Put(mac)
+	hex.Encode(out[:], st.mac.Sum(st.sum[:0])[:16])
+	h.pool.Put(st)
 	return string(out[:])
 }
 
