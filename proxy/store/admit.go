@@ -92,7 +92,13 @@ if ni > 0 and first <= last then
     end
     tats[k] = nt
   end
-  for k, nt in pairs(tats) do put(k, nt) end
+  for i = first, last do -- in KEYS' order, each key once
+    local k = KEYS[i]
+    if tats[k] then
+      put(k, tats[k])
+      tats[k] = nil
+    end
+  end
 end
 if owner ~= '' then
   local k = KEYS[#KEYS]
