@@ -8,13 +8,17 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/postern/postern/internal/redistest"
 	"github.com/postern/postern/proxy"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/proxytest"
+	"github.com/postern/postern/proxy/store"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -22,11 +26,14 @@ import (
 // (per_client, per_number, daily_max, set high enough never to refuse), once
 // counted locally and once in a redis-server on loopback ([cluster]: one
 // store round trip per message — per_client, per_number, daily_max and the
-// duplicate claim in one script — plus its reply, published in the
-// background; concurrent messages share round trips, store.pipe). The difference between the two is the store's cost per
-// message. /50conns sends from 50 connections at once.
+// duplicate claim in one script — plus its reply, which goes with the
+// next store call; concurrent messages share round trips, store.pipe).
+// The difference between the two is the store's cost per message.
+// /50conns sends from 50 connections at once. Besides wall time, each
+// reports CPU time per message, its own and redis-server's
+// (cpuPerMessage): on a shared machine the steadier measure.
 //
-//	go test -run='^$' -bench=ClusterPipeline -benchmem ./proxy/
+//	go test -run='^$' -bench=ClusterPipeline -benchtime=4000x ./proxy/
 func BenchmarkClusterPipeline(b *testing.B) {
 	providerURL, ca := benchProvider(b)
 	redis := redistest.Start(b)
@@ -36,16 +43,34 @@ func BenchmarkClusterPipeline(b *testing.B) {
 	// postern's store code); what [cluster] adds beyond it is postern's.
 	// Three PINGs are what a message waited for before the checks were
 	// one script.
+	//
+	// local+script is local counting plus the store's own script
+	// (store.AdmitScript: per_client, daily_max, per_number and a fresh
+	// claim, admitted) run from the same bare client on fixed keys before
+	// each message: the script's cost in redis-server and one round trip,
+	// without postern's store code or the reply that ends the claim.
 	pinger := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
 	defer pinger.Close()
+	var refClaims atomic.Int64
+	script := func() error {
+		day := time.Now().UTC().Format(time.DateOnly)
+		keys := []string{"ref:rate:per_client:c", "ref:daily:" + day, "ref:rate:per_number:n", "ref:msg:" + strconv.FormatInt(refClaims.Add(1), 10)}
+		// now (µs), per_client interval and burst, daily max, recipients,
+		// daily TTL (s), per_number interval and burst, owner, claim TTL
+		// (ms): the values the redis run's limits and claims give.
+		return store.AdmitScript().Run(context.Background(), pinger, keys, time.Now().UnixMicro(), 1, 1_000_000_000,
+			1_000_000_000, 1, 172800, 1, 1_000_000_000, "0123456789abcdef01234567", 15000).Err()
+	}
 	for _, store := range []struct {
 		name, cluster string
 		pings         int
+		script        bool
 	}{
-		{"local", "", 0},
-		{"local+1ping", "", 1},
-		{"local+3pings", "", 3},
-		{"redis", fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"bench:\"\n", redis.URL()), 0},
+		{"local", "", 0, false},
+		{"local+1ping", "", 1, false},
+		{"local+3pings", "", 3, false},
+		{"local+script", "", 0, true},
+		{"redis", fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"bench:\"\n", redis.URL()), 0, false},
 	} {
 		cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`%s
 [trust]
@@ -78,10 +103,16 @@ token = "tok-bench"
 					b.Fatal(err)
 				}
 			}
+			if store.script {
+				if err := script(); err != nil {
+					b.Fatal(err)
+				}
+			}
 			benchGet(b, client, base+strconv.FormatInt(n.Add(1), 10))
 		}
 		b.Run(store.name+"/1conn", func(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
+			defer cpuPerMessage(b, pinger)()
 			for b.Loop() {
 				send(client)
 			}
@@ -89,6 +120,7 @@ token = "tok-bench"
 		b.Run(store.name+"/50conns", func(b *testing.B) {
 			// RunParallel starts parallelism × GOMAXPROCS goroutines.
 			b.SetParallelism(max(1, 50/runtimeProcs()))
+			defer cpuPerMessage(b, pinger)()
 			b.RunParallel(func(pb *testing.PB) {
 				client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
 				for pb.Next() {
@@ -102,3 +134,82 @@ token = "tok-bench"
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// cpuPerMessage starts counting the CPU time of the benchmark's process
+// (the clients, postern and the fake provider: user+system, all threads)
+// and of the redis-server rdb talks to (INFO cpu), and returns the func
+// that reports both per message (cpu-µs/op, redis-µs/op), the time
+// redis-server spent running scripts (script-µs/op: INFO commandstats'
+// usec of EVAL and EVALSHA, reset at the start; it counts the commands
+// the scripts call, which are logged again on their own) and each
+// command's calls and time. CPU time rather than wall time: on a shared
+// machine other processes stretch the wall clock, not this one's CPU time.
+func cpuPerMessage(b *testing.B, rdb *goredis.Client) func() {
+	ctx := context.Background()
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	self, server := processCPU(b), redisCPU(b, rdb)
+	return func() {
+		if b.N < 100 { // the probing run of one message
+			return
+		}
+		n := float64(b.N)
+		b.ReportMetric(float64((processCPU(b)-self).Microseconds())/n, "cpu-µs/op")
+		b.ReportMetric(float64((redisCPU(b, rdb)-server).Microseconds())/n, "redis-µs/op")
+		cmds, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var calls []string
+		scripts := 0
+		for _, line := range strings.Split(cmds, "\r\n") {
+			// cmdstat_evalsha:calls=5000,usec=61234,usec_per_call=12.25,...
+			name, stats, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+			if !ok || name == "config|resetstat" || name == "info" {
+				continue
+			}
+			c, rest, _ := strings.Cut(stats, ",usec=")
+			u, _, _ := strings.Cut(rest, ",")
+			if name == "eval" || name == "evalsha" {
+				us, _ := strconv.Atoi(u)
+				scripts += us
+			}
+			calls = append(calls, fmt.Sprintf("%s %s calls %s µs", name, c, u))
+		}
+		b.ReportMetric(float64(scripts)/n, "script-µs/op")
+		if len(calls) > 0 {
+			b.Logf("redis commands over %d messages: %s", b.N, strings.Join(calls, "; "))
+		}
+	}
+}
+
+// processCPU is this process's user+system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is rdb's redis-server's user+system CPU time so far.
+func redisCPU(b *testing.B, rdb *goredis.Client) time.Duration {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				s, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += time.Duration(s * float64(time.Second))
+			}
+		}
+	}
+	return total
+}

@@ -60,7 +60,7 @@ func (gs *State) Inherit(prev *State) {
 // shared store with [cluster]).
 func (gs *State) AllowClient(ctx context.Context, client string) Verdict {
 	now := gs.now()
-	if v, ok := gs.shared(ctx, now, 0, 0, metrics.LimitPerClient, []string{client}); ok {
+	if v, ok := gs.shared(ctx, now, true, []string{client}); ok {
 		return v
 	}
 	v := Verdict{Store: gs.localLabel()}
@@ -99,7 +99,7 @@ func (gs *State) CheckDestinations(to []string) (countries []string, reason stri
 // limit that refused it (metrics.LimitDailyMax, metrics.LimitPerNumber).
 func (gs *State) AdmitMessage(ctx context.Context, to []string) Verdict {
 	now := gs.now()
-	if v, ok := gs.shared(ctx, now, gs.g.DailyMax, len(to), metrics.LimitPerNumber, to); ok {
+	if v, ok := gs.shared(ctx, now, false, to); ok {
 		return v
 	}
 	return gs.localAll(now, "", false, to)

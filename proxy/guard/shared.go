@@ -30,35 +30,49 @@ func (gs *State) UseStore(st *store.Store, idKey []byte) {
 	gs.store, gs.hasher = st, store.NewHasher(idKey)
 }
 
-// shared runs one limit check in the store. handled is false when there
-// is no store, or it is unavailable and the caller is to count locally.
-func (gs *State) shared(ctx context.Context, now time.Time, dailyMax, n int, limit string, keys []string) (v Verdict, handled bool) {
+// shared runs one limit check in the store: per_client for keys[0]
+// (perClient), or daily_max and per_number for the recipients keys. It is
+// the store's one script (store.Admit) asked only that, through the same
+// pipe as the messages AdmitAll decides. handled is false when there is
+// no store, or it is unavailable and the caller is to count locally.
+func (gs *State) shared(ctx context.Context, now time.Time, perClient bool, keys []string) (v Verdict, handled bool) {
 	if gs.store == nil {
 		return Verdict{}, false
 	}
-	rate := gs.g.PerNumber
-	if limit == metrics.LimitPerClient {
-		rate = gs.g.PerClient
-	}
-	if dailyMax == 0 && rate.Off() {
+	ask := store.Ask{Now: now}
+	switch {
+	case perClient && gs.g.PerClient.Off(), !perClient && gs.g.DailyMax == 0 && gs.g.PerNumber.Off():
 		return Verdict{}, true
+	case perClient:
+		ask.Client, ask.ClientRate = gs.hasher.Hash(keys[0]), gs.g.PerClient
+	default:
+		ask.DailyMax, ask.NumberRate = gs.g.DailyMax, gs.g.PerNumber
+		ask.Numbers = make([]string, len(keys))
+		for i, k := range keys {
+			ask.Numbers[i] = gs.hasher.Hash(k)
+		}
 	}
-	hashed := make([]string, len(keys))
-	for i, k := range keys {
-		hashed[i] = gs.hasher.Hash(k)
-	}
-	verdict, err := gs.store.Limit(ctx, now, dailyMax, n, limit, rate, hashed)
+	verdict, _, err := gs.store.Admit(ctx, &ask)
 	switch {
 	case err != nil && gs.store.Refuse():
 		return Verdict{Store: store.Local, Err: err}, true
 	case err != nil:
 		return Verdict{}, false
-	case verdict == store.OverDaily:
-		return Verdict{Store: store.Redis, Limit: metrics.LimitDailyMax}, true
-	case verdict == store.OverRate:
-		return Verdict{Store: store.Redis, Limit: limit}, true
 	}
-	return Verdict{Store: store.Redis}, true
+	return Verdict{Store: store.Redis, Limit: limitOf(verdict)}, true
+}
+
+// limitOf names the limit behind store.Admit's verdict ("" admitted).
+func limitOf(verdict int) string {
+	switch verdict {
+	case store.OverClient:
+		return metrics.LimitPerClient
+	case store.OverDaily:
+		return metrics.LimitDailyMax
+	case store.OverRate:
+		return metrics.LimitPerNumber
+	}
+	return ""
 }
 
 // localLabel is the Store of a verdict this replica's own counters made.
@@ -107,18 +121,10 @@ func (gs *State) AdmitAll(ctx context.Context, client string, withClient bool, t
 	}
 	verdict, claimed, err := gs.store.Admit(ctx, &ask)
 	if err == nil {
-		v := Verdict{Store: store.Redis}
-		switch {
-		case !limits:
-			v.Store = "" // only the claim was asked: deliver labels it
-		case verdict == store.OverClient:
-			v.Limit = metrics.LimitPerClient
-		case verdict == store.OverDaily:
-			v.Limit = metrics.LimitDailyMax
-		case verdict == store.OverRate:
-			v.Limit = metrics.LimitPerNumber
+		if !limits {
+			return Verdict{}, claimed // only the claim was asked: deliver labels it
 		}
-		return v, claimed
+		return Verdict{Store: store.Redis, Limit: limitOf(verdict)}, claimed
 	}
 	// The store failed. Without limits asked, only the claim failed:
 	// deliver falls back (or refuses) as it does for a claim of its own.

@@ -14,8 +14,9 @@ import (
 // BenchmarkStore is each store operation a message makes, against a
 // redis-server on loopback: the one script a message waits for (admit:
 // per_client, per_number, daily_max and the claim) and the reply that
-// ends the claim; and, on their own, the limit script (per_number with
-// daily_max, as the SMTP listener asks it) and a claim with its reply.
+// ends the claim; and, on their own, the same script asked only
+// per_number with daily_max (as the SMTP listener asks it at RCPT) and a
+// claim with its reply.
 //
 //	go test -run='^$' -bench=Store ./proxy/store/
 func BenchmarkStore(b *testing.B) {
@@ -26,7 +27,8 @@ func BenchmarkStore(b *testing.B) {
 	rate := config.Rate{Count: 1_000_000_000, Per: time.Second}
 	b.Run("limit", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := st.Limit(ctx, time.Now(), 1_000_000_000, 1, "per_number", rate, []string{"k"}); err != nil {
+			a := store.Ask{Now: time.Now(), DailyMax: 1_000_000_000, NumberRate: rate, Numbers: []string{"k"}}
+			if _, _, err := st.Admit(ctx, &a); err != nil {
 				b.Fatal(err)
 			}
 		}

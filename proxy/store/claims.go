@@ -22,15 +22,6 @@ const (
 	released      = "x"
 )
 
-// claimScript claims KEYS[1] for owner ARGV[1] for ARGV[2] ms unless it is
-// taken; it returns nil when claimed, else what the key holds.
-var claimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
-return false
-`)
-
 // finishScript ends owner ARGV[1]'s claim on KEYS[1]: it keeps the reply
 // ARGV[2] for ARGV[3] ms (0: deletes the key, so the next identical
 // request sends again) unless the claim expired and another replica holds
@@ -69,8 +60,7 @@ type Claim struct {
 //     set too: the claim was asked for and may have been made (a store
 //     that stalled runs it when it resumes); see FinishWhenUp.
 func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (claim *Claim, reply []byte, err error) {
-	key, channel := s.msgKey+id, s.doneKey+id
-	owner := newOwner()
+	channel := s.doneKey + id
 	var sub *redis.PubSub
 	defer func() {
 		if sub != nil {
@@ -78,21 +68,17 @@ func (s *Store) ClaimOrWait(ctx context.Context, id string, ttl time.Duration) (
 		}
 	}()
 	for {
-		var held string
-		err := s.do(ctx, func(ctx context.Context) error {
-			v, err := claimScript.Run(ctx, s.rdb, []string{key}, owner, ttl.Milliseconds()).Text()
-			held = v
-			return err
-		})
+		// The claim alone: admitScript with no limit asked.
+		_, c, err := s.Admit(ctx, &Ask{Claim: id, ClaimTTL: ttl})
 		switch {
-		case errors.Is(err, redis.Nil):
-			return &Claim{s: s, key: key, id: id, owner: owner}, nil, nil
 		case err != nil && sub == nil:
-			return &Claim{s: s, key: key, id: id, owner: owner}, nil, err
+			return c.Claim, nil, err
 		case err != nil:
 			return nil, nil, err
-		case strings.HasPrefix(held, resultPrefix):
-			return nil, []byte(strings.TrimPrefix(held, resultPrefix)), nil
+		case c.Claim != nil:
+			return c.Claim, nil, nil
+		case c.Reply != nil:
+			return nil, c.Reply, nil
 		}
 		// Another replica is sending it: wait for its reply. Subscribe
 		// first, then look again (above), so a reply published in between
@@ -143,9 +129,11 @@ func (c *Claim) Finish(ctx context.Context, reply []byte, keep time.Duration) er
 
 // FinishLater is Finish in the background, so the reply to ISE does not
 // wait for it: a replica asking meanwhile finds the claim still held and
-// waits for the publish. Close waits for it (at most store_timeout).
+// waits for the publish. It is posted to the pipe, which sends it with the
+// store's next call (see pipe), with no goroutine of its own. Close waits
+// for it.
 func (c *Claim) FinishLater(reply []byte, keep time.Duration) {
-	c.s.background(func() { c.Finish(context.Background(), reply, keep) })
+	c.endLater(resultPrefix+string(reply), keep)
 }
 
 // FinishWhenUp is FinishLater for a claim whose making failed: it waits
@@ -197,16 +185,42 @@ func (s *Store) background(f func()) {
 // next identical request (or one waiting) may send.
 func (c *Claim) Release(ctx context.Context) error { return c.end(ctx, released, 0) }
 
-// ReleaseLater is Release in the background.
-func (c *Claim) ReleaseLater() {
-	c.s.background(func() { c.Release(context.Background()) })
-}
+// ReleaseLater is Release in the background, posted as FinishLater is.
+func (c *Claim) ReleaseLater() { c.endLater(released, 0) }
 
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
 	return c.s.do(ctx, func(ctx context.Context) error {
-		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, true)
+		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, aside)
 		return err
 	})
+}
+
+// endLater posts end's script to the pipe. As with do, nothing is sent
+// while the store is unavailable (the claim expires by its TTL), the
+// store's deadline is store_timeout, and a failure marks the store
+// unavailable. Close waits for it.
+func (c *Claim) endLater(payload string, keep time.Duration) {
+	s := c.s
+	if !s.up.Load() {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	err := s.pipe.post(finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), s.doneKey + c.id},
+		time.Now().Add(s.cluster.StoreTimeout), func(err error) {
+			if err != nil && !errors.Is(err, redis.Nil) {
+				s.fail(err)
+			}
+			s.wg.Done()
+		})
+	if err != nil {
+		s.wg.Done()
+	}
 }
 
 func newOwner() string {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,13 @@ import (
 // caller gave up is not sent at all; one already being sent may still run
 // in a store that stalled, as any call could, and is then ended by
 // FinishWhenUp.
+//
+// The finishes made in the background (FinishLater: after ISE has its
+// answer) are sent later: with the next call or batch, whatever it is, in
+// the same write, or, when none comes within flushDelay, on their own. A
+// message's finish then costs the store no read, write or wake-up of its
+// own, even at one connection, where it rides with the next message's
+// Admit; the replicas waiting for it hear of it at most flushDelay later.
 type pipe struct {
 	rdb  *redis.Client
 	kick chan struct{} // the queue is the sender's (capacity 1: one owner hands over at a time)
@@ -38,7 +46,11 @@ type pipe struct {
 	closed bool
 	queue  []*call
 
-	spare   []*call      // the sender's: the last batch's slice, reused
+	flush   *time.Timer // sends the calls left for later when nothing else did within delay
+	delay   time.Duration
+	spare   []*call      // the owner's (busy): the last batch's slice, reused
+	live    []*call      // the owner's: send's calls still wanted, reused
+	cmds    []*redis.Cmd // the owner's: send's commands, reused
 	batches atomic.Int64 // batches sent (a lone call is not one), for tests
 }
 
@@ -52,6 +64,7 @@ type call struct {
 	got      any
 	err      error
 	done     chan struct{} // closed once got and err are set
+	notify   func(error)   // a call posted (nobody waits for it): told its outcome instead
 }
 
 const (
@@ -60,40 +73,71 @@ const (
 	abandoned
 )
 
-// newPipe starts a pipe's sender; close stops it.
-func newPipe(rdb *redis.Client) *pipe {
-	p := &pipe{rdb: rdb, kick: make(chan struct{}, 1), quit: make(chan struct{}), gone: make(chan struct{})}
+// How run sends a call (see post for the ones sent later).
+type when int
+
+const (
+	hold  when = iota // at once, holding the pipe: the caller waits for it (Admit)
+	aside             // at once, but never holding the pipe (Finish, Release: nobody else waits for them)
+)
+
+// flushDelay bounds how long a call posted for later waits for another to
+// go with: longer than the gap between one connection's messages, short
+// against anything a replica waiting for the reply would notice.
+const flushDelay = 2 * time.Millisecond
+
+// newPipe starts a pipe's sender; close stops it. A call left for later
+// waits at most flushDelay, and at most half of timeout (store_timeout),
+// so that it has time left for its round trip.
+func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
+	p := &pipe{rdb: rdb, kick: make(chan struct{}, 1), quit: make(chan struct{}), gone: make(chan struct{}),
+		delay: min(flushDelay, timeout/2)}
+	p.flush = time.AfterFunc(time.Hour, p.flushNow)
+	p.flush.Stop()
 	go p.sender()
 	return p
 }
 
-// run runs script with keys and args, alone at once or in the next
-// batch, and returns its reply, or ctx's error when ctx ends first.
+// run runs script with keys and args, as w says (hold or aside),
+// and returns its reply, or ctx's error when ctx ends first.
 //
-// A call that nobody waits for (aside: the reply that ends a claim,
-// published after ISE is answered) joins a batch when one is forming but
-// never holds the pipe: alone, it is sent on a connection of its own, so
-// that the next message's Admit, at one connection, is not queued behind
-// the previous message's reply.
-func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any, aside bool) (any, error) {
+// A call aside (a claim's reply that a caller waits for) joins a batch
+// when one is forming but never holds the pipe: alone, it is sent on a
+// connection of its own, so that the next message's Admit is not queued
+// behind it. A call held that finds calls left for later takes them along
+// in its own write.
+func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any, w when) (any, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, redis.ErrClosed
 	}
 	if !p.busy {
-		if aside {
+		switch {
+		case w == aside:
 			p.mu.Unlock()
 			return script.Run(ctx, p.rdb, keys, args...).Result()
+		case w == hold && len(p.queue) == 0:
+			p.busy = true
+			p.mu.Unlock()
+			got, err := script.Run(ctx, p.rdb, keys, args...).Result()
+			p.handOver()
+			return got, err
+		case w == hold:
+			// The calls left for later go first, in this call's write.
+			c := newCall(ctx, script, keys, args)
+			batch := append(p.queue, c)
+			p.queue = p.spare[:0]
+			p.busy = true
+			p.mu.Unlock()
+			p.send(batch)
+			clear(batch)
+			p.spare = batch[:0]
+			p.handOver()
+			return c.got, c.err
 		}
-		p.busy = true
-		p.mu.Unlock()
-		got, err := script.Run(ctx, p.rdb, keys, args...).Result()
-		p.handOver()
-		return got, err
 	}
-	c := &call{script: script, keys: keys, args: args, done: make(chan struct{})}
-	c.deadline, _ = ctx.Deadline()
+	c := newCall(ctx, script, keys, args)
 	p.queue = append(p.queue, c)
 	p.mu.Unlock()
 	select {
@@ -110,6 +154,52 @@ func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, arg
 		}
 		return nil, ctx.Err()
 	}
+}
+
+// finished hands a call its answer (got and err set).
+func (c *call) finished() {
+	if c.notify != nil {
+		c.notify(c.err)
+		return
+	}
+	close(c.done)
+}
+
+// post queues script with keys and args for later (with the next call or
+// batch, or within delay) and returns at once; notify gets the outcome
+// (from the goroutine that sent it), bounded by deadline. It returns
+// redis.ErrClosed, without calling notify, once the pipe is closed.
+func (p *pipe) post(script *redis.Script, keys []string, args []any, deadline time.Time, notify func(error)) error {
+	c := &call{script: script, keys: keys, args: args, deadline: deadline, notify: notify}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return redis.ErrClosed
+	}
+	if !p.busy && len(p.queue) == 0 {
+		p.flush.Reset(p.delay)
+	}
+	p.queue = append(p.queue, c)
+	return nil
+}
+
+func newCall(ctx context.Context, script *redis.Script, keys []string, args []any) *call {
+	c := &call{script: script, keys: keys, args: args, done: make(chan struct{})}
+	c.deadline, _ = ctx.Deadline()
+	return c
+}
+
+// flushNow sends the calls left for later when the pipe is idle: no
+// other call came to take them along within flushDelay.
+func (p *pipe) flushNow() {
+	p.mu.Lock()
+	if p.busy || p.closed || len(p.queue) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.busy = true
+	p.mu.Unlock()
+	p.kick <- struct{}{}
 }
 
 // handOver ends a lone call's ownership: the calls queued meanwhile go to
@@ -154,9 +244,11 @@ func (p *pipe) sender() {
 // send sends the calls of batch still wanted as one pipeline, bounded by
 // the latest of their deadlines, and hands each its answer. A call that
 // finds the script flushed (NOSCRIPT: nothing ran) is sent again with the
-// script's text, in one more pipeline for all such calls.
+// script's text, in one more pipeline for all such calls. Only the pipe's
+// owner (busy) sends.
 func (p *pipe) send(batch []*call) {
-	live := make([]*call, 0, len(batch))
+	live := p.live[:0]
+	defer func() { clear(live); p.live = live[:0] }()
 	var deadline time.Time
 	for _, c := range batch {
 		if c.state.CompareAndSwap(queued, taken) {
@@ -175,7 +267,8 @@ func (p *pipe) send(batch []*call) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 	}
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(live))
+	cmds := slices.Grow(p.cmds[:0], len(live))[:len(live)]
+	defer func() { clear(cmds); p.cmds = cmds[:0] }()
 	p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, c := range live {
 			cmds[i] = c.script.EvalSha(ctx, pl, c.keys, c.args...)
@@ -198,7 +291,7 @@ func (p *pipe) send(batch []*call) {
 	}
 	for i, c := range live {
 		c.got, c.err = cmds[i].Result()
-		close(c.done)
+		c.finished()
 	}
 }
 
@@ -213,10 +306,11 @@ func (p *pipe) close() {
 		return
 	}
 	p.closed = true
+	p.flush.Stop()
 	for _, c := range p.queue {
 		if c.state.CompareAndSwap(queued, taken) {
 			c.err = redis.ErrClosed
-			close(c.done)
+			c.finished()
 		}
 	}
 	p.queue = nil

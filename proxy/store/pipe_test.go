@@ -108,7 +108,7 @@ func count(t *testing.T, res []admitted) map[string]int {
 // messages exactly one claims.
 func TestPipeConcurrentAdmitsExact(t *testing.T) {
 	addr := redistest.Shared(t)
-	prefix := "pipe-" + t.Name() + ":"
+	prefix := redistest.Prefix(t, "pipe") // a run of its own, on a long-lived server too
 	s := pipeStore(t, addr, prefix, 10*time.Second)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hour := func(n int) config.Rate { return config.Rate{Count: n, Per: time.Hour} }
@@ -232,7 +232,18 @@ func TestPipeNoScript(t *testing.T) {
 		batch[i] = &call{script: admitScript, keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
 			args: []any{now.UnixMicro(), int64(0), int64(0), int64(1000), int64(1), dailyTTL, int64(0), int64(0), "", int64(0)}}
 	}
+	// send is the pipe's owner's: take the pipe as a lone caller would.
+	waitUntil(t, "the pipe idle", func() bool {
+		s.pipe.mu.Lock()
+		defer s.pipe.mu.Unlock()
+		if s.pipe.busy {
+			return false
+		}
+		s.pipe.busy = true
+		return true
+	})
 	s.pipe.send(batch)
+	s.pipe.handOver()
 	for i, c := range batch {
 		<-c.done
 		if c.err != nil || c.got != any("c") {
@@ -342,4 +353,68 @@ func TestPipeCloseWhileQueued(t *testing.T) {
 		t.Errorf("Admit after Close: %v, want ErrUnavailable", err)
 	}
 	waitUntil(t, "no goroutine left behind", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestPipeFinishLaterRidesAlong: a finish made in the background waits
+// for the store's next call and goes in its write (one batch, nothing
+// sent alone); on its own, it goes within the pipe's delay, and a replica
+// waiting for the message hears the reply.
+func TestPipeFinishLaterRidesAlong(t *testing.T) {
+	addr := redistest.Shared(t)
+	prefix := redistest.Prefix(t, "later")
+	s := pipeStore(t, addr, prefix, 10*time.Second)
+	raw := redis.NewClient(&redis.Options{Addr: addr})
+	defer raw.Close()
+	ctx := context.Background()
+	held := func(id string) string { v, _ := raw.Get(ctx, prefix+"msg:"+id).Result(); return v }
+	claim := func(id string) *Claim {
+		t.Helper()
+		a := Ask{Now: time.Now(), Claim: id, ClaimTTL: time.Minute}
+		_, c, err := s.Admit(ctx, &a)
+		if err != nil || c.Claim == nil {
+			t.Fatalf("claim %s: %+v, %v", id, c, err)
+		}
+		return c.Claim
+	}
+
+	setDelay := func(d time.Duration) { s.pipe.mu.Lock(); s.pipe.delay = d; s.pipe.mu.Unlock() }
+	setDelay(time.Hour) // only another call sends it
+	first := claim("m1")
+	first.FinishLater([]byte("sent"), time.Minute)
+	waitUntil(t, "the finish queued", func() bool { busy, q := s.pipe.state(); return !busy && q == 1 })
+	if v := held("m1"); v[:2] != pendingPrefix {
+		t.Fatalf("finish sent before another call: %q", v)
+	}
+	batches := s.pipe.batches.Load()
+	a := Ask{Now: time.Now(), DailyMax: 1000, Numbers: []string{"n"}}
+	if v, _, err := s.Admit(ctx, &a); err != nil || v != Admitted {
+		t.Fatalf("next admit: %d, %v", v, err)
+	}
+	if v := held("m1"); v != "r:sent" {
+		t.Fatalf("after the next call the message holds %q, want the reply", v)
+	}
+	if b := s.pipe.batches.Load(); b != batches+1 {
+		t.Errorf("%d batches for the finish and the admit, want one", b-batches)
+	}
+
+	setDelay(flushDelay)
+	second := claim("m2")
+	b := pipeStore(t, addr, prefix, 10*time.Second)
+	got := make(chan []byte, 1)
+	go func() {
+		_, reply, err := b.ClaimOrWait(ctx, "m2", time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- reply
+	}()
+	waitUntil(t, "the other replica waiting", func() bool {
+		n, _ := raw.PubSubNumSub(ctx, prefix+"done:m2").Result()
+		return n[prefix+"done:m2"] == 1
+	})
+	second.FinishLater([]byte("sent-alone"), time.Minute)
+	if r := <-got; string(r) != "sent-alone" {
+		t.Fatalf("the waiting replica got %q", r)
+	}
+	waitUntil(t, "the reply kept", func() bool { return held("m2") == "r:sent-alone" })
 }

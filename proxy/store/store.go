@@ -72,7 +72,7 @@ type Store struct {
 	lastLog map[string]time.Time // by message, for once-a-minute logging
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	pipe    *pipe // Admit's and Finish's calls, sent together when they arrive together
+	pipe    *pipe // Admit's and Finish's calls, sent together when they arrive together (or later)
 
 	// Key prefixes under key_prefix, joined once rather than per message.
 	clientKey, numberKey, msgKey, doneKey, dayPrefix string
@@ -100,7 +100,7 @@ func New(c config.Cluster, roots *trust.Roots, log *slog.Logger, m *metrics.Metr
 		lastLog: map[string]time.Time{}, stop: make(chan struct{})}
 	s.clientKey, s.numberKey = s.key("rate", "per_client", ""), s.key("rate", "per_number", "")
 	s.msgKey, s.doneKey, s.dayPrefix = s.key("msg", ""), s.key("done", ""), s.key("daily", "")
-	s.pipe = newPipe(s.rdb)
+	s.pipe = newPipe(s.rdb, c.StoreTimeout)
 	s.up.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.StoreTimeout)
 	defer cancel()
@@ -283,8 +283,9 @@ func (s *Store) logLimited(event string, level slog.Level, msg string, args ...a
 // with the same config (the same secrets) name them alike.
 func Hash(idKey []byte, s string) string { return NewHasher(idKey).Hash(s) }
 
-// Hasher is Hash for one key, reusing its HMAC states: a message hashes
-// its client and every number, and a new HMAC is five allocations.
+// Hasher is Hash for one key, reusing its HMAC states and the buffers
+// their input is framed in (macpool): a message hashes its client and
+// every number, and a new HMAC is five allocations.
 type Hasher struct{ macs *macpool.Pool }
 
 // NewHasher returns a Hasher with idKey.

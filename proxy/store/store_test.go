@@ -136,7 +136,8 @@ func TestStoreDownAndBack(t *testing.T) {
 	st := open(t, cluster(t, srv.Addr(), "p:", 100*time.Millisecond), slog.New(slog.NewTextHandler(&logs, nil)), m)
 	ctx := context.Background()
 	limit := func() error {
-		_, err := st.Limit(ctx, time.Now(), 10, 1, "per_number", config.Rate{}, nil)
+		a := store.Ask{Now: time.Now(), DailyMax: 10, Numbers: []string{"n"}}
+		_, _, err := st.Admit(ctx, &a)
 		return err
 	}
 	if err := limit(); err != nil || !st.Up() {

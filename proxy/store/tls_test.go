@@ -48,7 +48,8 @@ func TestRedissVerifiedLikeAProvider(t *testing.T) {
 	}
 	good := store.New(c, trusted, nil, nil)
 	defer good.Close()
-	if _, err := good.Limit(context.Background(), time.Now(), 5, 1, "per_number", config.Rate{}, nil); err != nil || !good.Up() {
+	ask := store.Ask{Now: time.Now(), DailyMax: 5, Numbers: []string{"n"}}
+	if _, _, err := good.Admit(context.Background(), &ask); err != nil || !good.Up() {
 		t.Fatalf("trusted rediss: %v", err)
 	}
 	system, err := trust.LoadRoots(nil)
@@ -57,7 +58,7 @@ func TestRedissVerifiedLikeAProvider(t *testing.T) {
 	}
 	bad := store.New(c, system, nil, nil)
 	defer bad.Close()
-	if _, err := bad.Limit(context.Background(), time.Now(), 5, 1, "per_number", config.Rate{}, nil); !errors.Is(err, store.ErrUnavailable) || bad.Up() {
+	if _, _, err := bad.Admit(context.Background(), &ask); !errors.Is(err, store.ErrUnavailable) || bad.Up() {
 		t.Fatalf("untrusted rediss: %v, want unavailable", err)
 	}
 }
