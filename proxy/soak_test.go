@@ -65,6 +65,20 @@ func soakFault(i, seen int) (f fault, outcome string) {
 	return faultNone, "delivered"
 }
 
+// soakRetries is upstream_retries in the soak's configuration.
+const soakRetries = 2
+
+// sentAttempts is how many of the message's attempts reached the provider,
+// by postern's account: those retried for the provider's reply, and the
+// last one unless the answer says it was not sent.
+func (s *soakSlot) sentAttempts() int32 {
+	n := int32(s.sentRetries)
+	if !strings.Contains(s.reply, "message not sent") {
+		n++
+	}
+	return n
+}
+
 // soakReads is how many times the provider must read request i: twice
 // after a 503 with Retry-After (the one retry), else once. Refused dials and
 // connections reset before TLS never reach it, and nothing that may have
@@ -88,6 +102,8 @@ type soakSlot struct {
 	auditStatus        int
 	auditID            string
 	attempts           string // each attempt's outcome and retry reason, for a failure's message
+	nAttempts, notSent int    // attempts made, and how many of them were retried as "not sent"
+	sentRetries        int    // attempts retried for a reason other than "not sent" (the provider read them)
 	joined             bool
 }
 
@@ -143,7 +159,15 @@ func TestSoak(t *testing.T) {
 		s.auditOutcome, s.auditStatus, s.joined = a.Outcome, a.Status, a.Joined
 		for _, at := range a.Attempts {
 			s.attempts += fmt.Sprintf("[%s %s %q]", at.Outcome, at.Code, at.Retry)
+			switch at.Retry {
+			case "not sent":
+				s.notSent++
+			case "":
+			default:
+				s.sentRetries++
+			}
 		}
+		s.nAttempts = len(a.Attempts)
 		if len(a.IDs) == 1 {
 			s.auditID = a.IDs[0]
 		}
@@ -152,7 +176,7 @@ func TestSoak(t *testing.T) {
 	})
 	opts := faultOptions(dialer, &sleepLog{})
 	opts.RetrySleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-	addr := serveSoak(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 16"), opts, auditW)
+	addr := serveSoak(t, faultConfig(fp, fp.CAFile(t), "max_concurrent_upstream = 16\nupstream_retries = "+strconv.Itoa(soakRetries)), opts, auditW)
 
 	p := &postern{Addr: addr}
 	c := iseClient(t, p, 32)
@@ -192,6 +216,17 @@ func TestSoak(t *testing.T) {
 	for i := range slots {
 		s := &slots[i]
 		_, want := soakFault(i, 0)
+		reads := soakReads(i)
+		if sent := s.sentAttempts(); s.nAttempts == 1+soakRetries && s.notSent > 0 && sent < reads {
+			// Refused dials and resets before TLS took retries the script
+			// needed (two before a 503, say): every attempt allowed was made
+			// and too few reached the provider for the scripted outcome, so
+			// the message ends refused, read once per attempt that was sent.
+			// Correct, and rare unless the machine is loaded (dials then come
+			// in bursts); the ledger below still has to agree with what
+			// postern said it sent.
+			want, reads = "refused", sent
+		}
 		counts[s.auditOutcome]++
 		bad := func(why string) {
 			t.Errorf("request %d (%s expected): %s; reply %d %q, audit %d×%s/%d id %q attempts %s, provider received %d accepted %d (%q)",
@@ -208,8 +243,8 @@ func TestSoak(t *testing.T) {
 			bad("distinct requests were joined")
 		case s.accepted > 1:
 			bad("provider accepted it more than once")
-		case s.received != soakReads(i):
-			bad(fmt.Sprintf("provider must have read it %d time(s)", soakReads(i)))
+		case s.received != reads:
+			bad(fmt.Sprintf("provider must have read it %d time(s)", reads))
 		case want == "delivered" && (s.accepted != 1 || s.reply != "ID: "+s.acceptedID+"\n" || s.auditID != s.acceptedID):
 			bad("delivered must mean one acceptance, its id to ISE and in the audit")
 		case want != "delivered" && (s.accepted != 0 || !strings.HasPrefix(s.reply, "ERR: ")):
