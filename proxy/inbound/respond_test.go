@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestAppendResponseWritesWhatNetHTTPWrites: for every shape of reply —
@@ -63,13 +61,8 @@ func TestAppendResponseWritesWhatNetHTTPWrites(t *testing.T) {
 // rawReply sends req and returns the bytes of the one reply.
 func rawReply(t *testing.T, addr, req string) string {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := send(t, addr, req)
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(conn, req)
 	var raw strings.Builder
 	resp, err := http.ReadResponse(bufio.NewReader(io.TeeReader(conn, &raw)), nil)
 	if err != nil {

@@ -106,15 +106,24 @@ func TestShutdownLetsANewConnectionSendItsRequest(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, addr, raw string) (*http.Response, string) {
+// send opens a connection to addr and writes raw on it; the connection
+// closes when the test ends.
+func send(t *testing.T, addr, raw string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(conn, raw)
+	return conn
+}
+
+func get(t *testing.T, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	conn := send(t, addr, raw)
+	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -166,12 +175,7 @@ func TestCloseCancelsRequestsInFlight(t *testing.T) {
 	if first.Context().Err() != nil {
 		t.Fatalf("a request's context is done before Close: %v", first.Context().Err())
 	}
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	send(t, addr, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
 	second := <-entered
 	if second == first {
 		t.Error("two requests were handed the same *http.Request")
