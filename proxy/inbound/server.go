@@ -253,7 +253,11 @@ func (c *conn) serve() {
 	start := c.accepted
 	c.c.SetReadDeadline(after(start, c.s.ReadHeaderTimeout))
 	if c.s.closing.Load() {
-		return
+		// Shut down between the accept and here: Shutdown's wakeIfIdle
+		// may have run before the deadline above replaced its own, so
+		// give the connection the grace any new one gets to send its
+		// request (and it is answered with "Connection: close").
+		c.wakeIfIdle()
 	}
 	for {
 		n, full, err := c.readHead(&start)

@@ -27,6 +27,7 @@ func startFront(t *testing.T, handler func(*http.Request) *http.Response, log *s
 	go fallback.Serve(h)
 	s := &Server{Handler: handler, Fallback: h, Limits: func() Limits { return fuzzLimits },
 		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second, Log: log}
+	s.init() // before the test looks at s.conns (Serve would do it in its goroutine)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close(); fallback.Close() })
 	return s, ln.Addr().String()
