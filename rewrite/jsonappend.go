@@ -80,6 +80,8 @@ var queryUnreserved = func() (t [256]bool) {
 // grows a full one into a new array; net/http only reads them.
 type fixedHeader struct {
 	contentType, accept, auth []string // auth nil: no Authorization
+	version                   []string // X-Version (Clickatell REST); nil: none
+	all                       http.Header
 }
 
 func newFixedHeader(contentType, auth string) fixedHeader {
@@ -87,7 +89,32 @@ func newFixedHeader(contentType, auth string) fixedHeader {
 	if auth != "" {
 		h.auth = []string{auth}
 	}
+	return h.withAll()
+}
+
+// withVersion adds an X-Version header.
+func (h fixedHeader) withVersion(v string) fixedHeader {
+	h.version = []string{v}
+	return h.withAll()
+}
+
+// withAll fills all: the headers as one map, for Poster.PostTarget.
+func (h fixedHeader) withAll() fixedHeader {
+	h.all = http.Header{}
+	h.fill(h.all)
 	return h
+}
+
+// fill sets h's headers in dst, sharing h's value slices.
+func (h *fixedHeader) fill(dst http.Header) {
+	dst["Content-Type"] = h.contentType
+	dst["Accept"] = h.accept
+	if h.auth != nil {
+		dst["Authorization"] = h.auth
+	}
+	if h.version != nil {
+		dst["X-Version"] = h.version
+	}
 }
 
 // postTemplate is a provider's POST to its endpoint as
@@ -101,6 +128,15 @@ type postTemplate struct {
 func newPostTemplate(endpoint *url.URL) postTemplate {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, endpoint.String(), nil)
 	return postTemplate{req: req, err: err}
+}
+
+// target is what Poster.PostTarget says: the endpoint as every request's
+// URL has it, and h's headers. Both are shared and read only.
+func (t *postTemplate) target(h *fixedHeader) (*url.URL, http.Header, error) {
+	if t.err != nil {
+		return nil, nil, t.err
+	}
+	return t.req.URL, h.all, nil
 }
 
 // postParts are a request with its own URL and body reader, allocated
@@ -131,12 +167,8 @@ func (t *postTemplate) post(ctx context.Context, h *fixedHeader, body []byte) (*
 	req := &parts.req
 	parts.body.Reset(body)
 	req.URL = &parts.url
-	req.Header = make(http.Header, 4) // room for the sender's User-Agent
-	req.Header["Content-Type"] = h.contentType
-	req.Header["Accept"] = h.accept
-	if h.auth != nil {
-		req.Header["Authorization"] = h.auth
-	}
+	req.Header = make(http.Header, 5) // room for the sender's User-Agent
+	h.fill(req.Header)
 	req.ContentLength = int64(len(body))
 	if len(body) == 0 {
 		req.Body = http.NoBody

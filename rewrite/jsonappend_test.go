@@ -171,6 +171,17 @@ func FuzzBodiesSameAsEncoders(f *testing.F) {
 			if b, _ := io.ReadAll(again); string(b) != string(wantBody) {
 				t.Fatalf("%T GetBody %s", p, b)
 			}
+			// A Poster's parts are Build's request: a sender writing them
+			// out itself sends what Build says.
+			ps := p.(Poster)
+			body, err := ps.PostBody(m)
+			if err != nil || string(body) != string(wantBody) {
+				t.Fatalf("%T PostBody = %q, %v; Build's body %q", p, body, err, wantBody)
+			}
+			u, h, err := ps.PostTarget()
+			if err != nil || !reflect.DeepEqual(*u, *got.URL) || !reflect.DeepEqual(h, got.Header) || got.Method != http.MethodPost {
+				t.Fatalf("%T PostTarget = %v %v %v; Build's request %s %v %v", p, u, h, err, got.Method, got.URL, got.Header)
+			}
 		}
 		var ref bytes.Buffer
 		enc := json.NewEncoder(&ref)
@@ -239,5 +250,38 @@ func TestBuiltURLsAreIndependent(t *testing.T) {
 		if *second.URL != want || second.Host != want.Host {
 			t.Errorf("%T: changing one request's URL changed the next: %v (Host %q), want %v", p, second.URL, second.Host, &want)
 		}
+	}
+}
+
+// TestPostersRefuseWhatBuildRefuses: a message Build cannot make a request
+// of, PostBody refuses with the same error, and a provider whose requests
+// are not one fixed POST (the template's headers are templates) is no
+// Poster, so its requests always go through Build.
+func TestPostersRefuseWhatBuildRefuses(t *testing.T) {
+	bad := []Message{
+		{Text: "no recipient"},
+		{To: []string{"15551234567"}},
+		{To: make([]string, 1001), Text: "too many"},
+	}
+	for _, p := range benchmarkedProviders(t) {
+		ps, ok := p.(Poster)
+		if !ok {
+			t.Fatalf("%T is not a Poster", p)
+		}
+		for _, m := range bad {
+			_, buildErr := p.Build(context.Background(), m)
+			_, postErr := ps.PostBody(m)
+			if buildErr == nil || postErr == nil || buildErr.Error() != postErr.Error() {
+				t.Errorf("%T, %d recipients, text %q: Build %v, PostBody %v", p, len(m.To), m.Text, buildErr, postErr)
+			}
+		}
+	}
+	tmpl, err := NewTemplate(Config{Token: testToken, Endpoint: &url.URL{Scheme: "https", Host: "gw.test", Path: "/send"}},
+		TemplateConfig{Auth: "bearer", Body: map[string]any{"to": "{{.To}}", "text": "{{.Text}}"}, IDPointer: "/result/id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Provider(tmpl).(Poster); ok {
+		t.Error("the template provider is a Poster; its headers are per-message templates")
 	}
 }

@@ -40,6 +40,19 @@ func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
 //
 // with "from" left out when there is no sender.
 func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
+	body, err := p.PostBody(m)
+	if err != nil {
+		return nil, err
+	}
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	if err != nil {
+		return nil, buildErrorFor(apiOne, err)
+	}
+	return req, nil
+}
+
+// PostBody is the body of Build's request for m (Poster).
+func (p *ClickatellOne) PostBody(m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiOne, err)
 	}
@@ -59,12 +72,16 @@ func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, er
 		body = append(body, '}')
 	}
 	body = append(body, "]}"...)
-	// The One API takes the raw key; "Bearer <key>" is rejected as 401.
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	return body, nil
+}
+
+// PostTarget is the endpoint and the headers of every request (Poster).
+func (p *ClickatellOne) PostTarget() (*url.URL, http.Header, error) {
+	u, h, err := p.cfg.post.target(&p.cfg.header)
 	if err != nil {
-		return nil, buildErrorFor(apiOne, err)
+		return nil, nil, buildErrorFor(apiOne, err)
 	}
-	return req, nil
+	return u, h, nil
 }
 
 // Read interprets the One API reply. A 2xx is only success per recipient

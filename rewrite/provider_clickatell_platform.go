@@ -42,6 +42,19 @@ func NewClickatellPlatform(cfg Config) (*ClickatellPlatform, error) {
 //
 // with "from" and "clientMessageId" left out when empty.
 func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Request, error) {
+	body, err := p.PostBody(m)
+	if err != nil {
+		return nil, err
+	}
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	if err != nil {
+		return nil, buildErrorFor(apiPlatform, err)
+	}
+	return req, nil
+}
+
+// PostBody is the body of Build's request for m (Poster).
+func (p *ClickatellPlatform) PostBody(m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiPlatform, err)
 	}
@@ -58,12 +71,16 @@ func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Reques
 		body = appendJSONField(body, false, "clientMessageId", id)
 	}
 	body = append(body, '}')
-	// Like the One API, the raw key: no "Bearer".
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	return body, nil
+}
+
+// PostTarget is the endpoint and the headers of every request (Poster).
+func (p *ClickatellPlatform) PostTarget() (*url.URL, http.Header, error) {
+	u, h, err := p.cfg.post.target(&p.cfg.header)
 	if err != nil {
-		return nil, buildErrorFor(apiPlatform, err)
+		return nil, nil, buildErrorFor(apiPlatform, err)
 	}
-	return req, nil
+	return u, h, nil
 }
 
 // Read interprets messages[].apiMessageId/accepted/to and the error object

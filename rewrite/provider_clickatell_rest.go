@@ -30,6 +30,7 @@ func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.header = c.header.withVersion("1") // the legacy REST API's required version header
 	return &ClickatellREST{cfg: c}, nil
 }
 
@@ -40,6 +41,19 @@ func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
 //
 //	{"text":"...","to":["..."],"from":"...","mo":"1","clientMessageId":"...","callback":7,"maxMessageParts":3}
 func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
+	body, err := p.PostBody(m)
+	if err != nil {
+		return nil, err
+	}
+	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	if err != nil {
+		return nil, buildErrorFor(apiREST, err)
+	}
+	return req, nil
+}
+
+// PostBody is the body of Build's request for m (Poster).
+func (p *ClickatellREST) PostBody(m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(apiREST, err)
 	}
@@ -63,12 +77,16 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 		body = appendJSONInt(body, "maxMessageParts", n)
 	}
 	body = append(body, '}')
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
+	return body, nil
+}
+
+// PostTarget is the endpoint and the headers of every request (Poster).
+func (p *ClickatellREST) PostTarget() (*url.URL, http.Header, error) {
+	u, h, err := p.cfg.post.target(&p.cfg.header)
 	if err != nil {
-		return nil, buildErrorFor(apiREST, err)
+		return nil, nil, buildErrorFor(apiREST, err)
 	}
-	req.Header.Set("X-Version", "1")
-	return req, nil
+	return u, h, nil
 }
 
 // Read interprets the REST reply: data.message[] per recipient, or a

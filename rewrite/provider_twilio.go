@@ -117,6 +117,19 @@ func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 //
 //	Body=...&From=...&To=%2B...   (MessagingServiceSid=... instead of From)
 func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
+	body, err := t.PostBody(m)
+	if err != nil {
+		return nil, err
+	}
+	req, err := t.post.post(ctx, &t.header, body)
+	if err != nil {
+		return nil, buildErrorFor(twilioName, err)
+	}
+	return req, nil
+}
+
+// PostBody is the body of Build's request for m (Poster).
+func (t *Twilio) PostBody(m Message) ([]byte, error) {
 	if err := checkMessage(m, t.MaxRecipients()); err != nil {
 		return nil, buildErrorFor(twilioName, err)
 	}
@@ -132,11 +145,16 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	}
 	body = append(body, "&To=%2B"...)
 	body = appendQueryEscape(body, m.To[0])
-	req, err := t.post.post(ctx, &t.header, body)
+	return body, nil
+}
+
+// PostTarget is the endpoint and the headers of every request (Poster).
+func (t *Twilio) PostTarget() (*url.URL, http.Header, error) {
+	u, h, err := t.post.target(&t.header)
 	if err != nil {
-		return nil, buildErrorFor(twilioName, err)
+		return nil, nil, buildErrorFor(twilioName, err)
 	}
-	return req, nil
+	return u, h, nil
 }
 
 // twilioReply is the union of a created message and Twilio's error body.

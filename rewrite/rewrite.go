@@ -205,6 +205,25 @@ type Provider interface {
 	RetryableReply(status int, hasRetryAfter bool) bool
 }
 
+// Poster is a Provider whose every request is a POST of a body to one
+// endpoint with the same headers: the Clickatell APIs and Twilio, not the
+// template provider (its headers are templates). A sender that writes
+// HTTP/1.1 itself (proxy/deliver's pool) renders the request line and the
+// headers once and sends each message's body after them. Build's request
+// is made from the same two parts, so both say the same
+// (FuzzBodiesSameAsEncoders, TestPreparedPostSendsWhatBuildSays in proxy/deliver).
+type Poster interface {
+	Provider
+	// PostTarget is the endpoint, as Build's request URL has it, and the
+	// headers every request carries (User-Agent and Content-Length are
+	// the sender's). Both are shared: read only. The error is Build's
+	// for every message when the endpoint cannot make a request.
+	PostTarget() (endpoint *url.URL, header http.Header, err error)
+	// PostBody is the body of the request Build makes for m, or Build's
+	// error for m.
+	PostBody(m Message) ([]byte, error)
+}
+
 // Config is what every provider takes from its route, secrets already
 // resolved. A provider's own keys come in its own struct (TwilioConfig,
 // TemplateConfig, ...), registered in registry.go.

@@ -92,6 +92,7 @@ func New(cfg *config.Config, opts Options) *Deliverer {
 			userAgent: cmp.Or(opts.UserAgent, "postern")}
 		if !r.UpstreamHTTP2 {
 			hs.fast = opts.Client
+			hs.preparePosts()
 		}
 		d.senders[r] = hs
 	}

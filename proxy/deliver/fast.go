@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
 
@@ -207,22 +211,80 @@ var requestBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); re
 // a pooled connection to its host, within ctx's deadline; ctx's
 // cancellation interrupts it. Redirects are returned, not followed.
 func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, error) {
-	addr := req.URL.Host
-	if req.URL.Port() == "" {
-		addr = net.JoinHostPort(req.URL.Hostname(), "443")
-	}
-	bp := requestBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 { // one huge request does not pin its buffer
-			*bp = (*bp)[:0]
-			requestBuffers.Put(bp)
-		}
-	}()
+	bp := getRequestBuffer()
+	defer putRequestBuffer(bp)
 	wire, closeAfter, err := appendRequest((*bp)[:0], req)
 	*bp = wire
 	if err != nil {
 		return Reply{}, fmt.Errorf("preparing the request: %w", err)
 	}
+	return c.exchange(ctx, dialAddr(req.URL), wire, closeAfter, req)
+}
+
+// ExchangePost sends the POST whose request line and headers p rendered,
+// with body, as Exchange sends a request.
+func (c *FastClient) ExchangePost(ctx context.Context, p *PreparedPost, body []byte) (Reply, error) {
+	bp := getRequestBuffer()
+	defer putRequestBuffer(bp)
+	wire := append((*bp)[:0], p.head...)
+	wire = append(wire, "Content-Length: "...)
+	wire = strconv.AppendInt(wire, int64(len(body)), 10)
+	wire = append(wire, "\r\n\r\n"...)
+	wire = append(wire, body...)
+	*bp = wire
+	return c.exchange(ctx, p.addr, wire, false, nil)
+}
+
+// PreparedPost is a rewrite.Poster's request line and headers (User-Agent
+// included), rendered once as HTTP/1.1, and where they go.
+type PreparedPost struct {
+	addr string // host:port dialled
+	host string // the host the connection is verified for (Info.Host)
+	head []byte // "POST /path HTTP/1.1\r\nHost: ...\r\n" and one line per header
+}
+
+// PreparePost renders p's request line and headers with userAgent, as
+// Exchange would write Build's request. ok is false when p's requests are
+// not for this client (not https, an endpoint Build refuses, a header
+// Exchange would refuse): Build's path then says why, per message.
+func PreparePost(p rewrite.Poster, userAgent string) (*PreparedPost, bool) {
+	u, header, err := p.PostTarget()
+	if err != nil || u.Scheme != "https" {
+		return nil, false
+	}
+	h := make(http.Header, len(header)+1)
+	for k, v := range header {
+		h[k] = v
+	}
+	h.Set("User-Agent", userAgent)
+	req := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, Header: h}
+	head, closeAfter, err := appendHead(nil, req, true)
+	if err != nil || closeAfter {
+		return nil, false
+	}
+	return &PreparedPost{addr: dialAddr(u), host: u.Hostname(), head: head}, true
+}
+
+// dialAddr is the host:port a request to u dials.
+func dialAddr(u *url.URL) string {
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return u.Host
+}
+
+func getRequestBuffer() *[]byte { return requestBuffers.Get().(*[]byte) }
+
+func putRequestBuffer(bp *[]byte) {
+	if cap(*bp) <= 64<<10 { // one huge request does not pin its buffer
+		*bp = (*bp)[:0]
+		requestBuffers.Put(bp)
+	}
+}
+
+// exchange sends wire, a whole HTTP/1.1 request, to addr and reads the
+// reply. req, when not nil, is the request wire says (for a HEAD's reply).
+func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, closeAfter bool, req *http.Request) (Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return Reply{}, err
 	}
@@ -390,41 +452,9 @@ func timeoutAware(err error, deadline time.Time) error {
 // HTTP (a CR or LF in a value would split the request). closeAfter: req
 // asked for the connection to be closed after it.
 func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool, err error) {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	uri := req.URL.RequestURI()
-	if !httpguts.ValidHostHeader(host) || strings.ContainsAny(uri, " \r\n") || !validMethod(req.Method) {
-		return dst, false, errors.New("invalid method, host or path")
-	}
-	dst = append(dst, req.Method...)
-	dst = append(dst, ' ')
-	dst = append(dst, uri...)
-	dst = append(dst, " HTTP/1.1\r\nHost: "...)
-	dst = append(dst, host...)
-	dst = append(dst, "\r\n"...)
-	for k, vs := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return dst, false, fmt.Errorf("invalid header name %q", k)
-		}
-		switch http.CanonicalHeaderKey(k) {
-		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue // written from the request itself, as net/http does
-		case "Connection":
-			for _, v := range vs {
-				closeAfter = closeAfter || httpguts.HeaderValuesContainsToken([]string{v}, "close")
-			}
-		}
-		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return dst, false, fmt.Errorf("invalid value for header %q", k)
-			}
-			dst = append(dst, k...)
-			dst = append(dst, ": "...)
-			dst = append(dst, v...)
-			dst = append(dst, "\r\n"...)
-		}
+	dst, closeAfter, err = appendHead(dst, req, false)
+	if err != nil {
+		return dst, false, err
 	}
 	if req.Body == nil || req.Body == http.NoBody {
 		if req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
@@ -457,6 +487,59 @@ func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool,
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\n\r\n"...)
 	return append(dst, body...), closeAfter, nil
+}
+
+// appendHead appends req's request line, Host and header lines (not the
+// framing headers, nor the blank line that ends them), in name order when
+// sorted is set (a head rendered once reads the same every run).
+func appendHead(dst []byte, req *http.Request, sorted bool) (head []byte, closeAfter bool, err error) {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	uri := req.URL.RequestURI()
+	if !httpguts.ValidHostHeader(host) || strings.ContainsAny(uri, " \r\n") || !validMethod(req.Method) {
+		return dst, false, errors.New("invalid method, host or path")
+	}
+	dst = append(dst, req.Method...)
+	dst = append(dst, ' ')
+	dst = append(dst, uri...)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
+	header := maps.All(req.Header)
+	if sorted {
+		header = func(yield func(string, []string) bool) {
+			for _, k := range slices.Sorted(maps.Keys(req.Header)) {
+				if !yield(k, req.Header[k]) {
+					return
+				}
+			}
+		}
+	}
+	for k, vs := range header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return dst, false, fmt.Errorf("invalid header name %q", k)
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // written from the request itself, as net/http does
+		case "Connection":
+			for _, v := range vs {
+				closeAfter = closeAfter || httpguts.HeaderValuesContainsToken([]string{v}, "close")
+			}
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return dst, false, fmt.Errorf("invalid value for header %q", k)
+			}
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst, closeAfter, nil
 }
 
 // appendAll appends what r holds to dst.

@@ -9,12 +9,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/postern/postern/proxy/config"
+	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 	"github.com/postern/postern/trust/trusttest"
 )
@@ -227,5 +231,155 @@ func TestFastClientReplies(t *testing.T) {
 				t.Errorf("second request reused the connection: %v, want %v", reused, tc.reused)
 			}
 		})
+	}
+}
+
+// TestPreparedPostSendsWhatBuildSays: a Poster's request sent from its
+// prepared head and PostBody reaches the provider as Build's request sent
+// through Exchange does — the same request line, the same headers (the
+// prepared head in name order), User-Agent and Content-Length, and the same
+// body byte for byte — with hostile texts, for every Poster.
+func TestPreparedPostSendsWhatBuildSays(t *testing.T) {
+	p := newRawProvider(t, func(int) string { return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}" })
+	c := NewFastClient(trust.NewDialer(p.roots))
+	endpoint, err := url.Parse(p.url + "/v1/mes%2Fsage?x=1&y=%20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rewrite.Config{Token: "tok", Endpoint: endpoint, From: "+15550001111"}
+	var posters []rewrite.Poster
+	for _, mk := range []func() (rewrite.Provider, error){
+		func() (rewrite.Provider, error) { return rewrite.NewClickatellOne(cfg) },
+		func() (rewrite.Provider, error) { return rewrite.NewClickatellPlatform(cfg) },
+		func() (rewrite.Provider, error) { return rewrite.NewClickatellREST(cfg) },
+		func() (rewrite.Provider, error) {
+			return rewrite.NewTwilio(cfg, rewrite.TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef"})
+		},
+	} {
+		pr, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		posters = append(posters, pr.(rewrite.Poster))
+	}
+	const ua = "postern/test"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, pr := range posters {
+		prep, ok := PreparePost(pr, ua)
+		if !ok {
+			t.Fatalf("%T: not prepared", pr)
+		}
+		for _, text := range []string{`Pass: "a&b" <c> 'd' \ + % # 100%`, "line1\nline2\r\n😀 مرحبا", strings.Repeat("long ", 400)} {
+			m := rewrite.Message{To: []string{"15551234567"}, Text: text, Options: rewrite.Options{ClientMessageID: "id-1"}}
+			body, err := pr.PostBody(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := c.ExchangePost(ctx, prep, body); err != nil || rep.Status != 202 {
+				t.Fatalf("%T prepared: %d %v", pr, rep.Status, err)
+			}
+			req, err := pr.Build(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("User-Agent", ua)
+			if rep, err := c.Exchange(ctx, req); err != nil || rep.Status != 202 {
+				t.Fatalf("%T built: %d %v", pr, rep.Status, err)
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.reqs) != 2*3*len(posters) {
+		t.Fatalf("%d requests received", len(p.reqs))
+	}
+	for i := 0; i < len(p.reqs); i += 2 {
+		prepared, built := p.reqs[i], p.reqs[i+1]
+		if prepared.body != built.body {
+			t.Errorf("request %d: prepared body %q, built %q", i, prepared.body, built.body)
+		}
+		pl, bl := strings.Split(prepared.head, "\r\n"), strings.Split(built.head, "\r\n")
+		if pl[0] != bl[0] || !strings.HasPrefix(pl[0], "POST /v1/mes%2Fsage?x=1&y=%20 HTTP/1.1") {
+			t.Errorf("request line %q, built %q", pl[0], bl[0])
+		}
+		names := func(lines []string) []string {
+			var out []string
+			for _, l := range lines {
+				name, _, _ := strings.Cut(l, ":")
+				out = append(out, name)
+			}
+			return out
+		}
+		// Host first, then the headers in name order, then the length.
+		fields := pl[1:]
+		if n := names(fields); n[0] != "Host" || n[len(n)-1] != "Content-Length" || !slices.IsSorted(n[1:len(n)-1]) {
+			t.Errorf("prepared head's header order %q", n)
+		}
+		slices.Sort(pl[1:])
+		slices.Sort(bl[1:])
+		if !slices.Equal(pl, bl) {
+			t.Errorf("prepared head\n%q\nbuilt\n%q", pl, bl)
+		}
+		if !slices.Contains(pl, "User-Agent: "+ua) {
+			t.Errorf("no User-Agent in %q", pl)
+		}
+	}
+}
+
+// TestDelivererSendsPostersPrepared: a route whose provider is a Poster
+// goes out prepared over the HTTP/1.1 pool; a template route, an HTTP/2
+// route and a route without the pool go through Build.
+func TestDelivererSendsPostersPrepared(t *testing.T) {
+	cfg, err := config.Load("t.toml", []byte(`
+[[route]]
+name = "one"
+match_path = "/one"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "https://one.invalid/v1/message"
+token = "k"
+
+[[route]]
+name = "h2"
+match_path = "/h2"
+inbound = "clickatell-http"
+provider = "clickatell-one"
+endpoint = "https://one.invalid/v1/message"
+token = "k"
+upstream_http2 = true
+
+[[route]]
+name = "tpl"
+match_path = "/tpl"
+inbound = "clickatell-http"
+provider = "template"
+endpoint = "https://gw.invalid/send"
+token = "k"
+auth = "bearer"
+id_pointer = "/id"
+body = { to = "{{.To}}", text = "{{.Text}}" }
+`), config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared := func(d *Deliverer) map[string]bool {
+		out := map[string]bool{}
+		for r, s := range d.senders {
+			out[r.Name] = s.(*httpSender).post != nil
+		}
+		return out
+	}
+	roots, err := trust.LoadRoots(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPool := New(cfg, Options{Client: NewFastClient(trust.NewDialer(roots)), UserAgent: "postern/test"})
+	if got := prepared(withPool); !got["one"] || got["h2"] || got["tpl"] {
+		t.Errorf("prepared with the pool: %v, want only route one", got)
+	}
+	without := New(cfg, Options{})
+	if got := prepared(without); got["one"] || got["h2"] || got["tpl"] {
+		t.Errorf("prepared without the pool: %v, want none", got)
 	}
 }

@@ -43,6 +43,34 @@ type httpSender struct {
 	fast      Client // nil: every request goes through client
 	observe   metrics.Observer
 	userAgent string
+
+	// With a Poster provider over FastClient, requests are the prepared
+	// head and PostBody's body: no *http.Request per message.
+	poster rewrite.Poster
+	post   *PreparedPost
+	posts  postClient
+}
+
+// postClient is a Client that also sends a rewrite.Poster's requests from
+// their rendered parts (FastClient).
+type postClient interface {
+	ExchangePost(ctx context.Context, p *PreparedPost, body []byte) (Reply, error)
+}
+
+// preparePosts sends h's requests as prepared POSTs when its provider and
+// fast client allow it.
+func (h *httpSender) preparePosts() {
+	poster, ok := h.provider.(rewrite.Poster)
+	if !ok {
+		return
+	}
+	pc, ok := h.fast.(postClient)
+	if !ok {
+		return
+	}
+	if p, ok := PreparePost(poster, h.userAgent); ok {
+		h.poster, h.post, h.posts = poster, p, pc
+	}
 }
 
 // UserAgent is the User-Agent postern sends to providers: "postern/" and
@@ -80,12 +108,22 @@ func batches(m rewrite.Message, max int) []rewrite.Message {
 	return out
 }
 
-func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
-	var info Info
+// exchange builds m's request and sends it. A build error comes back as
+// built; host is the provider host the request went to.
+func (h *httpSender) exchange(ctx context.Context, m rewrite.Message) (rep Reply, host string, built, err error) {
+	if h.post != nil {
+		body, err := h.poster.PostBody(m)
+		if err != nil {
+			return Reply{}, "", err, nil
+		}
+		sent := time.Now()
+		rep, err = h.posts.ExchangePost(ctx, h.post, body)
+		h.observe.Observe(time.Since(sent))
+		return rep, h.post.host, nil, err
+	}
 	req, err := h.provider.Build(ctx, m)
 	if err != nil {
-		return failAll(m, &rewrite.Error{Status: http.StatusInternalServerError, Code: rewrite.CodeInternal,
-			Description: "Internal error", Outcome: rewrite.Refused, Cause: fmt.Errorf("building request: %w", err)}), info
+		return Reply{}, "", err, nil
 	}
 	// Providers see who is calling, never Go's default "Go-http-client".
 	req.Header.Set("User-Agent", h.userAgent)
@@ -94,8 +132,18 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 		client = h.fast
 	}
 	sent := time.Now()
-	rep, err := client.Exchange(ctx, req)
+	rep, err = client.Exchange(ctx, req)
 	h.observe.Observe(time.Since(sent))
+	return rep, req.URL.Hostname(), nil, err
+}
+
+func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	var info Info
+	rep, host, built, err := h.exchange(ctx, m)
+	if built != nil {
+		return failAll(m, &rewrite.Error{Status: http.StatusInternalServerError, Code: rewrite.CodeInternal,
+			Description: "Internal error", Outcome: rewrite.Refused, Cause: fmt.Errorf("building request: %w", built)}), info
+	}
 	if err != nil {
 		reason, tlsErr := trust.DescribeTLSError(err)
 		badCert := tlsErr && reason != trust.ReasonHandshake
@@ -113,7 +161,7 @@ func (h *httpSender) sendBatch(ctx context.Context, m rewrite.Message) (rewrite.
 	}
 	info = rep.Info
 	if info.TLSVersion != "" {
-		info.Host = req.URL.Hostname()
+		info.Host = host
 	}
 	if rep.BodyErr != nil && rep.Status/100 == 2 {
 		// The provider said yes but we could not read which ids it gave.
