@@ -363,6 +363,24 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 		return false, err
 	}
 	fc.lr.n = maxReplyHeader
+	if err := awaitReply(fc.br); err != nil {
+		fc.lr.n = noLimit
+		return false, timeoutAware(err, readDeadline)
+	}
+	// The usual reply arrives whole in the first read and is plain: read
+	// here without net/http's parser (plainreply.go).
+	if h, ok := parsePlainHead(peekBuffered(fc.br)); ok {
+		fc.lr.n = noLimit
+		fc.br.Discard(h.len)
+		rep.Status, rep.Header = h.status, h.header
+		body := make([]byte, h.contentLength)
+		if _, err := io.ReadFull(fc.br, body); err != nil {
+			rep.BodyErr = timeoutAware(err, readDeadline)
+			return false, nil
+		}
+		rep.Body = body
+		return !h.close, nil
+	}
 	resp, err := readReplyHeader(fc.br, req)
 	fc.lr.n = noLimit
 	if err != nil {
@@ -385,13 +403,8 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 // replies (at most a few).
 func readReplyHeader(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	for range 5 {
-		// Nothing at all before the connection ended is not a malformed
-		// reply: the provider closed it (or the deadline came) first.
-		if _, err := br.Peek(1); err != nil {
-			if err == io.EOF {
-				return nil, errors.New("the provider closed the connection before replying")
-			}
-			return nil, fmt.Errorf("reading the reply: %w", err)
+		if err := awaitReply(br); err != nil {
+			return nil, err
 		}
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
@@ -410,6 +423,25 @@ func readReplyHeader(br *bufio.Reader, req *http.Request) (*http.Response, error
 		resp.Body.Close()
 	}
 	return nil, errors.New("reading the reply: too many interim 1xx replies")
+}
+
+// awaitReply waits for a reply's first byte. Nothing at all before the
+// connection ended is not a malformed reply: the provider closed it (or the
+// deadline came) first.
+func awaitReply(br *bufio.Reader) error {
+	if _, err := br.Peek(1); err != nil {
+		if err == io.EOF {
+			return errors.New("the provider closed the connection before replying")
+		}
+		return fmt.Errorf("reading the reply: %w", err)
+	}
+	return nil
+}
+
+// peekBuffered is what br holds, without reading more.
+func peekBuffered(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
 }
 
 // readBody reads a reply's body, at most maxProviderReply bytes: in one

@@ -1,0 +1,102 @@
+package deliver
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// plainHead is a reply head in the shape providers send: HTTP/1.1, a final
+// status other than 204 and 304, well-formed header lines and one
+// Content-Length within maxProviderReply, no Transfer-Encoding or Trailer.
+// For such a head every reading is unambiguous, and net/http's parser reads
+// it the same way (FuzzPlainHeadReadsAsNetHTTP holds the two together);
+// every other head, well-formed or not, is left to net/http's parser, which
+// also gives the errors.
+type plainHead struct {
+	len           int // bytes of the head, blank line included
+	status        int
+	header        http.Header
+	contentLength int64
+	close         bool // Connection: close
+}
+
+var headEnd = []byte("\r\n\r\n")
+
+// parsePlainHead reads the head at the start of b, a connection's buffered
+// bytes. ok is false when b does not begin with a whole plain head.
+func parsePlainHead(b []byte) (h plainHead, ok bool) {
+	end := bytes.Index(b, headEnd)
+	if end < 0 {
+		return h, false
+	}
+	// One string for the whole head: every name and value is a part of it.
+	s := string(b[:end+2])
+	line, rest, _ := strings.Cut(s, "\r\n")
+	if len(line) < len("HTTP/1.1 200") || line[:len("HTTP/1.1 ")] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return h, false
+	}
+	for _, c := range []byte(line[12:]) { // the reason: no line end, no control
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return h, false
+		}
+	}
+	for _, c := range []byte(line[9:12]) {
+		if c < '0' || c > '9' {
+			return h, false
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 200 || h.status > 599 || h.status == http.StatusNoContent || h.status == http.StatusNotModified {
+		return h, false
+	}
+	h.header = make(http.Header, 8)
+	h.contentLength = -1
+	for rest != "" {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		name, value, found := strings.Cut(line, ":")
+		// A name that is not a token (empty, with a space before the
+		// colon, a continuation line) is net/http's to refuse.
+		if !found || !httpguts.ValidHeaderFieldName(name) {
+			return h, false
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return h, false
+		}
+		key := http.CanonicalHeaderKey(name)
+		switch key {
+		case "Content-Length":
+			if h.contentLength >= 0 || value == "" || len(value) > 7 {
+				return h, false // repeated, empty or over the bound: net/http decides
+			}
+			var n int64
+			for _, c := range []byte(value) {
+				if c < '0' || c > '9' {
+					return h, false
+				}
+				n = n*10 + int64(c-'0')
+			}
+			if n > maxProviderReply {
+				return h, false
+			}
+			h.contentLength = n
+		case "Transfer-Encoding", "Trailer":
+			return h, false
+		}
+		h.header[key] = append(h.header[key], value)
+	}
+	// As net/http: "close" closes the connection, and the Connection
+	// header that said so is not reported.
+	if httpguts.HeaderValuesContainsToken(h.header["Connection"], "close") {
+		h.close = true
+		delete(h.header, "Connection")
+	}
+	if h.contentLength < 0 {
+		return h, false // a body to the end of the connection: net/http's
+	}
+	h.len = end + len(headEnd)
+	return h, true
+}
