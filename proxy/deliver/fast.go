@@ -226,13 +226,19 @@ func (c *FastClient) Exchange(ctx context.Context, req *http.Request) (Reply, er
 func (c *FastClient) ExchangePost(ctx context.Context, p *PreparedPost, body []byte) (Reply, error) {
 	bp := getRequestBuffer()
 	defer putRequestBuffer(bp)
-	wire := append((*bp)[:0], p.head...)
-	wire = append(wire, "Content-Length: "...)
-	wire = strconv.AppendInt(wire, int64(len(body)), 10)
-	wire = append(wire, "\r\n\r\n"...)
-	wire = append(wire, body...)
+	wire := p.AppendRequest((*bp)[:0], body)
 	*bp = wire
 	return c.exchange(ctx, p.addr, wire, false, nil)
+}
+
+// AppendRequest appends to dst the whole request ExchangePost writes for
+// body: the prepared head, Content-Length, the blank line and body.
+func (p *PreparedPost) AppendRequest(dst, body []byte) []byte {
+	dst = append(dst, p.head...)
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, body...)
 }
 
 // PreparedPost is a rewrite.Poster's request line and headers (User-Agent
