@@ -52,7 +52,11 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 	if h.status < 200 || h.status > 599 || h.status == http.StatusNoContent || h.status == http.StatusNotModified {
 		return h, false
 	}
-	h.header = make(http.Header, 8)
+	// One array for the values, as net/textproto does: a name seen once
+	// (nearly all) takes a one-element slice of it.
+	n := strings.Count(rest, "\r\n") + 1
+	h.header = make(http.Header, n)
+	values := make([]string, n)
 	h.contentLength = -1
 	for rest != "" {
 		line, rest, _ = strings.Cut(rest, "\r\n")
@@ -86,7 +90,12 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 		case "Transfer-Encoding", "Trailer":
 			return h, false
 		}
-		h.header[key] = append(h.header[key], value)
+		if vs, seen := h.header[key]; seen {
+			h.header[key] = append(vs, value)
+		} else {
+			values[0] = value
+			h.header[key], values = values[:1:1], values[1:]
+		}
 	}
 	// As net/http: "close" closes the connection, and the Connection
 	// header that said so is not reported.

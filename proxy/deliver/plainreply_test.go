@@ -95,3 +95,36 @@ func TestPlainHeadTakesTheUsualReplies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReplyHead reads a provider's usual reply, head and body, with
+// the fast path and with net/http's parser:
+//
+//	go test -run='^$' -bench=ReplyHead -benchmem ./proxy/deliver/
+func BenchmarkReplyHead(b *testing.B) {
+	reply := []byte(seedReplies[1].reply)
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h, ok := parsePlainHead(reply)
+			if !ok {
+				b.Fatal("not plain")
+			}
+			body := make([]byte, h.contentLength)
+			copy(body, reply[h.len:])
+		}
+	})
+	b.Run("net/http", func(b *testing.B) {
+		b.ReportAllocs()
+		br := bufio.NewReader(nil)
+		for b.Loop() {
+			br.Reset(bytes.NewReader(reply))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := readBody(resp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
