@@ -232,7 +232,9 @@ func (qs *queuedSink) writeSealed(line []byte) error {
 	c := qs.chain
 	var mac []byte
 	c.buf, mac = sealLine(c.buf[:0], c.h, c.prev, c.seq+1, line)
-	if err := qs.w.write(c.buf); err != nil {
+	if qs.collect {
+		qs.pending = append(qs.pending, c.buf...) // written by writeBatch
+	} else if err := qs.w.write(c.buf); err != nil {
 		return err
 	}
 	if d, ok := qs.w.(destination); ok {

@@ -64,7 +64,22 @@ type queuedSink struct {
 	dropped atomic.Uint64
 	log     *slog.Logger
 	chain   *sinkChain // seq and mac of every line (chain.go)
+
+	// batches: lines already queued behind the one being written go out
+	// with it in one write (the console), as whole lines and at most
+	// atomicWrite bytes. collect is set while a batch is being sealed:
+	// writeSealed then appends to pending instead of writing.
+	batches bool
+	collect bool
+	pending []byte
 }
+
+// atomicWrite bounds a batch of console lines: POSIX makes a pipe write of
+// at most PIPE_BUF (4096 bytes on Linux) atomic, so another writer to the
+// same pipe (the operational log, when the console sink is stderr) can
+// never land inside an audit line. A longer line is written alone, as it
+// always was.
+const atomicWrite = 4096
 
 // OpenSinks opens every sink cfg names. A file that cannot be opened is
 // an error (postern must not start without the audit trail it was told to
@@ -97,9 +112,10 @@ func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, 
 }
 
 func (s *Sinks) add(name string, w sinkWriter, queue int) {
+	_, console := w.(consoleSink)
 	qs := &queuedSink{name: name, w: w, q: make(chan *queuedLine, max(queue, 1)), lines: &s.lines,
 		reopen: make(chan struct{}, 1), done: make(chan struct{}), log: s.log,
-		chain: &sinkChain{keys: &s.key, version: s.version, now: time.Now}}
+		chain: &sinkChain{keys: &s.key, version: s.version, now: time.Now}, batches: console}
 	s.sinks = append(s.sinks, qs)
 	go qs.run()
 }
@@ -207,21 +223,21 @@ func (qs *queuedSink) run() {
 			if !ok {
 				return
 			}
-			err := qs.writeChained(line.b)
-			qs.release(line)
-			if err != nil {
-				qs.dropped.Add(1)
-				if !failing {
-					qs.log.Error("audit sink failing; lines are dropped and counted until it recovers", "sink", qs.name, "err", err)
+			closed := false
+			for line != nil {
+				n, err, next := 1, error(nil), (*queuedLine)(nil)
+				if qs.batches {
+					n, next, closed, err = qs.writeBatch(line)
+				} else {
+					err = qs.writeChained(line.b)
+					qs.release(line)
 				}
-				failing = true
-				continue
+				failing = qs.account(n, err, failing)
+				line = next
 			}
-			qs.written.Add(1)
-			if failing {
-				qs.log.Warn("audit sink recovered", "sink", qs.name, "dropped_total", qs.dropped.Load())
+			if closed {
+				return
 			}
-			failing = false
 		case <-qs.reopen:
 			if err := qs.w.reopen(); err != nil {
 				qs.log.Error("audit sink reopen failed", "sink", qs.name, "err", err)
@@ -229,6 +245,62 @@ func (qs *queuedSink) run() {
 			_ = qs.prepareChain() // a new file begins with its chain_start
 		}
 	}
+}
+
+// account counts n lines written, or dropped when err is set, and logs
+// when the sink starts failing and when it recovers. It returns whether
+// the sink is failing now.
+func (qs *queuedSink) account(n int, err error, failing bool) bool {
+	if err != nil {
+		qs.dropped.Add(uint64(n))
+		if !failing {
+			qs.log.Error("audit sink failing; lines are dropped and counted until it recovers", "sink", qs.name, "err", err)
+		}
+		return true
+	}
+	qs.written.Add(uint64(n))
+	if failing {
+		qs.log.Warn("audit sink recovered", "sink", qs.name, "dropped_total", qs.dropped.Load())
+	}
+	return false
+}
+
+// writeBatch seals first and the lines queued behind it that fit in one
+// atomic write with it, and writes them in one call. n lines were taken:
+// all written, or, when the write failed, all dropped, with the chain as
+// it was before them. next is a line taken from the queue that did not
+// fit, for the next batch; closed: the queue was closed meanwhile.
+func (qs *queuedSink) writeBatch(first *queuedLine) (n int, next *queuedLine, closed bool, err error) {
+	c := qs.chain
+	before := *c
+	qs.collect, qs.pending = true, qs.pending[:0]
+	defer func() { qs.collect = false }()
+	for line := first; line != nil; {
+		mark, sealed := len(qs.pending), *c
+		if err := qs.writeChained(line.b); err != nil {
+			qs.release(line)
+			*c = before
+			return n + 1, nil, false, err
+		}
+		if n > 0 && len(qs.pending) > atomicWrite {
+			qs.pending, *c = qs.pending[:mark], sealed // unsealed: it starts the next batch
+			next = line
+			break
+		}
+		qs.release(line)
+		n++
+		select {
+		case l, ok := <-qs.q:
+			line, closed = l, !ok
+		default:
+			line = nil
+		}
+	}
+	if err := qs.w.write(qs.pending); err != nil {
+		*c = before
+		return n, next, closed, err
+	}
+	return n, next, closed, nil
 }
 
 // consoleSink writes to stdout or stderr.
