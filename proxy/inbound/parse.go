@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // headEnd returns the length of the request head at the start of b (up to
@@ -93,7 +94,11 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 			return h, false
 		}
 	}
-	rawURL := string(target)
+	// One string for the whole head: the target, every name and every
+	// value are parts of it (one allocation instead of two per line).
+	str := string(b)
+	targetAt := lineEnd - len(line) // line is the request line after the method
+	rawURL := str[targetAt : targetAt+sp]
 	u, err := url.ParseRequestURI(rawURL)
 	if err != nil {
 		return h, false
@@ -102,7 +107,10 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 		return h, false
 	}
 
+	// A name's first value is a one-element slice of values, as in
+	// net/textproto.
 	hdr := make(http.Header, 8)
+	values := make([]string, bytes.Count(b, crlf))
 	rest := b[lineEnd+2:]
 	for {
 		e := bytes.Index(rest, crlf)
@@ -115,7 +123,8 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 			}
 			break
 		}
-		name, value, ok := headerLine(rest[:e])
+		off := len(b) - len(rest)
+		name, value, ok := headerLine(str[off : off+e])
 		if !ok {
 			return h, false
 		}
@@ -124,10 +133,16 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 		if handOffHeaders[key] {
 			return h, false
 		}
-		if _, dup := hdr[key]; dup && onceHeaders[key] {
+		vs, dup := hdr[key]
+		if dup && onceHeaders[key] {
 			return h, false
 		}
-		hdr[key] = append(hdr[key], value)
+		if dup {
+			hdr[key] = append(vs, value)
+		} else {
+			values[0] = value
+			hdr[key], values = values[:1:1], values[1:]
+		}
 	}
 
 	hosts := hdr["Host"]
@@ -191,23 +206,23 @@ var crlf = []byte("\r\n")
 
 // headerLine splits "Name: value" with a token name directly before the
 // colon and a value of visible ASCII, spaces and tabs, trimmed of both.
-func headerLine(line []byte) (name, value string, ok bool) {
-	colon := bytes.IndexByte(line, ':')
+func headerLine(line string) (name, value string, ok bool) {
+	colon := strings.IndexByte(line, ':')
 	if colon <= 0 {
 		return "", "", false
 	}
-	for _, c := range line[:colon] {
+	for _, c := range []byte(line[:colon]) {
 		if !isTokenByte(c) {
 			return "", "", false
 		}
 	}
 	v := line[colon+1:]
-	for _, c := range v {
+	for _, c := range []byte(v) {
 		if (c < ' ' && c != '\t') || c >= 0x7f {
 			return "", "", false
 		}
 	}
-	return string(line[:colon]), string(bytes.Trim(v, " \t")), true
+	return line[:colon], strings.Trim(v, " \t"), true
 }
 
 // isTokenByte reports whether c may appear in an RFC 9110 token.

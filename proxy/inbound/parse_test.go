@@ -72,3 +72,19 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// BenchmarkParseHead parses an ISE GET as it arrives (a Java client's
+// headers):
+//
+//	go test -run='^$' -bench=ParseHead -benchmem ./proxy/inbound/
+func BenchmarkParseHead(b *testing.B) {
+	raw := []byte("GET /http/sendmsg?user=ise&password=pw&api_id=1&to=41791234567&text=Your+password+is+Xk7%21 HTTP/1.1\r\n" +
+		"Host: postern.example:8080\r\nUser-Agent: Java/1.8.0_181\r\nAccept: text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2\r\nConnection: keep-alive\r\n\r\n")
+	lim := Limits{MaxURLBytes: 8192, MaxBodyBytes: 8192}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseHead(raw, lim, nil); !ok {
+			b.Fatal("not taken")
+		}
+	}
+}
