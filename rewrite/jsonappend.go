@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -130,13 +131,27 @@ func newPostTemplate(endpoint *url.URL) postTemplate {
 	return postTemplate{req: req, err: err}
 }
 
-// target is what Poster.PostTarget says: the endpoint as every request's
-// URL has it, and h's headers. Both are shared and read only.
-func (t *postTemplate) target(h *fixedHeader) (*url.URL, http.Header, error) {
+// target is what Poster.PostTarget says for provider name: the endpoint
+// as every request's URL has it, and h's headers. Both are shared and read
+// only.
+func (t *postTemplate) target(h *fixedHeader, name fmt.Stringer) (*url.URL, http.Header, error) {
 	if t.err != nil {
-		return nil, nil, t.err
+		return nil, nil, buildErrorFor(name, t.err)
 	}
 	return t.req.URL, h.all, nil
+}
+
+// build is a Poster's Build: the request for body, which PostBody made
+// (or refused with err), with h's headers.
+func (t *postTemplate) build(ctx context.Context, h *fixedHeader, name fmt.Stringer, body []byte, err error) (*http.Request, error) {
+	if err != nil {
+		return nil, err
+	}
+	req, err := t.post(ctx, h, body)
+	if err != nil {
+		return nil, buildErrorFor(name, err)
+	}
+	return req, nil
 }
 
 // postParts are a request with its own URL and body reader, allocated

@@ -41,14 +41,7 @@ func NewClickatellOne(cfg Config) (*ClickatellOne, error) {
 // with "from" left out when there is no sender.
 func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, error) {
 	body, err := p.PostBody(m)
-	if err != nil {
-		return nil, err
-	}
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
-	if err != nil {
-		return nil, buildErrorFor(apiOne, err)
-	}
-	return req, nil
+	return p.cfg.post.build(ctx, &p.cfg.header, apiOne, body, err)
 }
 
 // PostBody is the body of Build's request for m (Poster).
@@ -77,11 +70,7 @@ func (p *ClickatellOne) PostBody(m Message) ([]byte, error) {
 
 // PostTarget is the endpoint and the headers of every request (Poster).
 func (p *ClickatellOne) PostTarget() (*url.URL, http.Header, error) {
-	u, h, err := p.cfg.post.target(&p.cfg.header)
-	if err != nil {
-		return nil, nil, buildErrorFor(apiOne, err)
-	}
-	return u, h, nil
+	return p.cfg.post.target(&p.cfg.header, apiOne)
 }
 
 // Read interprets the One API reply. A 2xx is only success per recipient

@@ -43,14 +43,7 @@ func NewClickatellPlatform(cfg Config) (*ClickatellPlatform, error) {
 // with "from" and "clientMessageId" left out when empty.
 func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Request, error) {
 	body, err := p.PostBody(m)
-	if err != nil {
-		return nil, err
-	}
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
-	if err != nil {
-		return nil, buildErrorFor(apiPlatform, err)
-	}
-	return req, nil
+	return p.cfg.post.build(ctx, &p.cfg.header, apiPlatform, body, err)
 }
 
 // PostBody is the body of Build's request for m (Poster).
@@ -76,11 +69,7 @@ func (p *ClickatellPlatform) PostBody(m Message) ([]byte, error) {
 
 // PostTarget is the endpoint and the headers of every request (Poster).
 func (p *ClickatellPlatform) PostTarget() (*url.URL, http.Header, error) {
-	u, h, err := p.cfg.post.target(&p.cfg.header)
-	if err != nil {
-		return nil, nil, buildErrorFor(apiPlatform, err)
-	}
-	return u, h, nil
+	return p.cfg.post.target(&p.cfg.header, apiPlatform)
 }
 
 // Read interprets messages[].apiMessageId/accepted/to and the error object

@@ -42,14 +42,7 @@ func NewClickatellREST(cfg Config) (*ClickatellREST, error) {
 //	{"text":"...","to":["..."],"from":"...","mo":"1","clientMessageId":"...","callback":7,"maxMessageParts":3}
 func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, error) {
 	body, err := p.PostBody(m)
-	if err != nil {
-		return nil, err
-	}
-	req, err := p.cfg.post.post(ctx, &p.cfg.header, body)
-	if err != nil {
-		return nil, buildErrorFor(apiREST, err)
-	}
-	return req, nil
+	return p.cfg.post.build(ctx, &p.cfg.header, apiREST, body, err)
 }
 
 // PostBody is the body of Build's request for m (Poster).
@@ -82,11 +75,7 @@ func (p *ClickatellREST) PostBody(m Message) ([]byte, error) {
 
 // PostTarget is the endpoint and the headers of every request (Poster).
 func (p *ClickatellREST) PostTarget() (*url.URL, http.Header, error) {
-	u, h, err := p.cfg.post.target(&p.cfg.header)
-	if err != nil {
-		return nil, nil, buildErrorFor(apiREST, err)
-	}
-	return u, h, nil
+	return p.cfg.post.target(&p.cfg.header, apiREST)
 }
 
 // Read interprets the REST reply: data.message[] per recipient, or a

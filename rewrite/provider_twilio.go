@@ -118,14 +118,7 @@ func NewTwilio(cfg Config, tw TwilioConfig) (*Twilio, error) {
 //	Body=...&From=...&To=%2B...   (MessagingServiceSid=... instead of From)
 func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 	body, err := t.PostBody(m)
-	if err != nil {
-		return nil, err
-	}
-	req, err := t.post.post(ctx, &t.header, body)
-	if err != nil {
-		return nil, buildErrorFor(twilioName, err)
-	}
-	return req, nil
+	return t.post.build(ctx, &t.header, twilioName, body, err)
 }
 
 // PostBody is the body of Build's request for m (Poster).
@@ -150,11 +143,7 @@ func (t *Twilio) PostBody(m Message) ([]byte, error) {
 
 // PostTarget is the endpoint and the headers of every request (Poster).
 func (t *Twilio) PostTarget() (*url.URL, http.Header, error) {
-	u, h, err := t.post.target(&t.header)
-	if err != nil {
-		return nil, nil, buildErrorFor(twilioName, err)
-	}
-	return u, h, nil
+	return t.post.target(&t.header, twilioName)
 }
 
 // twilioReply is the union of a created message and Twilio's error body.
