@@ -134,21 +134,43 @@ func replyResponse(r *http.Request, rep rewrite.Reply) *http.Response {
 		ProtoMajor:       1,
 		ProtoMinor:       1,
 		Header: http.Header{
-			"Content-Type": {rep.ContentType},
+			"Content-Type": contentTypeValue(rep.ContentType),
 			// Replies carry message ids; no cache between ISE and postern
 			// keeps them.
 			"Cache-Control":          noStore,
 			"X-Content-Type-Options": noSniff,
 		},
 		ContentLength: int64(len(rep.Body)),
-		Body:          io.NopCloser(strings.NewReader(rep.Body)),
+		Body:          newReplyBody(rep.Body),
 	}
+}
+
+// replyBody is an answer's body in one allocation, where
+// io.NopCloser(strings.NewReader(s)) takes two.
+type replyBody struct{ strings.Reader }
+
+func newReplyBody(s string) *replyBody {
+	b := new(replyBody)
+	b.Reset(s)
+	return b
+}
+
+func (*replyBody) Close() error { return nil }
+
+// contentTypeValue is the Content-Type header's value: the dialects'
+// usual type is one shared slice (never changed in place, like noStore).
+func contentTypeValue(ct string) []string {
+	if ct == plainText[0] {
+		return plainText
+	}
+	return []string{ct}
 }
 
 // The values of the headers every reply carries. Shared between replies:
 // headers are only ever replaced, deleted or appended to (which copies a
 // full slice), never changed in place.
 var (
-	noStore = []string{"no-store"}
-	noSniff = []string{"nosniff"}
+	noStore   = []string{"no-store"}
+	noSniff   = []string{"nosniff"}
+	plainText = []string{"text/plain; charset=utf-8"}
 )
