@@ -383,3 +383,31 @@ body = { to = "{{.To}}", text = "{{.Text}}" }
 		t.Errorf("prepared without the pool: %v, want none", got)
 	}
 }
+
+// TestCancellationInterruptsABlockedExchange: a request the provider never
+// answers is interrupted at once when its context ends before its deadline
+// (the shutdown cut-off, from which a send's context descends), and is
+// reported as written, the context's end named.
+func TestCancellationInterruptsABlockedExchange(t *testing.T) {
+	p := newRawProvider(t, func(int) string {
+		time.Sleep(3 * time.Second) // never in time
+		return ""
+	})
+	c := NewFastClient(trust.NewDialer(p.roots))
+	cutoff, cut := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(cutoff, time.Hour)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cut)
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Exchange(ctx, req)
+	if err == nil || !errors.Is(err, context.Canceled) || !rep.Wrote {
+		t.Errorf("err %v, wrote %v; want the cancellation after writing", err, rep.Wrote)
+	}
+	if took := time.Since(start); took > 2*time.Second { // the cut-off comes after 0.1 s, the reply after 3 s
+		t.Errorf("interrupted after %v, not at the cut-off", took)
+	}
+}
