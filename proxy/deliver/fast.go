@@ -234,11 +234,16 @@ func (c *FastClient) ExchangePost(ctx context.Context, p *PreparedPost, body []b
 // AppendRequest appends to dst the whole request ExchangePost writes for
 // body: the prepared head, Content-Length, the blank line and body.
 func (p *PreparedPost) AppendRequest(dst, body []byte) []byte {
-	dst = append(dst, p.head...)
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\n\r\n"...)
+	dst = appendLength(append(dst, p.head...), int64(len(body)))
 	return append(dst, body...)
+}
+
+// appendLength ends a request head with its Content-Length and the blank
+// line.
+func appendLength(dst []byte, n int64) []byte {
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, "\r\n\r\n"...)
 }
 
 // PreparedPost is a rewrite.Poster's request line and headers (User-Agent
@@ -258,13 +263,10 @@ func PreparePost(p rewrite.Poster, userAgent string) (*PreparedPost, bool) {
 	if err != nil || u.Scheme != "https" {
 		return nil, false
 	}
-	h := make(http.Header, len(header)+1)
-	for k, v := range header {
-		h[k] = v
-	}
+	h := maps.Clone(header)
 	h.Set("User-Agent", userAgent)
 	req := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, Header: h}
-	head, closeAfter, err := appendHead(nil, req, true)
+	head, closeAfter, err := appendHead(nil, req)
 	if err != nil || closeAfter {
 		return nil, false
 	}
@@ -490,7 +492,7 @@ func timeoutAware(err error, deadline time.Time) error {
 // HTTP (a CR or LF in a value would split the request). closeAfter: req
 // asked for the connection to be closed after it.
 func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool, err error) {
-	dst, closeAfter, err = appendHead(dst, req, false)
+	dst, closeAfter, err = appendHead(dst, req)
 	if err != nil {
 		return dst, false, err
 	}
@@ -504,9 +506,7 @@ func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool,
 	if n := req.ContentLength; n > 0 {
 		// The usual case (a rewrite.Provider's body is a bytes.Reader): the
 		// length is known, the body goes straight after the headers.
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, n, 10)
-		dst = append(dst, "\r\n\r\n"...)
+		dst = appendLength(dst, n)
 		mark := len(dst)
 		dst, err = appendAll(dst, req.Body)
 		if err == nil && int64(len(dst)-mark) != n {
@@ -521,16 +521,13 @@ func appendRequest(dst []byte, req *http.Request) (wire []byte, closeAfter bool,
 	if err != nil {
 		return dst, false, fmt.Errorf("reading the request body: %w", err)
 	}
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\n\r\n"...)
-	return append(dst, body...), closeAfter, nil
+	return append(appendLength(dst, int64(len(body))), body...), closeAfter, nil
 }
 
 // appendHead appends req's request line, Host and header lines (not the
-// framing headers, nor the blank line that ends them), in name order when
-// sorted is set (a head rendered once reads the same every run).
-func appendHead(dst []byte, req *http.Request, sorted bool) (head []byte, closeAfter bool, err error) {
+// framing headers, nor the blank line that ends them), in name order, so
+// that a request reads the same every run.
+func appendHead(dst []byte, req *http.Request) (head []byte, closeAfter bool, err error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -545,17 +542,14 @@ func appendHead(dst []byte, req *http.Request, sorted bool) (head []byte, closeA
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
 	dst = append(dst, host...)
 	dst = append(dst, "\r\n"...)
-	header := maps.All(req.Header)
-	if sorted {
-		header = func(yield func(string, []string) bool) {
-			for _, k := range slices.Sorted(maps.Keys(req.Header)) {
-				if !yield(k, req.Header[k]) {
-					return
-				}
-			}
-		}
+	var keys [16]string // a provider request's few headers, on the stack
+	names := keys[:0]
+	for k := range req.Header {
+		names = append(names, k)
 	}
-	for k, vs := range header {
+	slices.Sort(names)
+	for _, k := range names {
+		vs := req.Header[k]
 		if !httpguts.ValidHeaderFieldName(k) {
 			return dst, false, fmt.Errorf("invalid header name %q", k)
 		}
