@@ -46,7 +46,7 @@ import (
 // (per_client), "d" (daily_max), "n" (per_number), or, admitted but the
 // claim taken, what the claim key holds ("p:<owner>" in flight, "r:<reply>"
 // finished).
-var admitScript = redis.NewScript(`
+var admitScript = newLuaScript(`
 local now = tonumber(ARGV[1])
 local function take(tat, interval, burst)
   if tat < now then tat = now end
@@ -167,7 +167,8 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 		ci = 0
 	}
 	ni, nb := interval(a.NumberRate)
-	keys := make([]string, 0, len(a.Numbers)+3)
+	c := &call{}
+	keys := c.strs[:0]
 	if ci > 0 {
 		keys = append(keys, s.clientKey+a.Client)
 	}
@@ -190,14 +191,12 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 	if len(keys) == 0 {
 		return Admitted, Claimed{}, nil
 	}
-	// int64s, not strings: go-redis writes them without formatting, and
-	// Go boxes the small ones (under 256) without allocating.
-	args := []any{a.Now.UnixMicro(), ci, int64(cb), int64(a.DailyMax), int64(len(a.Numbers)),
-		dailyTTL, ni, int64(nb), owner, a.ClaimTTL.Milliseconds()}
+	c.admit(append(keys, owner), [9]int64{a.Now.UnixMicro(), ci, int64(cb), int64(a.DailyMax), int64(len(a.Numbers)),
+		int64(dailyKeyTTL / time.Second), ni, int64(nb), a.ClaimTTL.Milliseconds()})
 	var got string
 	var ok bool
 	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.pipe.run(ctx, admitScript, keys, args, hold)
+		v, err := s.pipe.run(ctx, c, hold)
 		if err != nil {
 			return err
 		}
@@ -226,6 +225,22 @@ func (s *Store) Admit(ctx context.Context, a *Ask) (int, Claimed, error) {
 	return Admitted, claimed, nil
 }
 
+// admit makes c admitScript's call: strs is KEYS then the owner, ints
+// ARGV's numbers in their order (the owner left out). Numbers go as
+// int64s, which go-redis writes without formatting.
+func (c *call) admit(strs []string, ints [9]int64) {
+	n := len(strs) - 1
+	c.ints = ints
+	c.command(admitScript, n)
+	for i := range n {
+		c.argv = append(c.argv, &strs[i])
+	}
+	for i := range 8 {
+		c.argv = append(c.argv, &c.ints[i])
+	}
+	c.argv = append(c.argv, &strs[n], &c.ints[8])
+}
+
 // interval is rate's token interval in µs and its burst; 0 when off.
 func interval(rate config.Rate) (int64, int) {
 	if rate.Off() {
@@ -233,9 +248,6 @@ func interval(rate config.Rate) (int64, int) {
 	}
 	return max(1, rate.Per.Microseconds()/int64(rate.Count)), rate.Count
 }
-
-// dailyTTL is the daily counter's TTL in seconds, boxed once.
-var dailyTTL any = int64(dailyKeyTTL / time.Second)
 
 // DailyUsed is how many recipients the store counted on now's UTC day
 // (for tests and diagnostics).
@@ -259,4 +271,8 @@ func (s *Store) DailyUsed(ctx context.Context, now time.Time) (int, error) {
 // bare client to tell its cost in the store from postern's store code
 // (proxy's BenchmarkClusterPipeline, local+script). Its keys and
 // arguments are admitScript's.
-func AdmitScript() *redis.Script { return admitScript }
+func AdmitScript() *redis.Script { return admitScript.Script }
+
+// FinishScript is the script that ends a claim (FinishLater's), for the
+// same benchmarks. ARGV: owner, payload ("r:<reply>"), keep (ms), channel.
+func FinishScript() *redis.Script { return finishScript.Script }

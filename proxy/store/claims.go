@@ -27,7 +27,7 @@ const (
 // request sends again) unless the claim expired and another replica holds
 // the key now, and publishes ARGV[2] on channel ARGV[4] to the replicas
 // waiting.
-var finishScript = redis.NewScript(`
+var finishScript = newLuaScript(`
 local v = redis.call('GET', KEYS[1])
 if v == false or v == 'p:' .. ARGV[1] then
   if tonumber(ARGV[3]) > 0 then
@@ -190,7 +190,7 @@ func (c *Claim) ReleaseLater() { c.endLater(released, 0) }
 
 func (c *Claim) end(ctx context.Context, payload string, keep time.Duration) error {
 	return c.s.do(ctx, func(ctx context.Context) error {
-		_, err := c.s.pipe.run(ctx, finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), c.s.doneKey + c.id}, aside)
+		_, err := c.s.pipe.run(ctx, c.finishCall(payload, keep), aside)
 		return err
 	})
 }
@@ -211,16 +211,27 @@ func (c *Claim) endLater(payload string, keep time.Duration) {
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	err := s.pipe.post(finishScript, []string{c.key}, []any{c.owner, payload, keep.Milliseconds(), s.doneKey + c.id},
-		time.Now().Add(s.cluster.StoreTimeout), func(err error) {
-			if err != nil && !errors.Is(err, redis.Nil) {
-				s.fail(err)
-			}
-			s.wg.Done()
-		})
+	err := s.pipe.post(c.finishCall(payload, keep), time.Now().Add(s.cluster.StoreTimeout), func(err error) {
+		if err != nil && !errors.Is(err, redis.Nil) {
+			s.fail(err)
+		}
+		s.wg.Done()
+	})
 	if err != nil {
 		s.wg.Done()
 	}
+}
+
+// finishCall is finishScript's call for the claim: KEYS the claim's key,
+// ARGV its owner, payload, keep (ms) and the channel of the replicas
+// waiting.
+func (c *Claim) finishCall(payload string, keep time.Duration) *call {
+	fc := &call{}
+	fc.strs = [6]string{c.key, c.owner, payload, c.s.doneKey + c.id}
+	fc.ints[0] = keep.Milliseconds()
+	fc.command(finishScript, 1)
+	fc.argv = append(fc.argv, &fc.strs[0], &fc.strs[1], &fc.strs[2], &fc.ints[0], &fc.strs[3])
+	return fc
 }
 
 func newOwner() string {

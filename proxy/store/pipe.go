@@ -54,17 +54,73 @@ type pipe struct {
 	batches atomic.Int64 // batches sent (a lone call is not one), for tests
 }
 
-// call is one queued script call.
+// luaScript is a script the pipe runs by its SHA1 (EVALSHA), and by its
+// text (EVAL) when the store does not have it (NOSCRIPT: after a restart
+// or SCRIPT FLUSH).
+type luaScript struct {
+	*redis.Script
+	sha, src any // boxed once
+}
+
+func newLuaScript(src string) *luaScript {
+	rs := redis.NewScript(src)
+	return &luaScript{Script: rs, sha: rs.Hash(), src: src}
+}
+
+// call is one script call.
+//
+// Its command (argv: EVALSHA, the SHA1, the number of keys, the keys, the
+// arguments) is made in the call's own room: the keys and the other
+// strings in strs, the numbers in ints, and argv points at them, since
+// go-redis writes a *string or *int64 as the value it points at, and a
+// pointer goes into an interface without an allocation of its own. A
+// message's script call is then one allocation, not one per argument.
 type call struct {
-	script   *redis.Script
-	keys     []string
-	args     []any
+	lua      *luaScript
+	argv     []any
 	deadline time.Time
 	state    atomic.Int32 // queued, taken (by the sender or Close), abandoned (by its caller)
 	got      any
 	err      error
 	done     chan struct{} // closed once got and err are set
 	notify   func(error)   // a call posted (nobody waits for it): told its outcome instead
+
+	argBuf [18]any
+	strs   [6]string
+	ints   [9]int64
+}
+
+// command starts c's command for lua with n keys: argv holds EVALSHA,
+// the SHA1 and n; the caller appends the keys and the arguments.
+func (c *call) command(lua *luaScript, n int) {
+	c.lua = lua
+	c.argv = append(c.argBuf[:0], "evalsha", lua.sha, n)
+}
+
+// cmd is the go-redis command for c's argv: EVALSHA, or, with text set
+// (the store said NOSCRIPT), EVAL with the script's text.
+func (c *call) cmd(ctx context.Context, text bool) *redis.Cmd {
+	if text {
+		c.argv[0], c.argv[1] = "eval", c.lua.src
+	}
+	return redis.NewCmd(ctx, c.argv...)
+}
+
+// noScript: the store does not have the script (nothing ran).
+func noScript(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// runAlone sends c's command on a connection of its own, as Script.Run
+// does: by SHA1, then by text if the store lacks the script.
+func (p *pipe) runAlone(ctx context.Context, c *call) (any, error) {
+	cmd := c.cmd(ctx, false)
+	_ = p.rdb.Process(ctx, cmd)
+	if noScript(cmd.Err()) {
+		cmd = c.cmd(ctx, true)
+		_ = p.rdb.Process(ctx, cmd)
+	}
+	return cmd.Result()
 }
 
 const (
@@ -98,7 +154,7 @@ func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
 	return p
 }
 
-// run runs script with keys and args, as w says (hold or aside),
+// run runs c's command (made with command), as w says (hold or aside),
 // and returns its reply, or ctx's error when ctx ends first.
 //
 // A call aside (a claim's reply that a caller waits for) joins a batch
@@ -106,7 +162,8 @@ func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
 // connection of its own, so that the next message's Admit is not queued
 // behind it. A call held that finds calls left for later takes them along
 // in its own write.
-func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, args []any, w when) (any, error) {
+func (p *pipe) run(ctx context.Context, c *call, w when) (any, error) {
+	c.deadline, _ = ctx.Deadline()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -116,16 +173,15 @@ func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, arg
 		switch {
 		case w == aside:
 			p.mu.Unlock()
-			return script.Run(ctx, p.rdb, keys, args...).Result()
+			return p.runAlone(ctx, c)
 		case w == hold && len(p.queue) == 0:
 			p.busy = true
 			p.mu.Unlock()
-			got, err := script.Run(ctx, p.rdb, keys, args...).Result()
+			got, err := p.runAlone(ctx, c)
 			p.handOver()
 			return got, err
 		case w == hold:
 			// The calls left for later go first, in this call's write.
-			c := newCall(ctx, script, keys, args)
 			batch := append(p.queue, c)
 			p.queue = p.spare[:0]
 			p.busy = true
@@ -137,7 +193,7 @@ func (p *pipe) run(ctx context.Context, script *redis.Script, keys []string, arg
 			return c.got, c.err
 		}
 	}
-	c := newCall(ctx, script, keys, args)
+	c.done = make(chan struct{})
 	p.queue = append(p.queue, c)
 	p.mu.Unlock()
 	select {
@@ -162,15 +218,18 @@ func (c *call) finished() {
 		c.notify(c.err)
 		return
 	}
-	close(c.done)
+	if c.done != nil { // nil: its own caller sent it (run's batch)
+		close(c.done)
+	}
 }
 
-// post queues script with keys and args for later (with the next call or
-// batch, or within delay) and returns at once; notify gets the outcome
-// (from the goroutine that sent it), bounded by deadline. It returns
-// redis.ErrClosed, without calling notify, once the pipe is closed.
-func (p *pipe) post(script *redis.Script, keys []string, args []any, deadline time.Time, notify func(error)) error {
-	c := &call{script: script, keys: keys, args: args, deadline: deadline, notify: notify}
+// post queues c's command (made with command) for later (with the next
+// call or batch, or within delay) and returns at once; notify gets the
+// outcome (from the goroutine that sent it), bounded by deadline. It
+// returns redis.ErrClosed, without calling notify, once the pipe is
+// closed.
+func (p *pipe) post(c *call, deadline time.Time, notify func(error)) error {
+	c.deadline, c.notify = deadline, notify
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -181,12 +240,6 @@ func (p *pipe) post(script *redis.Script, keys []string, args []any, deadline ti
 	}
 	p.queue = append(p.queue, c)
 	return nil
-}
-
-func newCall(ctx context.Context, script *redis.Script, keys []string, args []any) *call {
-	c := &call{script: script, keys: keys, args: args, done: make(chan struct{})}
-	c.deadline, _ = ctx.Deadline()
-	return c
 }
 
 // flushNow sends the calls left for later when the pipe is idle: no
@@ -271,20 +324,22 @@ func (p *pipe) send(batch []*call) {
 	defer func() { clear(cmds); p.cmds = cmds[:0] }()
 	p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, c := range live {
-			cmds[i] = c.script.EvalSha(ctx, pl, c.keys, c.args...)
+			cmds[i] = c.cmd(ctx, false)
+			_ = pl.Process(ctx, cmds[i])
 		}
 		return nil
 	})
 	var again []int
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		if noScript(cmd.Err()) {
 			again = append(again, i)
 		}
 	}
 	if len(again) > 0 {
 		p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for _, i := range again {
-				cmds[i] = live[i].script.Eval(ctx, pl, live[i].keys, live[i].args...)
+				cmds[i] = live[i].cmd(ctx, true)
+				_ = pl.Process(ctx, cmds[i])
 			}
 			return nil
 		})

@@ -229,8 +229,10 @@ func TestPipeNoScript(t *testing.T) {
 	flush()
 	batch := make([]*call, 20)
 	for i := range batch {
-		batch[i] = &call{script: admitScript, keys: []string{s.dailyKey(now)}, deadline: time.Now().Add(30 * time.Second), done: make(chan struct{}),
-			args: []any{now.UnixMicro(), int64(0), int64(0), int64(1000), int64(1), dailyTTL, int64(0), int64(0), "", int64(0)}}
+		c := &call{deadline: time.Now().Add(30 * time.Second), done: make(chan struct{})}
+		c.strs[0] = s.dailyKey(now)
+		c.admit(c.strs[:2], [9]int64{now.UnixMicro(), 0, 0, 1000, 1, int64(dailyKeyTTL / time.Second), 0, 0, 0})
+		batch[i] = c
 	}
 	// send is the pipe's owner's: take the pipe as a lone caller would.
 	waitUntil(t, "the pipe idle", func() bool {
