@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/postern/postern/proxy/proxytest"
 	"github.com/postern/postern/proxy/store"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/valkey-io/valkey-go"
 )
 
 // BenchmarkClusterPipeline is BenchmarkPipeline with every limit on
@@ -61,16 +63,53 @@ func BenchmarkClusterPipeline(b *testing.B) {
 		return store.AdmitScript().Run(context.Background(), pinger, keys, time.Now().UnixMicro(), 1, 1_000_000_000,
 			1_000_000_000, 1, 172800, 1, 1_000_000_000, "0123456789abcdef01234567", 15000).Err()
 	}
+	// local+valkey-ping is local+1ping with the PING sent by valkey-go
+	// (automatic pipelining: concurrent calls share a write and a read).
+	// local+valkey is local+script with the script sent by valkey-go
+	// (automatic pipelining: concurrent calls share a write and a read,
+	// commands built without boxing their arguments) and the claim's end
+	// (store.FinishScript, with a reply to keep) sent the same way after
+	// the message: the floor for postern's store path with another
+	// maintained client.
+	vk, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{redis.Addr()}, DisableCache: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vk.Close()
+	admitSHA, finishSHA := store.AdmitScript().Hash(), store.FinishScript().Hash()
+	if err := store.AdmitScript().Load(context.Background(), pinger).Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.FinishScript().Load(context.Background(), pinger).Err(); err != nil {
+		b.Fatal(err)
+	}
+	valkeyScript := func() (claim string, err error) {
+		day := time.Now().UTC().Format(time.DateOnly)
+		claim = "vref:msg:" + strconv.FormatInt(refClaims.Add(1), 10)
+		cmd := vk.B().Evalsha().Sha1(admitSHA).Numkeys(4).
+			Key("vref:rate:per_client:c", "vref:daily:"+day, "vref:rate:per_number:n", claim).
+			Arg(strconv.FormatInt(time.Now().UnixMicro(), 10), "1", "1000000000", "1000000000", "1", "172800", "1", "1000000000",
+				"0123456789abcdef01234567", "15000").Build()
+		return claim, vk.Do(context.Background(), cmd).Error()
+	}
+	valkeyFinish := func(claim string) error {
+		cmd := vk.B().Evalsha().Sha1(finishSHA).Numkeys(1).Key(claim).
+			Arg("0123456789abcdef01234567", `r:{"status":202,"body":"ok"}`, "120000", "vref:done:"+claim).Build()
+		return vk.Do(context.Background(), cmd).Error()
+	}
 	for _, store := range []struct {
 		name, cluster string
 		pings         int
 		script        bool
+		valkey        string // "ping": a PING; "script": the two scripts
 	}{
-		{"local", "", 0, false},
-		{"local+1ping", "", 1, false},
-		{"local+3pings", "", 3, false},
-		{"local+script", "", 0, true},
-		{"redis", fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"bench:\"\n", redis.URL()), 0, false},
+		{"local", "", 0, false, ""},
+		{"local+1ping", "", 1, false, ""},
+		{"local+3pings", "", 3, false, ""},
+		{"local+script", "", 0, true, ""},
+		{"local+valkey-ping", "", 0, false, "ping"},
+		{"local+valkey", "", 0, false, "script"},
+		{"redis", fmt.Sprintf("[cluster]\nredis = %q\nkey_prefix = \"bench:\"\n", redis.URL()), 0, false, ""},
 	} {
 		cfg, err := config.Load("bench.toml", []byte(fmt.Sprintf(`%s
 [trust]
@@ -108,7 +147,24 @@ token = "tok-bench"
 					b.Fatal(err)
 				}
 			}
+			var claim string
+			switch store.valkey {
+			case "ping":
+				if err := vk.Do(context.Background(), vk.B().Ping().Build()).Error(); err != nil {
+					b.Fatal(err)
+				}
+			case "script":
+				var err error
+				if claim, err = valkeyScript(); err != nil {
+					b.Fatal(err)
+				}
+			}
 			benchGet(b, client, base+strconv.FormatInt(n.Add(1), 10))
+			if store.valkey == "script" {
+				if err := valkeyFinish(claim); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 		b.Run(store.name+"/1conn", func(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1}}
@@ -150,6 +206,7 @@ func cpuPerMessage(b *testing.B, rdb *goredis.Client) func() {
 		b.Fatal(err)
 	}
 	self, server := processCPU(b), redisCPU(b, rdb)
+	io, sw := processIO(b), switches(b)
 	return func() {
 		if b.N < 100 { // the probing run of one message
 			return
@@ -157,6 +214,15 @@ func cpuPerMessage(b *testing.B, rdb *goredis.Client) func() {
 		n := float64(b.N)
 		b.ReportMetric(float64((processCPU(b)-self).Microseconds())/n, "cpu-µs/op")
 		b.ReportMetric(float64((redisCPU(b, rdb)-server).Microseconds())/n, "redis-µs/op")
+		// The system calls that move bytes (read and write class, all
+		// sockets of the process: clients, postern, the provider, the
+		// store) and the times a thread went to sleep: what a round trip
+		// to the store costs besides its bytes.
+		b.ReportMetric(float64(processIO(b)-io)/n, "rw-calls/op")
+		b.ReportMetric(float64(switches(b)-sw)/n, "sleeps/op")
+		// redis-server's reads from its clients since CONFIG RESETSTAT:
+		// with the pipe, a batch is one.
+		b.ReportMetric(float64(redisStat(b, rdb, "stats", "total_reads_processed:"))/n, "redis-reads/op")
 		cmds, err := rdb.Info(ctx, "commandstats").Result()
 		if err != nil {
 			b.Fatal(err)
@@ -191,6 +257,57 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processIO is this process's read and write class system calls so far
+// (/proc/self/io's syscr + syscw).
+func processIO(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, k := range []string{"syscr: ", "syscw: "} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				c, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += c
+			}
+		}
+	}
+	return total
+}
+
+// switches is how often this process's threads gave up their CPU
+// voluntarily (slept in futex, epoll_wait, ...) so far.
+func switches(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Nvcsw
+}
+
+// redisStat is the integer field key (with its colon) of rdb's INFO section.
+func redisStat(b *testing.B, rdb *goredis.Client, section, key string) int64 {
+	info, err := rdb.Info(context.Background(), section).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			c, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+	}
+	b.Fatalf("INFO %s has no %s", section, key)
+	return 0
 }
 
 // redisCPU is rdb's redis-server's user+system CPU time so far.
