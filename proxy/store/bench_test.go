@@ -26,11 +26,8 @@ import (
 //
 //	go test -run='^$' -bench=Store ./proxy/store/
 func BenchmarkStore(b *testing.B) {
-	srv := redistest.Start(b)
-	st := open(nil, cluster(nil, srv.Addr(), "bench:", time.Second), nil, nil)
-	defer st.Close()
+	_, st, rate := benchStore(b)
 	ctx := context.Background()
-	rate := config.Rate{Count: 1_000_000_000, Per: time.Second}
 	b.Run("limit", func(b *testing.B) {
 		for b.Loop() {
 			a := store.Ask{Now: time.Now(), DailyMax: 1_000_000_000, NumberRate: rate, Numbers: []string{"k"}}
@@ -78,11 +75,8 @@ func BenchmarkStore(b *testing.B) {
 //
 //	go test -run='^$' -bench=StoreConcurrent ./proxy/store/
 func BenchmarkStoreConcurrent(b *testing.B) {
-	srv := redistest.Start(b)
-	st := open(nil, cluster(nil, srv.Addr(), "bench:", time.Second), nil, nil)
-	defer st.Close()
+	srv, st, rate := benchStore(b)
 	ctx := context.Background()
-	rate := config.Rate{Count: 1_000_000_000, Per: time.Second}
 	h := store.NewHasher([]byte("bench"))
 	run := strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 	var n atomic.Int64
@@ -109,6 +103,14 @@ func BenchmarkStoreConcurrent(b *testing.B) {
 		b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 		b.ReportMetric(float64(readsProcessed(b, rdb)-reads)/float64(b.N), "redis-reads/op")
 	}
+}
+
+// benchStore starts a redis-server and a store on it, both ended with b,
+// and gives a rate no benchmark reaches.
+func benchStore(b *testing.B) (*redistest.Server, *store.Store, config.Rate) {
+	srv := redistest.Start(b)
+	st := open(b, cluster(nil, srv.Addr(), "bench:", time.Second), nil, nil)
+	return srv, st, config.Rate{Count: 1_000_000_000, Per: time.Second}
 }
 
 // processCPU is this process's user+system CPU time so far.
