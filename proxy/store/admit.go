@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -247,24 +246,6 @@ func interval(rate config.Rate) (int64, int) {
 		return 0, 0
 	}
 	return max(1, rate.Per.Microseconds()/int64(rate.Count)), rate.Count
-}
-
-// DailyUsed is how many recipients the store counted on now's UTC day
-// (for tests and diagnostics).
-func (s *Store) DailyUsed(ctx context.Context, now time.Time) (int, error) {
-	var used int
-	err := s.do(ctx, func(ctx context.Context) error {
-		v, err := s.rdb.Get(ctx, s.dailyKey(now)).Result()
-		if err != nil {
-			return err
-		}
-		used, err = strconv.Atoi(v)
-		return err
-	})
-	if err == redis.Nil {
-		return 0, nil
-	}
-	return used, err
 }
 
 // AdmitScript is the script Admit runs, for benchmarks that run it from a
