@@ -162,12 +162,12 @@ func (d *Deliverer) DeliverClaimed(ctx context.Context, route *config.Route, msg
 		msg.Options.ClientMessageID = k.clientMessageID()
 	}
 	id := msg.Options.ClientMessageID
-	f, leader := d.joins.join(k)
+	f, done, leader := d.joins.join(k)
 	if !leader {
 		defer d.joins.leave()
 		d.giveUp(c)
 		select {
-		case <-f.done:
+		case <-done:
 			// The leader's attempts are its own; the joiner made none.
 			dl := f.d
 			dl.Attempts, dl.Joined = nil, true

@@ -74,27 +74,32 @@ type Joins struct {
 	joiners int // requests waiting for another's outcome (for tests)
 }
 
-// flight is one message being sent; done is closed when its outcome is in.
+// flight is one message being sent; done, made by the first request that
+// joins it (most messages have none), is closed when its outcome is in.
 type flight struct {
-	done chan struct{}
+	done chan struct{} // guarded by Joins.mu
 	d    Delivery
 }
 
-// join returns the flight in progress for k, or registers a new one that
-// the caller leads (leader true) and must finish.
-func (sf *Joins) join(k Key) (f *flight, leader bool) {
+// join returns the flight in progress for k and the channel closed when
+// it ends, or registers a new one that the caller leads (leader true, done
+// nil) and must finish.
+func (sf *Joins) join(k Key) (f *flight, done <-chan struct{}, leader bool) {
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
 	if f := sf.flights[k]; f != nil {
 		sf.joiners++
-		return f, false
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		return f, f.done, false
 	}
 	if sf.flights == nil {
 		sf.flights = map[Key]*flight{}
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{}
 	sf.flights[k] = f
-	return f, true
+	return f, nil, true
 }
 
 // leave ends a joiner's wait.
@@ -117,8 +122,11 @@ func (sf *Joins) Waiting() int {
 func (sf *Joins) finish(k Key, f *flight) {
 	sf.mu.Lock()
 	delete(sf.flights, k)
+	done := f.done
 	sf.mu.Unlock()
-	close(f.done)
+	if done != nil {
+		close(done)
+	}
 }
 
 func joinTimedOut() *rewrite.Error {
