@@ -24,7 +24,7 @@ import (
 // way out writes exactly one audit line. It always returns a response of
 // its own, so goproxy never contacts an upstream itself.
 func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	defer s.track()()
+	defer s.track().end()
 	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now()}
 	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
 	if ref := p.admit(pctx); ref != nil {
@@ -266,12 +266,19 @@ func (p *pipeline) audit() {
 
 // track marks one request in flight, in the server's count (which a shutdown
 // reports when it cuts messages off) and the in-flight gauge, until the
-// returned func is called.
-func (s *Server) track() (done func()) {
+// returned value's end is called (a value, not a closure: no allocation).
+func (s *Server) track() tracked {
 	s.flights.Add(1)
-	gauge := s.metrics.Started()
-	return func() {
-		gauge()
-		s.flights.Add(-1)
-	}
+	return tracked{s: s, gauge: s.metrics.Started()}
+}
+
+// tracked is one request tracked in flight.
+type tracked struct {
+	s     *Server
+	gauge func()
+}
+
+func (t tracked) end() {
+	t.gauge()
+	t.s.flights.Add(-1)
 }

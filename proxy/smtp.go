@@ -22,7 +22,7 @@ func (s *Server) ServeSMTP(ctx context.Context, ln net.Listener, tlsCfg *tls.Con
 			rt := s.rt.Load()
 			return smtpd.Runtime{Config: rt.cfg, Guards: rt.guards, Deliver: rt.deliver}
 		},
-		Audit: s.writeAudit, Metrics: s.metrics, Track: s.track, StopSends: s.stopSends, TLS: tlsCfg, Log: s.log,
+		Audit: s.writeAudit, Metrics: s.metrics, Track: func() func() { return s.track().end }, StopSends: s.stopSends, TLS: tlsCfg, Log: s.log,
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

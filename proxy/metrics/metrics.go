@@ -57,6 +57,7 @@ type routeKey struct{ route, provider string }
 type Metrics struct {
 	build BuildInfo
 	start float64 // process_start_time_seconds, read once (see process.go)
+	done  func()  // finished, what Started returns
 
 	messages        *series[messageKey, atomic.Uint64] // route, provider, outcome
 	upstreamLatency *series[routeKey, histogram]       // route, provider
@@ -88,6 +89,7 @@ func New(bi BuildInfo) *Metrics {
 		rateLimitHits:   newSeries[string](func() *atomic.Uint64 { return new(atomic.Uint64) }),
 		runtime:         newRuntimeMetrics(),
 	}
+	m.done = m.finished // made once: a method value made per request is an allocation
 	m.lastReloadOK.Store(true)
 	m.lastReloadTime.set(unixNow())
 	for _, r := range refusalReasons {
@@ -107,7 +109,7 @@ func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 // func when it is answered.
 func (m *Metrics) Started() (done func()) {
 	m.inFlight.Add(1)
-	return m.finished
+	return m.done
 }
 
 func (m *Metrics) finished() { m.inFlight.Add(-1) }
