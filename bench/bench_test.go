@@ -27,15 +27,15 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, l := range rep.levels {
-		if l.direct.requests == 0 || l.relay.requests == 0 || l.fastRelay.requests == 0 || l.postern.requests == 0 ||
-			l.relay.peakRSS <= 0 || l.fastRelay.peakRSS <= 0 || l.postern.peakRSS <= 0 ||
+		if l.direct.requests == 0 || l.relay.requests == 0 || l.fastRelay.requests == 0 || l.ownRelay.requests == 0 || l.postern.requests == 0 ||
+			l.relay.peakRSS <= 0 || l.fastRelay.peakRSS <= 0 || l.ownRelay.peakRSS <= 0 || l.postern.peakRSS <= 0 ||
 			l.postern.p99 < l.postern.p50 || l.postern.total < l.postern.requests {
 			t.Errorf("%d conns: incomplete figures %+v", l.conns, l)
 		}
 	}
 	var out bytes.Buffer
 	rep.print(&out)
-	for _, want := range []string{"relay net/http", "relay fasthttp", "postern", "vs direct", "added p50", "CPU/msg", "peak RSS", "postern start-up",
+	for _, want := range []string{"relay net/http", "relay fasthttp", "relay+own work", "postern", "vs direct", "added p50", "CPU/msg", "peak RSS", "postern start-up",
 		"req/s vs direct at 2", "CPU per message at 2", "peak RSS at 2", "added p50 at 1 conn"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
@@ -63,7 +63,7 @@ func TestBenchSmokeWrk(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range rep.levels {
-		for name, r := range map[string]result{"direct": l.direct, "relay": l.relay, "fasthttp relay": l.fastRelay, "postern": l.postern} {
+		for name, r := range map[string]result{"direct": l.direct, "relay": l.relay, "fasthttp relay": l.fastRelay, "relay+own work": l.ownRelay, "postern": l.postern} {
 			if r.requests == 0 || r.p50 <= 0 || r.p99 < r.p50 || r.elapsed < 900*time.Millisecond {
 				t.Errorf("%d conns, %s: incomplete figures %+v", l.conns, name, r)
 			}

@@ -63,9 +63,10 @@ func (r result) rps() float64 {
 type level struct {
 	conns int
 	// direct: straight to the provider; relay: net/http relay; fastRelay:
-	// fasthttp relay; postern: the server under test.
-	direct, relay, fastRelay, postern result
-	compare                           result // the -compare binary, if any
+	// fasthttp relay; ownRelay: the fasthttp relay doing postern's own
+	// work; postern: the server under test.
+	direct, relay, fastRelay, ownRelay, postern result
+	compare                                     result // the -compare binary, if any
 }
 
 type report struct {
@@ -169,9 +170,9 @@ max_recipients = 1
 			if d.rps() > lv.direct.rps() {
 				lv.direct = d
 			}
-			for _, kind := range []string{relayNetHTTP, relayFastHTTP} {
+			for _, kind := range []string{relayNetHTTP, relayFastHTTP, relayOwnWork} {
 				fmt.Fprintf(c.log, "%d connections, round %d: relay (%s)...\n", n, round+1, kind)
-				rl, err := startRelay(kind, prov.srv.URL, ca)
+				rl, err := startRelay(kind, prov.srv.URL, ca, cfgPath)
 				if err != nil {
 					return nil, err
 				}
@@ -180,10 +181,7 @@ max_recipients = 1
 				if err != nil {
 					return nil, fmt.Errorf("relay (%s): %w", kind, err)
 				}
-				best := &lv.relay
-				if kind == relayFastHTTP {
-					best = &lv.fastRelay
-				}
+				best := map[string]*result{relayNetHTTP: &lv.relay, relayFastHTTP: &lv.fastRelay, relayOwnWork: &lv.ownRelay}[kind]
 				if r.rps() > best.rps() {
 					*best = r
 				}
@@ -336,7 +334,7 @@ func (r *report) print(w io.Writer) {
 		for _, k := range []struct {
 			name string
 			r    result
-		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"postern", l.postern}, {"compare", l.compare}} {
+		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"relay+own work", l.ownRelay}, {"postern", l.postern}, {"compare", l.compare}} {
 			if k.r.requests == 0 {
 				continue // no -compare
 			}
@@ -362,10 +360,10 @@ func (r *report) print(w io.Writer) {
 		if i != len(r.levels)-1 || l.conns == 1 {
 			continue
 		}
-		fmt.Fprintf(w, "  req/s vs direct at %-5d >= 0.45x     postern %.2fx (relay net/http %.2fx, relay fasthttp %.2fx)\n",
-			l.conns, l.postern.rps()/l.direct.rps(), l.relay.rps()/l.direct.rps(), l.fastRelay.rps()/l.direct.rps())
-		fmt.Fprintf(w, "  CPU per message at %-5d <= 40 us     postern %s (relay net/http %s, relay fasthttp %s)\n",
-			l.conns, us(l.postern.cpuPerMessage()), us(l.relay.cpuPerMessage()), us(l.fastRelay.cpuPerMessage()))
+		fmt.Fprintf(w, "  req/s vs direct at %-5d >= 0.45x     postern %.2fx (relay net/http %.2fx, relay fasthttp %.2fx, relay+own work %.2fx)\n",
+			l.conns, l.postern.rps()/l.direct.rps(), l.relay.rps()/l.direct.rps(), l.fastRelay.rps()/l.direct.rps(), l.ownRelay.rps()/l.direct.rps())
+		fmt.Fprintf(w, "  CPU per message at %-5d <= 40 us     postern %s (relay net/http %s, relay fasthttp %s, relay+own work %s)\n",
+			l.conns, us(l.postern.cpuPerMessage()), us(l.relay.cpuPerMessage()), us(l.fastRelay.cpuPerMessage()), us(l.ownRelay.cpuPerMessage()))
 		fmt.Fprintf(w, "  peak RSS at %-5d        <= 30 MiB    postern %.1f MiB\n", l.conns, float64(l.postern.peakRSS)/(1<<20))
 	}
 	fmt.Fprintf(w, "  start-up                 < 100 ms     postern %s\n", ms(r.startup))

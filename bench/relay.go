@@ -17,6 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postern/postern/proxy/audit"
+	"github.com/postern/postern/proxy/deliver"
+	"github.com/postern/postern/proxy/proxytest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,13 +38,18 @@ import (
 const (
 	relayProviderEnv = "POSTERN_BENCH_RELAY_PROVIDER"
 	relayCAEnv       = "POSTERN_BENCH_RELAY_CA"
-	relayKindEnv     = "POSTERN_BENCH_RELAY_KIND" // relayNetHTTP or relayFastHTTP
+	relayKindEnv     = "POSTERN_BENCH_RELAY_KIND"   // relayNetHTTP, relayFastHTTP or relayOwnWork
+	relayConfigEnv   = "POSTERN_BENCH_RELAY_CONFIG" // relayOwnWork: postern's config file
 )
 
 // The relay kinds.
 const (
 	relayNetHTTP  = "net/http"
 	relayFastHTTP = "fasthttp"
+	// relayOwnWork is the fasthttp relay doing postern's own work for each
+	// message (proxytest.OwnWork): the floor of postern's job on the
+	// cheapest Go HTTP stack measured here.
+	relayOwnWork = "fasthttp+own-work"
 )
 
 // runRelayIfAsked runs the relay, and never returns, when this process was
@@ -52,9 +60,12 @@ func runRelayIfAsked() {
 		return
 	}
 	var err error
-	if os.Getenv(relayKindEnv) == relayFastHTTP {
+	switch os.Getenv(relayKindEnv) {
+	case relayFastHTTP:
 		err = fastRelayMain(provider, ca, os.Stdout)
-	} else {
+	case relayOwnWork:
+		err = ownWorkRelayMain(provider, ca, os.Getenv(relayConfigEnv), os.Stdout)
+	default:
 		err = relayMain(provider, ca, os.Stdout)
 	}
 	fmt.Fprintf(os.Stderr, "relay: %v\n", err)
@@ -175,6 +186,85 @@ func fastRelayMain(providerURL, caFile string, stdout io.Writer) error {
 	return (&fasthttp.Server{Handler: h, ReadTimeout: 10 * time.Second, NoDefaultServerHeader: true}).Serve(ln)
 }
 
+// ownWorkRelayMain is fastRelayMain doing postern's own work for each
+// message (proxytest.OwnWork, with the config postern is measured with):
+// admit, route, legacy credentials, parse, guardrails, the provider body
+// after the prepared head's headers, reading the reply, the legacy answer,
+// metrics and the audit line, queued to postern's own console sink on
+// stdout. What it leaves out is postern's plumbing: its front, its
+// HTTP/1.1 pool, contexts and deadlines per send, single-flight, the
+// upstream slots.
+func ownWorkRelayMain(providerURL, caFile, configFile string, stdout io.Writer) error {
+	text, err := os.ReadFile(configFile)
+	if err != nil {
+		return err
+	}
+	sinks, err := audit.OpenSinks(audit.Config{Console: "stdout", Queue: 4096}, stdout, os.Stderr, nil)
+	if err != nil {
+		return err
+	}
+	work, err := proxytest.NewOwnWork(string(text), audit.NewLogger(sinks), time.Now)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(providerURL)
+	if err != nil {
+		return err
+	}
+	pool, err := readPool(caFile)
+	if err != nil {
+		return err
+	}
+	endpoint, header, err := work.PostTarget()
+	if err != nil {
+		return err
+	}
+	client := &fasthttp.HostClient{Addr: u.Host, IsTLS: true, TLSConfig: &tls.Config{RootCAs: pool}, MaxConns: 1024}
+	x := fastExchange{client: client, endpoint: endpoint.String(), header: header}
+	h := func(ctx *fasthttp.RequestCtx) {
+		rep, err := work.Message(ctx, string(ctx.Host()), string(ctx.Path()), string(ctx.URI().QueryString()),
+			x)
+		if err != nil {
+			ctx.Error("ERR: 001, "+err.Error(), fasthttp.StatusBadGateway)
+			return
+		}
+		ctx.SetStatusCode(rep.Status)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString(rep.Body)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	return (&fasthttp.Server{Handler: h, ReadTimeout: 10 * time.Second, NoDefaultServerHeader: true}).Serve(ln)
+}
+
+// fastExchange sends the own work's provider request on a fasthttp
+// HostClient: the prepared head's headers, then the body.
+type fastExchange struct {
+	client   *fasthttp.HostClient
+	endpoint string
+	header   http.Header // the Poster's fixed headers
+}
+
+func (x fastExchange) Exchange(_ *deliver.PreparedPost, body []byte) (int, []byte, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(x.endpoint)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	for name, values := range x.header {
+		req.Header.Set(name, values[0])
+	}
+	req.Header.Set("User-Agent", "postern/bench")
+	req.SetBodyRaw(body)
+	if err := x.client.Do(req, resp); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
+}
+
 // relayProc is the relay running as a child process.
 type relayProc struct {
 	cmd  *exec.Cmd
@@ -182,13 +272,13 @@ type relayProc struct {
 }
 
 // startRelay re-executes this benchmark binary as the relay of kind.
-func startRelay(kind, providerURL, caFile string) (*relayProc, error) {
+func startRelay(kind, providerURL, caFile, configFile string) (*relayProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), relayProviderEnv+"="+providerURL, relayCAEnv+"="+caFile, relayKindEnv+"="+kind)
+	cmd.Env = append(os.Environ(), relayProviderEnv+"="+providerURL, relayCAEnv+"="+caFile, relayKindEnv+"="+kind, relayConfigEnv+"="+configFile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -197,8 +287,9 @@ func startRelay(kind, providerURL, caFile string) (*relayProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	// Audit lines (relayOwnWork's chain_start) may come before it.
 	sc := bufio.NewScanner(out)
-	if sc.Scan() {
+	for sc.Scan() {
 		if addr, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
 			go io.Copy(io.Discard, out)
 			return &relayProc{cmd: cmd, addr: addr}, nil

@@ -4,20 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/postern/postern/proxy/audit"
-	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/deliver"
-	"github.com/postern/postern/proxy/guard"
-	"github.com/postern/postern/proxy/metrics"
-	"github.com/postern/postern/rewrite"
+	"github.com/postern/postern/proxy/proxytest"
 )
 
 // ownWorkRing is how many different messages an ownWork cycles through:
@@ -29,44 +23,38 @@ const ownWorkRing = 1 << 14
 // ownWorkHost is the Host ISE addresses postern by.
 const ownWorkHost = "postern.example:8080"
 
-// ownWork is postern's own work for one message, without sockets: what the
-// pipeline (pipeline.go) does between reading ISE's request and writing
-// the answer, step for step, with the same functions — admit (allow_clients,
-// per_client), route, legacy credentials, the dialect's parse, masking and
-// segment count, the destination and rate guardrails (per_number and
-// daily_max configured), building the provider request (its body after the
-// head prepared at start, as the HTTP/1.1 pool writes it), reading the
-// provider's reply, the legacy answer, metrics and one audit line to
-// io.Discard. Left out, because they are I/O or belong to the sending side:
-// the HTTP parsing of ISE's request and writing of the answer, the
-// single-flight key, the upstream slot and the provider round trip.
+// ownWork cycles proxytest.OwnWork through ownWorkRing different
+// messages, each with its provider's canned reply, on a clock of its own.
 type ownWork struct {
-	cfg      *config.Config
-	route    *config.Route
-	guards   *guard.State
-	metrics  *metrics.Metrics
-	audit    *slog.Logger
-	clock    time.Time
-	queries  []string
-	replies  [][]byte
-	status   int
-	header   http.Header
-	attempts []audit.Attempt
-	client   netip.Addr
-	i        int
-	post     *deliver.PreparedPost // the provider's prepared request head
-	wire     []byte                // the last request, as it would be written
+	work    *proxytest.OwnWork
+	clock   time.Time
+	queries []string
+	replies [][]byte
+	status  int
+	i       int
+	reply   []byte // the reply the next Exchange returns
+	wire    []byte // the last request, as the HTTP/1.1 pool writes it
+}
+
+// Exchange writes the request as the HTTP/1.1 pool would (the prepared
+// head, then the body) and returns the canned reply.
+func (w *ownWork) Exchange(post *deliver.PreparedPost, body []byte) (int, []byte, error) {
+	w.wire = post.AppendRequest(w.wire[:0], body)
+	return w.status, w.reply, nil
 }
 
 // newOwnWork builds the work for a clickatell-http route to provider
-// ("clickatell-one" or "twilio").
+// ("clickatell-one" or "twilio"), its audit lines to io.Discard.
 func newOwnWork(tb testing.TB, provider string) *ownWork {
 	tb.Helper()
 	extra := ""
 	if provider == "twilio" {
 		extra = "account_sid = \"AC0123456789abcdef0123456789abcdef\"\nfrom = \"+1 415 555 0100\""
 	}
-	cfg, err := config.Load("ownwork.toml", []byte(fmt.Sprintf(`
+	w := &ownWork{clock: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), status: http.StatusAccepted}
+	// A message a second on a clock of its own: the limits are configured
+	// and counted, and never refuse.
+	work, err := proxytest.NewOwnWork(fmt.Sprintf(`
 [limits]
 per_number = "5/10m"
 per_client = "600/1m"
@@ -82,24 +70,11 @@ legacy_user = "ise"
 legacy_password = "S3cret!legacy"
 legacy_api_id = "3512345"
 %s
-`, provider, extra)), config.LoadOptions{})
+`, provider, extra), audit.NewLogger(io.Discard), func() time.Time { return w.clock })
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w := &ownWork{cfg: cfg, route: cfg.Routes[0], metrics: metrics.New(metrics.BuildInfo{}),
-		audit:  audit.NewLogger(io.Discard),
-		clock:  time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
-		header: http.Header{"Content-Type": {"application/json"}}, client: netip.MustParseAddr("127.0.0.1")}
-	// A message a second on a clock of its own: the limits are configured
-	// and counted, and never refuse.
-	w.guards = guard.New(&cfg.Guards, func() time.Time { return w.clock })
-	w.attempts = []audit.Attempt{{Route: "ise", Provider: provider, Outcome: "delivered"}}
-	post, ok := deliver.PreparePost(w.route.Provider.(rewrite.Poster), "postern/bench")
-	if !ok {
-		tb.Fatal("the route's provider cannot be sent prepared")
-	}
-	w.post = post
-	w.status = http.StatusAccepted
+	w.work = work
 	if provider == "twilio" {
 		w.status = http.StatusCreated
 	}
@@ -146,70 +121,14 @@ func ownWorkNumber(i int) string {
 // message runs one message through the own work and reports what stopped
 // it, if anything did.
 func (w *ownWork) message(ctx context.Context) error {
-	q, body := w.queries[w.i%ownWorkRing], w.replies[w.i%ownWorkRing]
+	q := w.queries[w.i%ownWorkRing]
+	w.reply = w.replies[w.i%ownWorkRing]
 	w.i++
 	w.clock = w.clock.Add(time.Second)
-	start := time.Now()
-	cfg := w.cfg
-	a := &audit.Record{Client: "127.0.0.1", Mode: "direct", Method: http.MethodGet}
-
-	// admit
-	if !cfg.ClientAllowed(w.client) || w.guards.AllowClient(ctx, a.Client).Limit != "" {
-		return fmt.Errorf("client refused")
-	}
-	// route
-	route := cfg.Match(ownWorkHost, "/http/sendmsg")
-	if route == nil {
-		return fmt.Errorf("no route")
-	}
-	a.Route, a.Provider = route.Name, route.ProviderName
-	// parse
-	in := rewrite.Inbound{Method: http.MethodGet, Host: config.HostOnly(ownWorkHost), Path: "/http/sendmsg", RawQuery: q}
-	if !guard.CheckLegacyAuth(route, in) {
-		return fmt.Errorf("legacy credentials refused")
-	}
-	msg, err := route.Dialect.Parse(in)
+	rep, err := w.work.Message(ctx, ownWorkHost, "/http/sendmsg", q, w)
 	if err != nil {
 		return err
 	}
-	a.To, a.Chars = audit.MaskAll(msg.To), utf8.RuneCountInString(msg.Text)
-	a.Segments = rewrite.CountSegments(msg.Text).Count
-	if len(msg.To) > route.MaxRecipients || a.Segments > route.MaxSegments {
-		return fmt.Errorf("over the route's limits")
-	}
-	// guard
-	countries, reason := w.guards.CheckDestinations(msg.To)
-	a.Country = countries
-	if reason != "" {
-		return fmt.Errorf("destination refused: %s", reason)
-	}
-	if limit := w.guards.AdmitMessage(ctx, msg.To).Limit; limit != "" {
-		return fmt.Errorf("rate limit %s", limit)
-	}
-	// build (deliver derives a client message id when ISE gave none): a
-	// Poster's body after the head prepared at start, as the HTTP/1.1 pool
-	// writes it
-	msg.Options.ClientMessageID = "p7Kq2mXw9RtY4vBn6JcL0sDf3Ha"
-	reqBody, err := route.Provider.(rewrite.Poster).PostBody(msg)
-	if err != nil {
-		return err
-	}
-	w.wire = w.post.AppendRequest(w.wire[:0], reqBody)
-	// read the reply
-	res := route.Provider.Read(msg, rewrite.Response{Status: w.status, Header: w.header, Body: body})
-	// answer and audit
-	a.TLS, a.Leaf, a.Attempts = "TLS 1.3", "3f1d2a9c0b7e4f6a8d5c1b2e9f0a7d3c6b8e1f4a2d9c7b5e0f3a6d8c1b4e7f2a", w.attempts
-	outcome, code, reason := deliver.Summarize(res)
-	for _, rc := range res.Recipients {
-		if rc.ID != "" {
-			a.IDs = append(a.IDs, rc.ID)
-		}
-	}
-	rep := route.Dialect.Reply(res)
-	a.Outcome, a.Status, a.Code, a.Reason = outcome, rep.Status, code, cfg.Redact(reason)
-	a.Latency = time.Since(start)
-	w.metrics.Record(a)
-	audit.Write(ctx, w.audit, a)
 	if rep.Status != http.StatusOK {
 		return fmt.Errorf("answered %d %q", rep.Status, rep.Body)
 	}
