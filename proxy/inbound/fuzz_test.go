@@ -50,7 +50,7 @@ func FuzzParseAgreesWithNetHTTP(f *testing.F) {
 		if n < 0 {
 			return
 		}
-		h, ok := parseHead(data[:n], fuzzLimits, nil)
+		h, ok := parseHead(data[:n], fuzzLimits, nil, nil)
 		if !ok || len(data)-n < h.contentLength {
 			return // handed off
 		}

@@ -65,8 +65,9 @@ var onceHeaders = map[string]bool{
 // bytes (FuzzParseAgreesWithNetHTTP checks it), except for the fields the
 // server sets per connection (context, RemoteAddr). The request is a copy
 // of base (nil: a zero request) with those fields set, so that it carries
-// base's context.
-func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
+// base's context. With a room, the request, its header map and the values'
+// array are the room's, reused (see requestRoom); without, new.
+func parseHead(b []byte, lim Limits, base *http.Request, room *requestRoom) (h head, ok bool) {
 	lineEnd := bytes.Index(b, crlf)
 	if lineEnd < 0 {
 		return h, false
@@ -109,8 +110,13 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 
 	// A name's first value is a one-element slice of values, as in
 	// net/textproto.
-	hdr := make(http.Header, 8)
-	values := make([]string, bytes.Count(b, crlf))
+	var hdr http.Header
+	var values []string
+	if room != nil {
+		hdr, values = room.header(bytes.Count(b, crlf))
+	} else {
+		hdr, values = make(http.Header, 8), make([]string, bytes.Count(b, crlf))
+	}
 	rest := b[lineEnd+2:]
 	for {
 		e := bytes.Index(rest, crlf)
@@ -188,7 +194,13 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 		}
 	}
 
-	req := new(http.Request)
+	var req *http.Request
+	if room != nil {
+		req = &room.req
+		*req = http.Request{}
+	} else {
+		req = new(http.Request)
+	}
 	if base != nil {
 		// The context comes with the copy: WithContext would allocate the
 		// request a second time.
@@ -203,6 +215,33 @@ func parseHead(b []byte, lim Limits, base *http.Request) (h head, ok bool) {
 }
 
 var crlf = []byte("\r\n")
+
+// requestRoom is a connection's room for the request it is serving: the
+// request, its header map and the array its header values are slices of.
+// Its requests are served one after the other, and the handler is done with
+// a request when it returns (Server.Handler), so each request is parsed
+// into the same room: three allocations and about 450 bytes less a
+// message than new ones (the map's first group alone is 336).
+type requestRoom struct {
+	req    http.Request
+	hdr    http.Header
+	values []string
+}
+
+// header is the room's map, emptied, and n value slots (the lines of the
+// head bound the header count).
+func (r *requestRoom) header(n int) (http.Header, []string) {
+	if r.hdr == nil {
+		r.hdr = make(http.Header, 8)
+	}
+	clear(r.hdr)
+	if cap(r.values) < n {
+		r.values = make([]string, n)
+	}
+	// The last request's strings are dropped, not kept alive in the room.
+	clear(r.values[:cap(r.values)])
+	return r.hdr, r.values[:n]
+}
 
 // headerLine splits "Name: value" with a token name directly before the
 // colon and a value of visible ASCII, spaces and tabs, trimmed of both.

@@ -3,6 +3,7 @@ package inbound
 import (
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 func TestParseHeadTakesOnlyTheSubset(t *testing.T) {
 	for i, s := range seedRequests {
 		n := headEnd([]byte(s))
-		_, ok := parseHead([]byte(s)[:max(n, 0)], fuzzLimits, nil)
+		_, ok := parseHead([]byte(s)[:max(n, 0)], fuzzLimits, nil, nil)
 		if want := i < 6; n < 0 || ok != want {
 			t.Errorf("%q: taken %v (head end %d), want %v", s, ok, n, want)
 		}
@@ -38,8 +39,37 @@ func TestParseHeadTakesOnlyTheSubset(t *testing.T) {
 		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n\r",
 	} {
-		if _, ok := parseHead([]byte(s), fuzzLimits, nil); ok {
+		if _, ok := parseHead([]byte(s), fuzzLimits, nil, nil); ok {
 			t.Errorf("%q: taken, want handed off", s)
+		}
+	}
+}
+
+// TestParseHeadIntoARoomForgetsTheLastRequest: a connection parses each
+// request into the same room; what one request had (a header, a value, a
+// body length, "Connection: close") is never seen in the next, whatever
+// the order, and each reads as it reads parsed alone.
+func TestParseHeadIntoARoomForgetsTheLastRequest(t *testing.T) {
+	taken := seedRequests[:6]
+	for _, first := range taken {
+		for _, second := range taken {
+			var room requestRoom
+			headOf := func(s string) []byte { return []byte(s)[:headEnd([]byte(s))] }
+			if _, ok := parseHead(headOf(first), fuzzLimits, nil, &room); !ok {
+				t.Fatalf("%q: not taken", first)
+			}
+			got, ok := parseHead(headOf(second), fuzzLimits, nil, &room)
+			want, _ := parseHead(headOf(second), fuzzLimits, nil, nil)
+			if !ok || got.req != &room.req {
+				t.Fatalf("%q after %q: taken %v, in the room %v", second, first, ok, got.req == &room.req)
+			}
+			g, w := got.req, want.req
+			if g.Method != w.Method || g.URL.String() != w.URL.String() || g.Host != w.Host || g.RequestURI != w.RequestURI ||
+				g.ContentLength != w.ContentLength || g.Close != w.Close || got.contentLength != want.contentLength ||
+				!reflect.DeepEqual(g.Header, w.Header) {
+				t.Errorf("%q after %q:\n got %s %s host %q len %d close %v %v\nwant %s %s host %q len %d close %v %v", second, first,
+					g.Method, g.URL, g.Host, g.ContentLength, g.Close, g.Header, w.Method, w.URL, w.Host, w.ContentLength, w.Close, w.Header)
+			}
 		}
 	}
 }
@@ -74,16 +104,17 @@ func isTimeout(err error) bool {
 }
 
 // BenchmarkParseHead parses an ISE GET as it arrives (a Java client's
-// headers):
+// headers) into a connection's room:
 //
 //	go test -run='^$' -bench=ParseHead -benchmem ./proxy/inbound/
 func BenchmarkParseHead(b *testing.B) {
 	raw := []byte("GET /http/sendmsg?user=ise&password=pw&api_id=1&to=41791234567&text=Your+password+is+Xk7%21 HTTP/1.1\r\n" +
 		"Host: postern.example:8080\r\nUser-Agent: Java/1.8.0_181\r\nAccept: text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2\r\nConnection: keep-alive\r\n\r\n")
 	lim := Limits{MaxURLBytes: 8192, MaxBodyBytes: 8192}
+	var room requestRoom // as a connection parses its requests
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := parseHead(raw, lim, nil); !ok {
+		if _, ok := parseHead(raw, lim, nil, &room); !ok {
 			b.Fatal("not taken")
 		}
 	}

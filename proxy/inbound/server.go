@@ -30,7 +30,9 @@ import (
 type Server struct {
 	// Handler answers one request in the connection's goroutine; the
 	// front writes the response. It must read the body, if it wants it,
-	// before returning.
+	// before returning, and keep nothing of the request (its URL, header
+	// map or values) past its return: the connection's next request is
+	// parsed into the same room.
 	Handler func(*http.Request) *http.Response
 	// Fallback receives the connections the front does not serve.
 	Fallback *Handoff
@@ -210,6 +212,7 @@ type conn struct {
 	r, w int
 	out  []byte       // the response being written
 	body bytes.Buffer // its body
+	room requestRoom  // the request being served
 }
 
 // A connection's state, for Shutdown.
@@ -278,7 +281,7 @@ func (c *conn) serve() {
 			handedOff = c.handOff(after(start, c.s.ReadHeaderTimeout))
 			return
 		}
-		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits(), c.s.base)
+		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits(), c.s.base, &c.room)
 		if !ok || c.w-c.r-n < h.contentLength {
 			// Outside the subset, or a body not in hand: the fallback
 			// reads it with its own body timeout.
