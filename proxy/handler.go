@@ -48,8 +48,7 @@ func (s *Server) serveFront(r *http.Request) *http.Response {
 		makeAbsolute(r)
 		pctx.UserData = directRequest{}
 	}
-	_, resp := s.handle(r, pctx)
-	return resp
+	return s.serve(r, pctx, true)
 }
 
 // servePipeline runs one origin-form request, already made absolute by
@@ -125,6 +124,17 @@ func textResponse(r *http.Request, status int, body string) *http.Response {
 // carries, in three allocations fewer: the map is made at its size and
 // the fixed values are shared.
 func replyResponse(r *http.Request, rep rewrite.Reply) *http.Response {
+	return replyWithHeader(r, rep, http.Header{
+		"Content-Type": contentTypeValue(rep.ContentType),
+		// Replies carry message ids; no cache between ISE and postern
+		// keeps them.
+		"Cache-Control":          noStore,
+		"X-Content-Type-Options": noSniff,
+	})
+}
+
+// replyWithHeader is the answer rep to r with header.
+func replyWithHeader(r *http.Request, rep rewrite.Reply, header http.Header) *http.Response {
 	return &http.Response{
 		Request:          r,
 		TransferEncoding: r.TransferEncoding,
@@ -133,15 +143,9 @@ func replyResponse(r *http.Request, rep rewrite.Reply) *http.Response {
 		Proto:            "HTTP/1.1",
 		ProtoMajor:       1,
 		ProtoMinor:       1,
-		Header: http.Header{
-			"Content-Type": contentTypeValue(rep.ContentType),
-			// Replies carry message ids; no cache between ISE and postern
-			// keeps them.
-			"Cache-Control":          noStore,
-			"X-Content-Type-Options": noSniff,
-		},
-		ContentLength: int64(len(rep.Body)),
-		Body:          newReplyBody(rep.Body),
+		Header:           header,
+		ContentLength:    int64(len(rep.Body)),
+		Body:             newReplyBody(rep.Body),
 	}
 }
 
@@ -165,6 +169,23 @@ func contentTypeValue(ct string) []string {
 	}
 	return []string{ct}
 }
+
+// frontAnswerResponse is replyResponse for an answer to the front whose
+// type is plain text (every dialect's): its header map is shared, one map
+// less a message, because the front only reads an answer's headers
+// (inbound.Server.Handler) and nothing between the pipeline and the front
+// changes them. Every other answer gets a map of its own, as goproxy's
+// paths and refusals (Proxy-Authenticate) add to it.
+func frontAnswerResponse(r *http.Request, rep rewrite.Reply) *http.Response {
+	if rep.ContentType != plainText[0] {
+		return replyResponse(r, rep)
+	}
+	return replyWithHeader(r, rep, frontPlainHeader)
+}
+
+// frontPlainHeader is the headers of a plain-text answer to the front,
+// shared and never changed (see frontAnswerResponse).
+var frontPlainHeader = http.Header{"Content-Type": plainText, "Cache-Control": noStore, "X-Content-Type-Options": noSniff}
 
 // The values of the headers every reply carries. Shared between replies:
 // headers are only ever replaced, deleted or appended to (which copies a

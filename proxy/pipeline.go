@@ -24,27 +24,32 @@ import (
 // way out writes exactly one audit line. It always returns a response of
 // its own, so goproxy never contacts an upstream itself.
 func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	return r, s.serve(r, pctx, false)
+}
+
+// serve is handle; front says the answer goes to the front (serveFront).
+func (s *Server) serve(r *http.Request, pctx *goproxy.ProxyCtx, front bool) *http.Response {
 	defer s.track().end()
-	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now()}
+	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now(), front: front}
 	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
 	if ref := p.admit(pctx); ref != nil {
-		return r, p.refuse(ref)
+		return p.refuse(ref)
 	}
 	if ref := p.route(); ref != nil {
-		return r, p.refuse(ref)
+		return p.refuse(ref)
 	}
 	msg, ref := p.parse()
 	if ref != nil {
-		return r, p.refuse(ref)
+		return p.refuse(ref)
 	}
 	if ref := p.guard(msg); ref != nil {
-		return r, p.refuse(ref)
+		return p.refuse(ref)
 	}
 	d, ref := p.deliver(msg)
 	if ref != nil {
-		return r, p.refuse(ref)
+		return p.refuse(ref)
 	}
-	return r, p.answer(d)
+	return p.answer(d)
 }
 
 // pipeline is one request on its way through handle.
@@ -55,6 +60,7 @@ type pipeline struct {
 	start time.Time
 	a     *audit.Record
 	rte   *config.Route // set by route
+	front bool          // the answer goes to the front, which only reads it
 
 	// With [cluster], admit leaves per_client to guard, so that a message
 	// delivered asks the store once (per_client, per_number, daily_max and
@@ -230,7 +236,12 @@ func (p *pipeline) answer(d deliver.Delivery) *http.Response {
 			a.IDs = append(a.IDs, rc.ID)
 		}
 	}
-	resp := replyResponse(p.r, p.rte.Dialect.Reply(res))
+	var resp *http.Response
+	if p.front {
+		resp = frontAnswerResponse(p.r, p.rte.Dialect.Reply(res))
+	} else {
+		resp = replyResponse(p.r, p.rte.Dialect.Reply(res))
+	}
 	a.Outcome, a.Status, a.Code, a.Reason = outcome, resp.StatusCode, code, p.rt.cfg.Redact(reason)
 	p.audit()
 	return resp
