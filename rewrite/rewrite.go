@@ -163,7 +163,7 @@ func (r Result) setAll(id string, e *Error) {
 // proxy.
 type Response struct {
 	Status int
-	Header http.Header
+	Header http.Header // may be nil for a 2xx reply: no provider reads a success's headers
 	Body   []byte
 }
 

@@ -377,7 +377,11 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	}
 	// The usual reply arrives whole in the first read and is plain: read
 	// here without net/http's parser (plainreply.go).
-	if h, ok := parsePlainHead(peekBuffered(fc.br)); ok {
+	headers := keepAll
+	if req == nil {
+		headers = wantHeader // ExchangePost
+	}
+	if h, ok := parsePlainHead(peekBuffered(fc.br), headers); ok {
 		fc.lr.n = noLimit
 		fc.br.Discard(h.len)
 		rep.Status, rep.Header = h.status, h.header

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -18,7 +19,7 @@ import (
 type plainHead struct {
 	len           int // bytes of the head, blank line included
 	status        int
-	header        http.Header
+	header        http.Header // as keep says (see parsePlainHead)
 	contentLength int64
 	close         bool // Connection: close
 }
@@ -26,14 +27,29 @@ type plainHead struct {
 var headEnd = []byte("\r\n\r\n")
 
 // parsePlainHead reads the head at the start of b, a connection's buffered
-// bytes. ok is false when b does not begin with a whole plain head.
-func parsePlainHead(b []byte) (h plainHead, ok bool) {
+// bytes. ok is false when b does not begin with a whole plain head. Every
+// line is checked whatever the status; keep says for which status the
+// header map is made (keepAll, or wantHeader for ExchangePost).
+func parsePlainHead(b []byte, keep func(status int) bool) (h plainHead, ok bool) {
 	end := bytes.Index(b, headEnd)
 	if end < 0 {
 		return h, false
 	}
-	// One string for the whole head: every name and value is a part of it.
-	s := string(b[:end+2])
+	status, ok := plainStatus(b)
+	if !ok {
+		return h, false
+	}
+	// One string for the whole head when its headers are kept: every name
+	// and value is a part of it. Otherwise the head is only read, in
+	// place: nothing of it outlives this call, and b is not changed during
+	// it.
+	var s string
+	withHeader := keep(status)
+	if withHeader {
+		s = string(b[:end+2])
+	} else {
+		s = unsafe.String(&b[0], end+2)
+	}
 	line, rest, _ := strings.Cut(s, "\r\n")
 	if len(line) < len("HTTP/1.1 200") || line[:len("HTTP/1.1 ")] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
 		return h, false
@@ -43,20 +59,18 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 			return h, false
 		}
 	}
-	for _, c := range []byte(line[9:12]) {
-		if c < '0' || c > '9' {
-			return h, false
-		}
-		h.status = h.status*10 + int(c-'0')
-	}
+	h.status = status
 	if h.status < 200 || h.status > 599 || h.status == http.StatusNoContent || h.status == http.StatusNotModified {
 		return h, false
 	}
 	// One array for the values, as net/textproto does: a name seen once
 	// (nearly all) takes a one-element slice of it.
-	n := strings.Count(rest, "\r\n") + 1
-	h.header = make(http.Header, n)
-	values := make([]string, n)
+	var values []string
+	if withHeader {
+		n := strings.Count(rest, "\r\n") + 1
+		h.header = make(http.Header, n)
+		values = make([]string, n)
+	}
 	h.contentLength = -1
 	for rest != "" {
 		line, rest, _ = strings.Cut(rest, "\r\n")
@@ -89,6 +103,13 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 			h.contentLength = n
 		case "Transfer-Encoding", "Trailer":
 			return h, false
+		case "Connection":
+			// As net/http: "close" closes the connection, and the
+			// Connection header that said so is not reported.
+			h.close = h.close || httpguts.HeaderValuesContainsToken([]string{value}, "close")
+		}
+		if !withHeader {
+			continue
 		}
 		if vs, seen := h.header[key]; seen {
 			h.header[key] = append(vs, value)
@@ -97,10 +118,7 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 			h.header[key], values = values[:1:1], values[1:]
 		}
 	}
-	// As net/http: "close" closes the connection, and the Connection
-	// header that said so is not reported.
-	if httpguts.HeaderValuesContainsToken(h.header["Connection"], "close") {
-		h.close = true
+	if h.close {
 		delete(h.header, "Connection")
 	}
 	if h.contentLength < 0 {
@@ -109,3 +127,28 @@ func parsePlainHead(b []byte) (h plainHead, ok bool) {
 	h.len = end + len(headEnd)
 	return h, true
 }
+
+// plainStatus reads the status code of the status line at the start of b,
+// "HTTP/1.1 NNN", which parsePlainHead checks in full.
+func plainStatus(b []byte) (int, bool) {
+	if len(b) < len("HTTP/1.1 200") {
+		return 0, false
+	}
+	status := 0
+	for _, c := range b[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		status = status*10 + int(c-'0')
+	}
+	return status, true
+}
+
+// keepAll keeps every reply's headers: Exchange's replies (a Client's
+// reply has them).
+func keepAll(int) bool { return true }
+
+// wantHeader keeps only the headers of a reply that is not 2xx:
+// ExchangePost's replies, whose only reader is markThrottled (a 429's or
+// 503's Retry-After).
+func wantHeader(status int) bool { return status < 200 || status > 299 }

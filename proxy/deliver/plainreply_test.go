@@ -51,9 +51,23 @@ func FuzzPlainHeadReadsAsNetHTTP(f *testing.F) {
 		f.Add([]byte(s.reply))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, ok := parsePlainHead(data)
+		h, ok := parsePlainHead(data, keepAll)
 		if !ok {
+			if _, postTakes := parsePlainHead(data, wantHeader); postTakes {
+				t.Fatalf("taken without its headers only: %q", data)
+			}
 			return
+		}
+		// ExchangePost's reading (headers kept only when not 2xx) is the
+		// same reading.
+		d, ok := parsePlainHead(data, wantHeader)
+		kept := h.header
+		if !wantHeader(h.status) {
+			kept = nil
+		}
+		if !ok || d.len != h.len || d.status != h.status || d.contentLength != h.contentLength || d.close != h.close ||
+			!reflect.DeepEqual(d.header, kept) {
+			t.Fatalf("ExchangePost reads %q as %+v, Exchange as %+v", data, d, h)
 		}
 		if !bytes.Equal(data[h.len-4:h.len], []byte("\r\n\r\n")) {
 			t.Fatalf("head of %d bytes does not end with the blank line: %q", h.len, data)
@@ -90,29 +104,32 @@ func FuzzPlainHeadReadsAsNetHTTP(f *testing.F) {
 // by the fast path; the odd ones are left to net/http.
 func TestPlainHeadTakesTheUsualReplies(t *testing.T) {
 	for _, s := range seedReplies {
-		if _, ok := parsePlainHead([]byte(s.reply)); ok != s.plain {
+		if _, ok := parsePlainHead([]byte(s.reply), keepAll); ok != s.plain {
 			t.Errorf("%q: fast path %v, want %v", s.reply, ok, s.plain)
 		}
 	}
 }
 
 // BenchmarkReplyHead reads a provider's usual reply, head and body, with
-// the fast path and with net/http's parser:
+// the fast path (keeping its headers as Exchange does, or not as
+// ExchangePost does for a 2xx) and with net/http's parser:
 //
 //	go test -run='^$' -bench=ReplyHead -benchmem ./proxy/deliver/
 func BenchmarkReplyHead(b *testing.B) {
 	reply := []byte(seedReplies[1].reply)
-	b.Run("plain", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			h, ok := parsePlainHead(reply)
-			if !ok {
-				b.Fatal("not plain")
+	for name, keep := range map[string]func(int) bool{"plain": keepAll, "plain-post": wantHeader} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h, ok := parsePlainHead(reply, keep)
+				if !ok {
+					b.Fatal("not plain")
+				}
+				body := make([]byte, h.contentLength)
+				copy(body, reply[h.len:])
 			}
-			body := make([]byte, h.contentLength)
-			copy(body, reply[h.len:])
-		}
-	})
+		})
+	}
 	b.Run("net/http", func(b *testing.B) {
 		b.ReportAllocs()
 		br := bufio.NewReader(nil)
