@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,7 +32,9 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 func (s *Server) serve(r *http.Request, pctx *goproxy.ProxyCtx, front bool) *http.Response {
 	defer s.track().end()
 	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now(), front: front}
-	p.a = &audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
+	p.a = records.Get().(*audit.Record)
+	defer releaseRecord(p.a)
+	*p.a = audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
 	if ref := p.admit(pctx); ref != nil {
 		return p.refuse(ref)
 	}
@@ -50,6 +53,20 @@ func (s *Server) serve(r *http.Request, pctx *goproxy.ProxyCtx, front bool) *htt
 		return p.refuse(ref)
 	}
 	return p.answer(d)
+}
+
+// records holds the audit records of requests in flight for reuse: a
+// record is about 450 bytes, a tenth of what a message allocated. Nothing
+// keeps one past serve: writeAudit reads it while serve waits (metrics,
+// and the line made straight into a buffer or slog's attributes, which
+// copy its values), and what outlives it (the strings and lists it points
+// at) is never written again.
+var records = sync.Pool{New: func() any { return new(audit.Record) }}
+
+// releaseRecord empties a and returns it to records.
+func releaseRecord(a *audit.Record) {
+	*a = audit.Record{}
+	records.Put(a)
 }
 
 // pipeline is one request on its way through handle.
