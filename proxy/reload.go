@@ -32,7 +32,7 @@ func (s *Server) Reload(cfg *config.Config) {
 }
 
 func (s *Server) reloadLocked(cfg *config.Config) ReloadResult {
-	next := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins)
+	next := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins, s.stopSends)
 	s.attachStore(next)
 	// Rate limits and the daily cap protect the bill across reloads: a
 	// reload (or a SIGHUP meant to rotate the audit file) must not hand out

@@ -101,7 +101,7 @@ type runtime struct {
 	store     *store.Store // [cluster], nil without (cluster.go)
 }
 
-func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics, joins *deliver.Joins) *runtime {
+func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.Metrics, joins *deliver.Joins, stopSends context.Context) *runtime {
 	tr := trust.NewTransport(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	if opts.DialContext != nil {
 		tr.DialContext = opts.DialContext
@@ -109,7 +109,7 @@ func newRuntime(cfg *config.Config, opts Options, log *slog.Logger, m *metrics.M
 	// The same verification, expiry tracking and dialling for both clients.
 	dialer := trust.NewDialer(cfg.Roots, trust.WithExpiryTracker(opts.Expiry))
 	dialer.DialContext = opts.DialContext
-	fast := deliver.NewFastClient(dialer)
+	fast := deliver.NewFastClient(dialer, stopSends)
 	do := deliver.Options{Transport: tr, Client: fast, Log: log, Metrics: m, UserAgent: opts.UserAgent,
 		RetryJitter: opts.RetryJitter, RetrySleep: opts.RetrySleep, Joins: joins}
 	if opts.dryRun != nil {
@@ -142,7 +142,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	}
 	s.metrics.TrackExpiry(s.opts.Expiry)
 	s.joins = &deliver.Joins{}
-	rt := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins)
+	rt := newRuntime(cfg, s.opts, s.log, s.metrics, s.joins, s.stopSends)
 	s.attachStore(rt)
 	s.rt.Store(rt)
 

@@ -42,7 +42,7 @@ func provider(tb testing.TB) (string, *trust.Roots) {
 // clients are the two upstream clients as postern builds them.
 func clients(roots *trust.Roots) map[string]Client {
 	return map[string]Client{
-		"fast":     NewFastClient(trust.NewDialer(roots)),
+		"fast":     NewFastClient(trust.NewDialer(roots), nil),
 		"net/http": newNetClient(trust.NewTransport(roots)),
 	}
 }
@@ -95,7 +95,7 @@ func TestFastClientRefusesHeaderInjection(t *testing.T) {
 	url, roots := provider(t)
 	req, _ := http.NewRequest(http.MethodPost, url+"/v1/message", strings.NewReader("{}"))
 	req.Header.Set("X-Ref", "a\r\nX-Injected: 1")
-	rep, err := NewFastClient(trust.NewDialer(roots)).Exchange(context.Background(), req)
+	rep, err := NewFastClient(trust.NewDialer(roots), nil).Exchange(context.Background(), req)
 	if err == nil || rep.Wrote {
 		t.Fatalf("exchange: wrote %v, err %v; want refused, nothing written", rep.Wrote, err)
 	}

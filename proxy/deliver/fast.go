@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -48,15 +49,28 @@ type FastClient struct {
 	responseHeaderTimeout time.Duration
 	idleTimeout           time.Duration
 	maxIdle               int
+	// cutOff, when it ends, interrupts every exchange in progress (the
+	// end of the shutdown grace period); nil: nothing does but deadlines.
+	cutOff context.Context
 
 	mu     sync.Mutex
 	pools  map[string]*fastPool // by "host:port"
 	closed bool
 }
 
-// NewFastClient returns a FastClient dialling through d.
-func NewFastClient(d *trust.Dialer) *FastClient {
-	return &FastClient{dialer: d, responseHeaderTimeout: trust.DefaultResponseHeaderTimeout,
+// NewFastClient returns a FastClient dialling through d, whose exchanges
+// in progress end when cutOff does (nil: only at their deadlines).
+//
+// An exchange's context is watched per connection, not per message: ctx's
+// deadline becomes the connection's write and read deadlines, ctx's
+// cancellation is noticed before anything is written, and once the request
+// is on its way only that deadline and cutOff interrupt it. Every sending
+// context postern makes ends at its deadline or at cutOff (the server's
+// stopSends), and watching each message's context took a tenth of the
+// bytes a message allocated (an AfterFunc, its parent's child map and Done
+// channel).
+func NewFastClient(d *trust.Dialer, cutOff context.Context) *FastClient {
+	return &FastClient{dialer: d, cutOff: cutOff, responseHeaderTimeout: trust.DefaultResponseHeaderTimeout,
 		idleTimeout: trust.DefaultIdleConnTimeout, maxIdle: trust.DefaultMaxIdleConnsPerHost, pools: map[string]*fastPool{}}
 }
 
@@ -113,6 +127,50 @@ type fastConn struct {
 	info     Info
 	lastUsed time.Time
 	peek     peeker
+	// cut is set, before the deadlines are cut short, when the client's
+	// cutOff ends; stopWatch stops watching it (nil: not watched).
+	cut       atomic.Bool
+	stopWatch func() bool
+}
+
+// newFastConn wraps tc, dialled for c, and watches c's cutOff for it.
+func (c *FastClient) newFastConn(tc *tls.Conn) *fastConn {
+	cs := tc.ConnectionState()
+	fc := &fastConn{tc: tc, lr: limitedReader{r: tc}, info: connInfo(&cs)}
+	fc.peek.init(tc.NetConn())
+	if c.cutOff != nil {
+		fc.stopWatch = context.AfterFunc(c.cutOff, func() {
+			fc.cut.Store(true)
+			fc.tc.SetDeadline(longAgo)
+		})
+		if c.cutOff.Err() != nil {
+			// Dialled after the cut-off: the watch runs, but in a
+			// goroutine of its own, maybe after the first write.
+			fc.cut.Store(true)
+		}
+	}
+	return fc
+}
+
+// close closes the connection and stops watching the cut-off for it.
+func (fc *fastConn) close() {
+	if fc.stopWatch != nil {
+		fc.stopWatch()
+	}
+	fc.tc.Close()
+}
+
+// errCutOff: the client's cutOff ended while a request was in progress.
+var errCutOff = errors.New("sending cut off at the end of the shutdown grace period")
+
+// checkCut reports errCutOff once the cut-off has come. Called after each
+// deadline is set: a deadline set after the cut-off's own would hide it,
+// and the cut-off sets cut before its deadline.
+func (fc *fastConn) checkCut() error {
+	if fc.cut.Load() {
+		return errCutOff
+	}
+	return nil
 }
 
 // limitedReader reads r until n bytes have been read, then fails with
@@ -150,7 +208,7 @@ func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *fastConn {
 		if now.Sub(fc.lastUsed) < idleTimeout {
 			return fc
 		}
-		fc.tc.Close() // idle too long: the provider has probably dropped it
+		fc.close() // idle too long: the provider has probably dropped it
 	}
 	return nil
 }
@@ -164,7 +222,7 @@ func (p *fastPool) put(fc *fastConn, maxIdle int) {
 	}
 	p.mu.Unlock()
 	if fc != nil {
-		fc.tc.Close()
+		fc.close()
 	}
 }
 
@@ -174,7 +232,7 @@ func (p *fastPool) closeIdle() {
 	p.idle = nil
 	p.mu.Unlock()
 	for _, fc := range idle {
-		fc.tc.Close()
+		fc.close()
 	}
 }
 
@@ -303,18 +361,15 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 		if err != nil {
 			return Reply{}, err // nothing but a handshake was sent
 		}
-		cs := tc.ConnectionState()
-		fc = &fastConn{tc: tc, lr: limitedReader{r: tc}, info: connInfo(&cs)}
-		fc.peek.init(tc.NetConn())
+		fc = c.newFastConn(tc)
 	}
 	fc.br = readBuffers.Get().(*bufio.Reader)
 	fc.br.Reset(&fc.lr)
 	rep := Reply{Info: fc.info, Wrote: true}
-	// ctx's end (the request deadline, the shutdown cut-off) interrupts
-	// whatever the connection is blocked on.
-	stop := context.AfterFunc(ctx, func() { fc.tc.SetDeadline(longAgo) })
+	// ctx's deadline is the connection's (roundTrip), and the cut-off
+	// interrupts whatever the connection is blocked on (newFastConn).
 	keep, err := c.roundTrip(ctx, fc, wire, req, &rep)
-	interrupted := !stop()
+	interrupted := fc.cut.Load()
 	if err != nil && ctx.Err() != nil {
 		// Report the context's end, as net/http does: classifyTransportError
 		// tells a deadline from the cut-off by ctx itself.
@@ -327,7 +382,7 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 	readBuffers.Put(fc.br)
 	fc.br = nil
 	if !keep || closeAfter || interrupted || closing || unasked {
-		fc.tc.Close()
+		fc.close()
 	} else {
 		fc.lastUsed = time.Now()
 		p.put(fc, c.maxIdle)
@@ -349,7 +404,7 @@ func (c *FastClient) idleConn(p *fastPool) *fastConn {
 		if !fc.peek.peerClosed() {
 			return fc
 		}
-		fc.tc.Close()
+		fc.close()
 	}
 }
 
@@ -360,6 +415,10 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	if err := fc.tc.SetWriteDeadline(deadline); err != nil {
 		return false, err
 	}
+	if err := fc.checkCut(); err != nil {
+		rep.Wrote = false
+		return false, err
+	}
 	if _, err := fc.tc.Write(wire); err != nil {
 		return false, timeoutAware(err, deadline)
 	}
@@ -368,6 +427,9 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 		readDeadline = t
 	}
 	if err := fc.tc.SetReadDeadline(readDeadline); err != nil {
+		return false, err
+	}
+	if err := fc.checkCut(); err != nil {
 		return false, err
 	}
 	fc.lr.n = maxReplyHeader

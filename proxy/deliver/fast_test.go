@@ -129,7 +129,7 @@ func (p *rawProvider) post(t *testing.T, c *FastClient) (Reply, error) {
 // body's length — nothing added (no User-Agent), nothing lost.
 func TestFastClientWritesHTTP11(t *testing.T) {
 	p := newRawProvider(t, func(int) string { return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}" })
-	c := NewFastClient(trust.NewDialer(p.roots))
+	c := NewFastClient(trust.NewDialer(p.roots), nil)
 	for range 2 {
 		rep, err := p.post(t, c)
 		if err != nil || rep.Status != 202 || string(rep.Body) != "{}" {
@@ -210,7 +210,7 @@ func TestFastClientReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newRawProvider(t, func(int) string { return tc.reply })
-			c := NewFastClient(trust.NewDialer(p.roots))
+			c := NewFastClient(trust.NewDialer(p.roots), nil)
 			rep, err := p.post(t, c)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !rep.Wrote {
@@ -250,7 +250,7 @@ func TestFastClientReplies(t *testing.T) {
 // body byte for byte — with hostile texts, for every Poster.
 func TestPreparedPostSendsWhatBuildSays(t *testing.T) {
 	p := newRawProvider(t, func(int) string { return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}" })
-	c := NewFastClient(trust.NewDialer(p.roots))
+	c := NewFastClient(trust.NewDialer(p.roots), nil)
 	endpoint, err := url.Parse(p.url + "/v1/mes%2Fsage?x=1&y=%20")
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ body = { to = "{{.To}}", text = "{{.Text}}" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	withPool := New(cfg, Options{Client: NewFastClient(trust.NewDialer(roots)), UserAgent: "postern/test"})
+	withPool := New(cfg, Options{Client: NewFastClient(trust.NewDialer(roots), nil), UserAgent: "postern/test"})
 	if got := prepared(withPool); !got["one"] || got["h2"] || got["tpl"] {
 		t.Errorf("prepared with the pool: %v, want only route one", got)
 	}
@@ -393,17 +393,18 @@ body = { to = "{{.To}}", text = "{{.Text}}" }
 	}
 }
 
-// TestCancellationInterruptsABlockedExchange: a request the provider never
-// answers is interrupted at once when its context ends before its deadline
-// (the shutdown cut-off, from which a send's context descends), and is
-// reported as written, the context's end named.
-func TestCancellationInterruptsABlockedExchange(t *testing.T) {
+// TestCutOffInterruptsABlockedExchange: a request the provider never
+// answers is interrupted at once when the client's cut-off ends before the
+// request's deadline (the shutdown cut-off, from which a send's context
+// descends), and is reported as written, the context's end named; the
+// connection is not reused. A request after the cut-off writes nothing.
+func TestCutOffInterruptsABlockedExchange(t *testing.T) {
 	p := newRawProvider(t, func(int) string {
 		time.Sleep(3 * time.Second) // never in time
 		return ""
 	})
-	c := NewFastClient(trust.NewDialer(p.roots))
 	cutoff, cut := context.WithCancel(context.Background())
+	c := NewFastClient(trust.NewDialer(p.roots), cutoff)
 	ctx, cancel := context.WithTimeout(cutoff, time.Hour)
 	defer cancel()
 	time.AfterFunc(100*time.Millisecond, cut)
@@ -418,5 +419,36 @@ func TestCancellationInterruptsABlockedExchange(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second { // the cut-off comes after 0.1 s, the reply after 3 s
 		t.Errorf("interrupted after %v, not at the cut-off", took)
+	}
+	// A connection of the client's, dialled with a context of its own
+	// (not the cut-off's child), is cut off as well: the watch is the
+	// client's, per connection.
+	req2, _ := http.NewRequest(http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
+	rep, err = c.Exchange(context.Background(), req2)
+	if err == nil || rep.Wrote {
+		t.Errorf("after the cut-off: err %v, wrote %v; want nothing written", err, rep.Wrote)
+	}
+}
+
+// TestDeadlineInterruptsABlockedExchange: without a cut-off, a request the
+// provider never answers ends at its context's deadline, as a timeout
+// after writing.
+func TestDeadlineInterruptsABlockedExchange(t *testing.T) {
+	p := newRawProvider(t, func(int) string {
+		time.Sleep(3 * time.Second) // never in time
+		return ""
+	})
+	c := NewFastClient(trust.NewDialer(p.roots), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
+	rep, err := c.Exchange(ctx, req)
+	var te interface{ Timeout() bool }
+	if err == nil || !errors.As(err, &te) || !te.Timeout() || !rep.Wrote {
+		t.Errorf("err %v, wrote %v; want a timeout after writing", err, rep.Wrote)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("interrupted after %v, not at the deadline", took)
 	}
 }
