@@ -135,10 +135,11 @@ type sinkChain struct {
 	key     *chainKey // the key the running chain uses; nil before the first chain_start
 	h       hash.Hash
 	seq     uint64
-	prev    []byte // mac of the last line written, hex; nil before any
-	noted   uint64 // dropped lines already reported in the chain
-	start   string // reason of a chain_start still to write; "" when none is due
-	startAt []byte // prev_mac that chain_start names (nil: none)
+	prev    []byte          // mac of the last line written, hex; nil before any
+	prevArr [macHexLen]byte // prev's bytes once a line is written: no allocation a line
+	noted   uint64          // dropped lines already reported in the chain
+	start   string          // reason of a chain_start still to write; "" when none is due
+	startAt []byte          // prev_mac that chain_start names (nil: none)
 	buf     []byte
 }
 
@@ -241,7 +242,10 @@ func (qs *queuedSink) writeSealed(line []byte) error {
 		d.wrote(len(c.buf))
 	}
 	c.seq++
-	c.prev = append(c.prev[:0:0], mac...)
+	// Into the chain's own array: prev may be startAt, read above and
+	// not after; saved (prepareChain) holds the array's old bytes only if
+	// this line was not written.
+	c.prev = append(c.prevArr[:0], mac...)
 	return nil
 }
 
@@ -257,16 +261,22 @@ func sealLine(dst []byte, h hash.Hash, prev []byte, seq uint64, line []byte) ([]
 	}
 	dst = append(dst, `"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
-	mac := lineMAC(h, prev, dst)
+	canonical := len(dst)
 	dst = append(dst, macFieldPrefix...)
 	start := len(dst)
-	dst = append(dst, mac...)
+	dst = appendLineMAC(dst, h, prev, dst[:canonical])
 	dst = append(dst, '"', '}', '\n')
 	return dst, dst[start : start+macHexLen]
 }
 
 // lineMAC is the mac (hex) of a line's canonical bytes after prev.
 func lineMAC(h hash.Hash, prev, canonical []byte) []byte {
+	return appendLineMAC(nil, h, prev, canonical)
+}
+
+// appendLineMAC appends lineMAC's hex to dst. canonical may be part of
+// dst: it is read before dst grows.
+func appendLineMAC(dst []byte, h hash.Hash, prev, canonical []byte) []byte {
 	if prev == nil {
 		prev = noPrevMAC
 	}
@@ -274,9 +284,7 @@ func lineMAC(h hash.Hash, prev, canonical []byte) []byte {
 	h.Write(prev)
 	h.Write(canonical)
 	var sum [sha256.Size]byte
-	out := make([]byte, macHexLen)
-	hex.Encode(out, h.Sum(sum[:0]))
-	return out
+	return hex.AppendEncode(dst, h.Sum(sum[:0]))
 }
 
 // splitMAC splits a chained line (without its newline) into its canonical
