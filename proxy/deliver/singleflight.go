@@ -72,7 +72,13 @@ type Joins struct {
 	mu      sync.Mutex
 	flights map[Key]*flight
 	joiners int // requests waiting for another's outcome (for tests)
+	// spare are flights that ended without a joiner, for reuse: once out
+	// of flights nobody can reach one, and most messages have no joiner.
+	spare []*flight
 }
+
+// maxSpareFlights bounds spare: about as many as are in flight at once.
+const maxSpareFlights = 256
 
 // flight is one message being sent; done, made by the first request that
 // joins it (most messages have none), is closed when its outcome is in.
@@ -97,7 +103,11 @@ func (sf *Joins) join(k Key) (f *flight, done <-chan struct{}, leader bool) {
 	if sf.flights == nil {
 		sf.flights = map[Key]*flight{}
 	}
-	f = &flight{}
+	if n := len(sf.spare); n > 0 {
+		f, sf.spare = sf.spare[n-1], sf.spare[:n-1]
+	} else {
+		f = &flight{}
+	}
 	sf.flights[k] = f
 	return f, nil, true
 }
@@ -118,11 +128,16 @@ func (sf *Joins) Waiting() int {
 }
 
 // finish publishes the leader's outcome and lets the next identical
-// request send again.
+// request send again. The leader is done with f (its Delivery was copied
+// out); a flight nobody joined is kept for reuse.
 func (sf *Joins) finish(k Key, f *flight) {
 	sf.mu.Lock()
 	delete(sf.flights, k)
 	done := f.done
+	if done == nil && len(sf.spare) < maxSpareFlights {
+		*f = flight{}
+		sf.spare = append(sf.spare, f)
+	}
 	sf.mu.Unlock()
 	if done != nil {
 		close(done)
