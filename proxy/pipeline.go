@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -228,8 +227,8 @@ func (p *pipeline) guard(msg rewrite.Message) *refusal {
 // shutdown grace period cuts it short (no request context value is used
 // past this point).
 func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
-	ctx, cancel := context.WithTimeout(p.s.stopSends, p.rt.cfg.RequestTimeout)
-	defer cancel()
+	ctx := deliver.NewSendContext(p.s.stopSends, p.rt.cfg.RequestTimeout)
+	defer ctx.End()
 	d := p.rt.deliver.DeliverClaimed(ctx, p.rte, msg, p.key, p.claimed)
 	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined
 	noteStore(p.a, d.Store)

@@ -389,9 +389,8 @@ func (ss *session) message(g *group, data []byte, start time.Time) *reply {
 // finished whatever the client does, within request_timeout, and only the
 // end of the shutdown grace period cuts it short.
 func (ss *session) deliver(route *config.Route, msg rewrite.Message) deliver.Delivery {
-	ctx, cancel := context.WithTimeout(context.Background(), ss.rt.Config.RequestTimeout)
-	defer cancel()
-	defer context.AfterFunc(ss.s.o.StopSends, cancel)()
+	ctx := deliver.NewSendContext(ss.s.o.StopSends, ss.rt.Config.RequestTimeout)
+	defer ctx.End()
 	return ss.rt.Deliver.Deliver(ctx, route, msg)
 }
 

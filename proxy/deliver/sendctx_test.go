@@ -1,0 +1,112 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestSendContextEndsAsWithTimeout: a SendContext ends when, and as,
+// context.WithTimeout(cutOff, timeout) would — at its deadline, at the
+// cut-off, at End — whether or not its Done channel was asked for before,
+// and a context derived from it ends with it.
+func TestSendContextEndsAsWithTimeout(t *testing.T) {
+	const short = 50 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		cut     bool // the cut-off ends
+		end     bool // End is called
+		want    error
+	}{
+		{"deadline", short, false, false, context.DeadlineExceeded},
+		{"cut-off", time.Hour, true, false, context.Canceled},
+		{"end", time.Hour, false, true, context.Canceled},
+	} {
+		for _, early := range []bool{false, true} { // Done asked for before it ends
+			name := tc.name + map[bool]string{false: "/done-late", true: "/done-early"}[early]
+			t.Run(name, func(t *testing.T) {
+				cutOff, cut := context.WithCancel(context.WithValue(context.Background(), testKey{}, "v"))
+				defer cut()
+				c := NewSendContext(cutOff, tc.timeout)
+				defer c.End()
+				if d, ok := c.Deadline(); !ok || time.Until(d) > tc.timeout {
+					t.Fatalf("deadline %v %v", d, ok)
+				}
+				if c.Err() != nil || c.Value(testKey{}) != "v" {
+					t.Fatalf("fresh: err %v value %v", c.Err(), c.Value(testKey{}))
+				}
+				var derived context.Context
+				if early {
+					select {
+					case <-c.Done():
+						t.Fatal("done before it ended")
+					default:
+					}
+					var stop context.CancelFunc
+					derived, stop = context.WithCancel(c)
+					defer stop()
+				}
+				switch {
+				case tc.cut:
+					cut()
+				case tc.end:
+					c.End()
+				default:
+					time.Sleep(2 * short)
+				}
+				if err := c.Err(); !errors.Is(err, tc.want) {
+					t.Errorf("Err %v, want %v", err, tc.want)
+				}
+				select {
+				case <-c.Done():
+				case <-time.After(5 * time.Second):
+					t.Fatal("Done not closed")
+				}
+				if err := c.Err(); !errors.Is(err, tc.want) {
+					t.Errorf("Err after Done %v, want %v", err, tc.want)
+				}
+				if derived != nil {
+					select {
+					case <-derived.Done():
+					case <-time.After(5 * time.Second):
+						t.Fatal("a derived context did not end")
+					}
+					if cause := context.Cause(derived); !errors.Is(cause, tc.want) {
+						t.Errorf("derived cause %v, want %v", cause, tc.want)
+					}
+				}
+			})
+		}
+	}
+}
+
+type testKey struct{}
+
+// BenchmarkSendContext is a message's sending context, made, asked for its
+// deadline and error, and ended, never waited on: against WithTimeout.
+//
+//	go test -run='^$' -bench=SendContext -benchmem ./proxy/deliver/
+func BenchmarkSendContext(b *testing.B) {
+	cutOff, cut := context.WithCancel(context.Background())
+	defer cut()
+	b.Run("SendContext", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := NewSendContext(cutOff, time.Minute)
+			c.Deadline()
+			_ = c.Err()
+			c.End()
+		}
+	})
+	b.Run("WithTimeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(cutOff, time.Minute)
+			ctx.Deadline()
+			_ = ctx.Err()
+			cancel()
+		}
+	})
+}
