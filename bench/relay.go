@@ -30,8 +30,15 @@ import (
 // authentication, number parsing, guardrails, audit line or metrics. Two
 // stacks: net/http server and client (HTTP/2 to the provider when offered),
 // and valyala/fasthttp server and HostClient (HTTP/1.1 keep-alive) — the
-// floor a Go proxy reaches here. Each runs as its own process (the bench
-// binary re-executed), like postern, so all are measured the same way.
+// floor a Go proxy reaches here. A third, "relay+own work", is the fasthttp
+// relay doing postern's own work for each message (proxytest.OwnWork:
+// credentials, parse, number lookup, guardrails, the provider body, the
+// reply, the legacy answer, metrics and a chained audit line on postern's
+// console sink): what postern's job costs on that stack, so that the gap
+// between it and postern is postern's plumbing alone. Each runs as its own
+// process (the bench binary re-executed), like postern, so all are
+// measured the same way. The relays' peak RSS includes the postern
+// packages this binary links (the number metadata among them).
 
 // The relay child is told what to do by environment, so that the benchmark
 // binary and the test binary (go test ./bench) can both be re-executed.
