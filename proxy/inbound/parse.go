@@ -100,9 +100,18 @@ func parseHead(b []byte, lim Limits, base *http.Request, room *requestRoom) (h h
 	str := string(b)
 	targetAt := lineEnd - len(line) // line is the request line after the method
 	rawURL := str[targetAt : targetAt+sp]
-	u, err := url.ParseRequestURI(rawURL)
-	if err != nil {
-		return h, false
+	var u *url.URL
+	if room != nil {
+		u = &room.url
+	} else {
+		u = new(url.URL)
+	}
+	if !parsePlainTarget(u, rawURL) {
+		parsed, err := url.ParseRequestURI(rawURL)
+		if err != nil {
+			return h, false
+		}
+		*u = *parsed
 	}
 	if u.IsAbs() && (u.Host == "" || u.User != nil || u.Opaque != "") {
 		return h, false
@@ -224,6 +233,7 @@ var crlf = []byte("\r\n")
 // message than new ones (the map's first group alone is 336).
 type requestRoom struct {
 	req    http.Request
+	url    url.URL
 	hdr    http.Header
 	values []string
 }
@@ -241,6 +251,28 @@ func (r *requestRoom) header(n int) (http.Header, []string) {
 	// The last request's strings are dropped, not kept alive in the room.
 	clear(r.values[:cap(r.values)])
 	return r.hdr, r.values[:n]
+}
+
+// parsePlainTarget reads the usual origin-form target — a path of
+// letters, digits and "-._~/", then a non-empty query — into u, as
+// url.ParseRequestURI would (FuzzParseAgreesWithNetHTTP holds the two
+// together). It reports false for any other target, left to
+// url.ParseRequestURI.
+func parsePlainTarget(u *url.URL, target string) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if len(path) == 0 || path[0] != '/' || strings.HasPrefix(path, "//") || (hasQuery && query == "") ||
+		strings.IndexByte(query, '?') >= 0 {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_', c == '~', c == '/':
+		default:
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	return true
 }
 
 // headerLine splits "Name: value" with a token name directly before the
