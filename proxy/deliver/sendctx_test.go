@@ -110,3 +110,27 @@ func BenchmarkSendContext(b *testing.B) {
 		}
 	})
 }
+
+// TestSendPlumbingAllocationBudget: what every message's send costs around
+// the provider exchange (issue 13): its context, never waited on, one
+// allocation; a provider's 2xx reply head read for ExchangePost, none.
+func TestSendPlumbingAllocationBudget(t *testing.T) {
+	cutOff, cut := context.WithCancel(context.Background())
+	defer cut()
+	if allocs := testing.AllocsPerRun(100, func() {
+		c := NewSendContext(cutOff, time.Minute)
+		c.Deadline()
+		_ = c.Err()
+		c.End()
+	}); allocs > 1 {
+		t.Errorf("a sending context: %.1f allocations, budget 1", allocs)
+	}
+	reply := []byte(seedReplies[1].reply)
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := parsePlainHead(reply, wantHeader); !ok {
+			t.Fatal("not plain")
+		}
+	}); allocs > 0 {
+		t.Errorf("a 2xx reply's head for ExchangePost: %.1f allocations, budget 0", allocs)
+	}
+}

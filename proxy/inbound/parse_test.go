@@ -119,3 +119,21 @@ func BenchmarkParseHead(b *testing.B) {
 		}
 	}
 }
+
+// TestParseHeadAllocationBudget: a Java client's GET, parsed into its
+// connection's room, allocates only the head's string (issue 13: the
+// request, URL, header map and values are the room's).
+func TestParseHeadAllocationBudget(t *testing.T) {
+	raw := []byte("GET /http/sendmsg?user=ise&password=pw&api_id=1&to=41791234567&text=Your+password+is+Xk7%21 HTTP/1.1\r\n" +
+		"Host: postern.example:8080\r\nUser-Agent: Java/1.8.0_181\r\nAccept: text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2\r\nConnection: keep-alive\r\n\r\n")
+	var room requestRoom
+	lim := Limits{MaxURLBytes: 8192, MaxBodyBytes: 8192}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := parseHead(raw, lim, nil, &room); !ok {
+			t.Fatal("not taken")
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("parsing a GET into a room: %.1f allocations, budget 1", allocs)
+	}
+}
