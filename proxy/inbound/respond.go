@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,7 +44,7 @@ func (c *conn) answer(h head, n int) (keep bool) {
 			return false
 		}
 	}
-	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, c.body.Bytes(), keep)
+	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, c.body.Bytes(), keep, c.s.dates.now())
 	if _, err := c.c.Write(c.out); err != nil {
 		return false
 	}
@@ -88,7 +89,9 @@ const bufferBeforeChunking = 2048
 // returned: the status line, the handler's headers sorted, then Date,
 // Content-Length (or one chunk past 2 KiB), a sniffed Content-Type when
 // none was set, and "Connection: close" when the connection ends.
-func appendResponse(b []byte, status int, hdr http.Header, body []byte, keep bool) []byte {
+//
+// date is the Date header's value for now (dateCache); nil formats it here.
+func appendResponse(b []byte, status int, hdr http.Header, body []byte, keep bool, date []byte) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	if text := http.StatusText(status); text != "" {
 		b = strconv.AppendInt(b, int64(status), 10)
@@ -133,7 +136,11 @@ func appendResponse(b []byte, status int, hdr http.Header, body []byte, keep boo
 	}
 	if !hasDate {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		if date != nil {
+			b = append(b, date...)
+		} else {
+			b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		}
 		b = append(b, "\r\n"...)
 	}
 	if bodyAllowed && !hasCL && !chunked {
@@ -173,4 +180,27 @@ func validFieldName(k string) bool {
 		}
 	}
 	return true
+}
+
+// dateCache is the Date header's value, formatted once a second instead of
+// once a response (as fasthttp's server does; net/http formats it each
+// time, to the same second).
+type dateCache struct {
+	v atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec  int64
+	date []byte // never changed once stored
+}
+
+// now is the Date header's value for this second.
+func (d *dateCache) now() []byte {
+	t := time.Now()
+	if v := d.v.Load(); v != nil && v.sec == t.Unix() {
+		return v.date
+	}
+	v := &dateValue{sec: t.Unix(), date: t.UTC().AppendFormat(nil, http.TimeFormat)}
+	d.v.Store(v)
+	return v.date
 }

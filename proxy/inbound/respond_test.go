@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAppendResponseWritesWhatNetHTTPWrites: for every shape of reply —
@@ -50,7 +51,7 @@ func TestAppendResponseWritesWhatNetHTTPWrites(t *testing.T) {
 				req = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
 			}
 			want := rawReply(t, srv.Listener.Addr().String(), req)
-			got := string(appendResponse(nil, r.status, r.header, []byte(r.body), keep))
+			got := string(appendResponse(nil, r.status, r.header, []byte(r.body), keep, nil))
 			if date.ReplaceAllString(got, "\r\nDate: -\r\n") != date.ReplaceAllString(want, "\r\nDate: -\r\n") {
 				t.Errorf("status %d, keep %v:\nfront   %.300q\nnet/http %.300q", r.status, keep, got, want)
 			}
@@ -70,4 +71,24 @@ func rawReply(t *testing.T, addr, req string) string {
 	}
 	io.Copy(io.Discard, resp.Body)
 	return raw.String()
+}
+
+// TestDateCacheIsNetHTTPsDate: the Date the front writes is net/http's
+// format of the current second, formatted once for the second.
+func TestDateCacheIsNetHTTPsDate(t *testing.T) {
+	var d dateCache
+	for range 3 {
+		before := time.Now().UTC().Format(http.TimeFormat)
+		got := string(d.now())
+		after := time.Now().UTC().Format(http.TimeFormat)
+		if got != before && got != after {
+			t.Fatalf("Date %q, want %q or %q", got, before, after)
+		}
+		time.Sleep(600 * time.Millisecond)
+	}
+	t0 := time.Now()
+	a, b := d.now(), d.now()
+	if time.Now().Unix() == t0.Unix() && &a[0] != &b[0] {
+		t.Errorf("formatted twice in one second")
+	}
 }

@@ -47,6 +47,7 @@ type Server struct {
 	Log *slog.Logger
 
 	served, handedOff atomic.Int64
+	dates             dateCache // the Date header of this second
 
 	mu       sync.Mutex
 	ln       net.Listener
