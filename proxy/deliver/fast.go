@@ -412,7 +412,12 @@ func (c *FastClient) idleConn(p *fastPool) *fastConn {
 // keep says whether fc may carry another request.
 func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, req *http.Request, rep *Reply) (keep bool, err error) {
 	deadline, _ := ctx.Deadline() // zero: none
-	if err := fc.tc.SetWriteDeadline(deadline); err != nil {
+	// The reply must come within responseHeaderTimeout of the write and
+	// before the deadline. When the deadline comes first already (postern's
+	// default: request_timeout 10 s, the reply's 15 s), one deadline for
+	// both directions is set once.
+	both := !deadline.IsZero() && !time.Now().Add(c.responseHeaderTimeout).Before(deadline)
+	if err := setDeadlines(fc.tc, deadline, both); err != nil {
 		return false, err
 	}
 	if err := fc.checkCut(); err != nil {
@@ -423,14 +428,16 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 		return false, timeoutAware(err, deadline)
 	}
 	readDeadline := deadline
-	if t := time.Now().Add(c.responseHeaderTimeout); readDeadline.IsZero() || t.Before(readDeadline) {
-		readDeadline = t
-	}
-	if err := fc.tc.SetReadDeadline(readDeadline); err != nil {
-		return false, err
-	}
-	if err := fc.checkCut(); err != nil {
-		return false, err
+	if !both {
+		if t := time.Now().Add(c.responseHeaderTimeout); readDeadline.IsZero() || t.Before(readDeadline) {
+			readDeadline = t
+		}
+		if err := fc.tc.SetReadDeadline(readDeadline); err != nil {
+			return false, err
+		}
+		if err := fc.checkCut(); err != nil {
+			return false, err
+		}
 	}
 	fc.lr.n = maxReplyHeader
 	if err := awaitReply(fc.br); err != nil {
@@ -471,6 +478,15 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	// resp.Close: the provider said so, HTTP/1.0, or a body that ran to
 	// the end of the connection (no length, not chunked) used it up.
 	return !resp.Close, nil
+}
+
+// setDeadlines sets tc's write deadline, or with both its read deadline
+// too.
+func setDeadlines(tc *tls.Conn, deadline time.Time, both bool) error {
+	if both {
+		return tc.SetDeadline(deadline)
+	}
+	return tc.SetWriteDeadline(deadline)
 }
 
 // readReplyHeader reads a status line and headers, skipping interim 1xx
