@@ -22,8 +22,13 @@ type SendContext struct {
 	deadline time.Time
 	ended    atomic.Bool
 
-	mu     sync.Mutex
-	ctx    context.Context // WithDeadline(cutOff, deadline), made on first Done
+	mu   sync.Mutex                  // makes lazy once
+	lazy atomic.Pointer[lazyContext] // made on first Done; read without the lock
+}
+
+// lazyContext is the context a SendContext's Done channel comes from.
+type lazyContext struct {
+	ctx    context.Context // WithDeadline(cutOff, deadline)
 	cancel context.CancelFunc
 }
 
@@ -36,11 +41,11 @@ func NewSendContext(cutOff context.Context, timeout time.Duration) *SendContext 
 // End ends the context, as a CancelFunc does.
 func (c *SendContext) End() {
 	c.ended.Store(true)
-	c.mu.Lock()
-	cancel := c.cancel
+	c.mu.Lock() // a Done being made now sees ended, or is cancelled here
+	l := c.lazy.Load()
 	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if l != nil {
+		l.cancel()
 	}
 }
 
@@ -52,25 +57,27 @@ func (c *SendContext) Done() <-chan struct{} { return c.made().Done() }
 
 // made is the context Done's channel is made with, made on first use.
 func (c *SendContext) made() context.Context {
+	if l := c.lazy.Load(); l != nil {
+		return l.ctx
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithDeadline(c.cutOff, c.deadline)
-		if c.ended.Load() {
-			c.cancel()
-		}
+	if l := c.lazy.Load(); l != nil {
+		return l.ctx
 	}
-	return c.ctx
+	ctx, cancel := context.WithDeadline(c.cutOff, c.deadline)
+	if c.ended.Load() {
+		cancel()
+	}
+	c.lazy.Store(&lazyContext{ctx: ctx, cancel: cancel})
+	return ctx
 }
 
 // Err is nil until the context ends, then why: context.Canceled (End,
 // the cut-off) or context.DeadlineExceeded.
 func (c *SendContext) Err() error {
-	c.mu.Lock()
-	ctx := c.ctx
-	c.mu.Unlock()
-	if ctx != nil {
-		return ctx.Err()
+	if l := c.lazy.Load(); l != nil {
+		return l.ctx.Err()
 	}
 	if err := c.cutOff.Err(); err != nil {
 		return err
@@ -88,11 +95,8 @@ func (c *SendContext) Err() error {
 // the value of the context that makes it: contexts derived from this one
 // then find it as their parent (and context.Cause its cause).
 func (c *SendContext) Value(key any) any {
-	c.mu.Lock()
-	ctx := c.ctx
-	c.mu.Unlock()
-	if ctx != nil {
-		return ctx.Value(key)
+	if l := c.lazy.Load(); l != nil {
+		return l.ctx.Value(key)
 	}
 	return c.cutOff.Value(key)
 }
