@@ -124,7 +124,10 @@ func HostOnly(hostport string) string {
 	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		h = host
 	}
-	return strings.ToLower(strings.Trim(h, "[]"))
+	if strings.HasPrefix(h, "[") || strings.HasSuffix(h, "]") {
+		h = strings.Trim(h, "[]")
+	}
+	return strings.ToLower(h)
 }
 
 // sandboxProvider is handled by the proxy itself: it never leaves the box.

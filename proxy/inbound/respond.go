@@ -127,7 +127,7 @@ func appendResponse(b []byte, status int, hdr http.Header, body []byte, keep boo
 		for _, v := range hdr[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			if strings.ContainsAny(v, "\r\n") {
+			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 {
 				v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 			}
 			b = append(b, textproto.TrimString(v)...)
