@@ -124,13 +124,19 @@ func textResponse(r *http.Request, status int, body string) *http.Response {
 // carries, in three allocations fewer: the map is made at its size and
 // the fixed values are shared.
 func replyResponse(r *http.Request, rep rewrite.Reply) *http.Response {
-	return replyWithHeader(r, rep, http.Header{
-		"Content-Type": contentTypeValue(rep.ContentType),
+	return replyWithHeader(r, rep, replyHeader(contentTypeValue(rep.ContentType)))
+}
+
+// replyHeader is the headers every reply carries, for a Content-Type
+// value.
+func replyHeader(contentType []string) http.Header {
+	return http.Header{
+		"Content-Type": contentType,
 		// Replies carry message ids; no cache between ISE and postern
 		// keeps them.
 		"Cache-Control":          noStore,
 		"X-Content-Type-Options": noSniff,
-	})
+	}
 }
 
 // replyWithHeader is the answer rep to r with header.
@@ -185,7 +191,7 @@ func frontAnswerResponse(r *http.Request, rep rewrite.Reply) *http.Response {
 
 // frontPlainHeader is the headers of a plain-text answer to the front,
 // shared and never changed (see frontAnswerResponse).
-var frontPlainHeader = http.Header{"Content-Type": plainText, "Cache-Control": noStore, "X-Content-Type-Options": noSniff}
+var frontPlainHeader = replyHeader(plainText)
 
 // The values of the headers every reply carries. Shared between replies:
 // headers are only ever replaced, deleted or appended to (which copies a
