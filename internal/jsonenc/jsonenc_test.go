@@ -85,3 +85,60 @@ func TestStringsSameAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainWordIsPlainASCIIOfEachByte: the word-wide test agrees with the
+// byte table for every byte at every position, and for every pair of
+// bytes at neighbouring and distant positions (where a borrow from one
+// byte could hide or invent another).
+func TestPlainWordIsPlainASCIIOfEachByte(t *testing.T) {
+	plain := func(w []byte) bool {
+		for _, b := range w {
+			if b >= 0x80 || !plainASCII[b] {
+				return false
+			}
+		}
+		return true
+	}
+	w := []byte("abcdefgh")
+	for pos := range 8 {
+		for b := range 256 {
+			v := []byte(string(w))
+			v[pos] = byte(b)
+			if got := plainWord(string(v)); got != plain(v) {
+				t.Fatalf("plainWord(%q) = %v", v, got)
+			}
+		}
+	}
+	for _, pair := range [][2]int{{0, 1}, {3, 4}, {6, 7}, {0, 7}, {2, 5}} {
+		for a := range 256 {
+			for b := range 256 {
+				v := []byte(string(w))
+				v[pair[0]], v[pair[1]] = byte(a), byte(b)
+				if got := plainWord(string(v)); got != plain(v) {
+					t.Fatalf("plainWord(%q) = %v", v, got)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAppendString: an ASCII text and id (the word-at-a-time path),
+// Arabic (byte by byte, one word test per eight bytes) and a hostile mix.
+//
+//	go test -run='^$' -bench=AppendString ./internal/jsonenc/
+func BenchmarkAppendString(b *testing.B) {
+	for _, tc := range []struct{ name, s string }{
+		{"ascii160", strings.Repeat("Your password is Kx9-", 8)},
+		{"id27", "pst0123456789abcdef01234567"},
+		{"arabic70", strings.Repeat("كلمة المرور ", 6)},
+		{"mixed", "Your password: \"a&b\" \\ <c>\n كلمة 😀 " + strings.Repeat("x", 40)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 1024)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = AppendString(buf[:0], tc.s)
+			}
+		})
+	}
+}
