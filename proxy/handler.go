@@ -115,6 +115,19 @@ func clientIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
+// clientString is ip (clientIP(r)) as the audit log writes it. For IPv4,
+// the usual client, that is RemoteAddr's host part as it stands: netip
+// parsed it as a dotted quad, which it accepts only in the canonical form
+// String would write, so no new string is made per request.
+func clientString(r *http.Request, ip netip.Addr) string {
+	if ip.Is4() && r.RemoteAddr != "" && r.RemoteAddr[0] != '[' {
+		if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
+			return r.RemoteAddr[:i]
+		}
+	}
+	return ip.String()
+}
+
 func textResponse(r *http.Request, status int, body string) *http.Response {
 	return replyResponse(r, rewrite.Reply{Status: status, ContentType: "text/plain; charset=utf-8", Body: body})
 }

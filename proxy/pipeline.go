@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -30,10 +31,10 @@ func (s *Server) handle(r *http.Request, pctx *goproxy.ProxyCtx) (*http.Request,
 // serve is handle; front says the answer goes to the front (serveFront).
 func (s *Server) serve(r *http.Request, pctx *goproxy.ProxyCtx, front bool) *http.Response {
 	defer s.track().end()
-	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now(), front: front}
+	p := &pipeline{s: s, rt: s.rt.Load(), r: r, start: time.Now(), front: front, ip: clientIP(r)}
 	p.a = records.Get().(*audit.Record)
 	defer releaseRecord(p.a)
-	*p.a = audit.Record{Client: clientIP(r).String(), Mode: requestMode(pctx), Method: r.Method}
+	*p.a = audit.Record{Client: clientString(r, p.ip), Mode: requestMode(pctx), Method: r.Method}
 	if ref := p.admit(pctx); ref != nil {
 		return p.refuse(ref)
 	}
@@ -73,6 +74,7 @@ type pipeline struct {
 	s     *Server
 	rt    *runtime // one config from start to end, whatever a reload does
 	r     *http.Request
+	ip    netip.Addr // the client's (clientIP)
 	start time.Time
 	a     *audit.Record
 	rte   *config.Route // set by route
@@ -96,7 +98,7 @@ type pipeline struct {
 // scheme of an absolute-form request.
 func (p *pipeline) admit(pctx *goproxy.ProxyCtx) *refusal {
 	cfg, r := p.rt.cfg, p.r
-	if !cfg.ClientAllowed(clientIP(r)) {
+	if !cfg.ClientAllowed(p.ip) {
 		return refuseClient
 	}
 	user, reason := guard.CheckProxyAuth(&cfg.Guards, r)
