@@ -178,6 +178,13 @@ func FuzzBodiesSameAsEncoders(f *testing.F) {
 			if err != nil || string(body) != string(wantBody) {
 				t.Fatalf("%T PostBody = %q, %v; Build's body %q", p, body, err, wantBody)
 			}
+			// Appended after what a buffer holds, too small to take it
+			// without growing, and leaving the prefix as it was.
+			prefix := []byte("POST /x HTTP/1.1\r\n\r\n")
+			appended, err := ps.AppendPostBody(prefix[:len(prefix):len(prefix)], m)
+			if err != nil || string(appended) != string(prefix)+string(wantBody) {
+				t.Fatalf("%T AppendPostBody = %q, %v; want the prefix and %q", p, appended, err, wantBody)
+			}
 			u, h, err := ps.PostTarget()
 			if err != nil || !reflect.DeepEqual(*u, *got.URL) || !reflect.DeepEqual(h, got.Header) || got.Method != http.MethodPost {
 				t.Fatalf("%T PostTarget = %v %v %v; Build's request %s %v %v", p, u, h, err, got.Method, got.URL, got.Header)
@@ -273,6 +280,10 @@ func TestPostersRefuseWhatBuildRefuses(t *testing.T) {
 			_, postErr := ps.PostBody(m)
 			if buildErr == nil || postErr == nil || buildErr.Error() != postErr.Error() {
 				t.Errorf("%T, %d recipients, text %q: Build %v, PostBody %v", p, len(m.To), m.Text, buildErr, postErr)
+			}
+			dst := []byte("kept")
+			if got, err := ps.AppendPostBody(dst, m); err == nil || err.Error() != postErr.Error() || string(got) != "kept" {
+				t.Errorf("%T, %d recipients: AppendPostBody = %q, %v; want %q and PostBody's error", p, len(m.To), got, err, "kept")
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // DefaultClickatellOneEndpoint is the Clickatell One API send call.
@@ -45,12 +46,15 @@ func (p *ClickatellOne) Build(ctx context.Context, m Message) (*http.Request, er
 }
 
 // PostBody is the body of Build's request for m (Poster).
-func (p *ClickatellOne) PostBody(m Message) ([]byte, error) {
+func (p *ClickatellOne) PostBody(m Message) ([]byte, error) { return p.AppendPostBody(nil, m) }
+
+// AppendPostBody appends PostBody(m) to dst (Poster).
+func (p *ClickatellOne) AppendPostBody(dst []byte, m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildErrorFor(apiOne, err)
+		return dst, buildErrorFor(apiOne, err)
 	}
 	from := p.cfg.sender(m)
-	body := make([]byte, 0, 16+len(m.To)*(64+jsonSize(m.Text)+len(from)))
+	body := slices.Grow(dst, 16+len(m.To)*(64+jsonSize(m.Text)+len(from)))
 	body = append(body, `{"messages":[`...)
 	for i, to := range m.To {
 		if i > 0 {

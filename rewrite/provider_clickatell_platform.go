@@ -5,6 +5,7 @@ import (
 	"github.com/postern/postern/internal/jsonenc"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // DefaultClickatellPlatformEndpoint is the archived Platform API send call.
@@ -47,12 +48,15 @@ func (p *ClickatellPlatform) Build(ctx context.Context, m Message) (*http.Reques
 }
 
 // PostBody is the body of Build's request for m (Poster).
-func (p *ClickatellPlatform) PostBody(m Message) ([]byte, error) {
+func (p *ClickatellPlatform) PostBody(m Message) ([]byte, error) { return p.AppendPostBody(nil, m) }
+
+// AppendPostBody appends PostBody(m) to dst (Poster).
+func (p *ClickatellPlatform) AppendPostBody(dst []byte, m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildErrorFor(apiPlatform, err)
+		return dst, buildErrorFor(apiPlatform, err)
 	}
 	from, id := p.cfg.sender(m), m.Options.ClientMessageID
-	body := make([]byte, 0, 64+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
+	body := slices.Grow(dst, 64+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
 	body = append(body, '{')
 	body = appendJSONField(body, true, "content", m.Text)
 	body = append(body, `,"to":`...)

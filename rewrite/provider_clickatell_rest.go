@@ -5,6 +5,7 @@ import (
 	"github.com/postern/postern/internal/jsonenc"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // DefaultClickatellRESTEndpoint is the legacy Clickatell REST API send call.
@@ -46,12 +47,15 @@ func (p *ClickatellREST) Build(ctx context.Context, m Message) (*http.Request, e
 }
 
 // PostBody is the body of Build's request for m (Poster).
-func (p *ClickatellREST) PostBody(m Message) ([]byte, error) {
+func (p *ClickatellREST) PostBody(m Message) ([]byte, error) { return p.AppendPostBody(nil, m) }
+
+// AppendPostBody appends PostBody(m) to dst (Poster).
+func (p *ClickatellREST) AppendPostBody(dst []byte, m Message) ([]byte, error) {
 	if err := checkMessage(m, p.MaxRecipients()); err != nil {
-		return nil, buildErrorFor(apiREST, err)
+		return dst, buildErrorFor(apiREST, err)
 	}
 	from, id := p.cfg.sender(m), m.Options.ClientMessageID
-	body := make([]byte, 0, 128+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
+	body := slices.Grow(dst, 128+jsonSize(m.Text)+len(m.To)*18+len(from)+len(id))
 	body = append(body, '{')
 	body = appendJSONField(body, true, "text", m.Text)
 	body = append(body, `,"to":`...)

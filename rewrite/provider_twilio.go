@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -122,11 +123,14 @@ func (t *Twilio) Build(ctx context.Context, m Message) (*http.Request, error) {
 }
 
 // PostBody is the body of Build's request for m (Poster).
-func (t *Twilio) PostBody(m Message) ([]byte, error) {
+func (t *Twilio) PostBody(m Message) ([]byte, error) { return t.AppendPostBody(nil, m) }
+
+// AppendPostBody appends PostBody(m) to dst (Poster).
+func (t *Twilio) AppendPostBody(dst []byte, m Message) ([]byte, error) {
 	if err := checkMessage(m, t.MaxRecipients()); err != nil {
-		return nil, buildErrorFor(twilioName, err)
+		return dst, buildErrorFor(twilioName, err)
 	}
-	body := make([]byte, 0, 64+3*len(m.Text)+len(t.from)+len(t.service)+len(m.To[0]))
+	body := slices.Grow(dst, 64+3*len(m.Text)+len(t.from)+len(t.service)+len(m.To[0]))
 	body = append(body, "Body="...)
 	body = appendQueryEscape(body, m.Text)
 	if t.service != "" {

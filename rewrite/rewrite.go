@@ -222,6 +222,10 @@ type Poster interface {
 	// PostBody is the body of the request Build makes for m, or Build's
 	// error for m.
 	PostBody(m Message) ([]byte, error)
+	// AppendPostBody appends PostBody(m) to dst, so that a sender can
+	// make the body in place in its request buffer. On error dst comes
+	// back as it was.
+	AppendPostBody(dst []byte, m Message) ([]byte, error)
 }
 
 // Config is what every provider takes from its route, secrets already

@@ -289,6 +289,46 @@ func (c *FastClient) ExchangePost(ctx context.Context, p *PreparedPost, body []b
 	return c.exchange(ctx, p.addr, wire, false, nil)
 }
 
+// ExchangeMessage sends poster's POST for m as ExchangePost sends it,
+// the body made in place in the request buffer rather than made, then
+// copied, per message. A message poster cannot make a body of comes back
+// as built, and nothing is sent.
+func (c *FastClient) ExchangeMessage(ctx context.Context, p *PreparedPost, poster rewrite.Poster, m rewrite.Message) (rep Reply, built, err error) {
+	bp := getRequestBuffer()
+	defer putRequestBuffer(bp)
+	buf, wire, built := p.AppendMessage((*bp)[:0], poster, m)
+	*bp = buf
+	if built != nil {
+		return Reply{}, built, nil
+	}
+	rep, err = c.exchange(ctx, p.addr, wire, false, nil)
+	return rep, nil, err
+}
+
+// maxLengthLine is the longest Content-Length line and blank line.
+const maxLengthLine = len("Content-Length: ") + len("18446744073709551615") + len("\r\n\r\n")
+
+// AppendMessage appends to dst the request ExchangeMessage writes for m,
+// the same bytes as AppendRequest of poster.PostBody(m): buf is dst with
+// the request appended, wire the request itself, at its end. The body is
+// appended first, after room for the longest head; the head and its
+// Content-Length then go right before it, so wire may start after len(dst).
+func (p *PreparedPost) AppendMessage(dst []byte, poster rewrite.Poster, m rewrite.Message) (buf, wire []byte, err error) {
+	start := len(dst)
+	bodyAt := start + len(p.head) + maxLengthLine
+	dst = slices.Grow(dst, bodyAt-start)[:bodyAt]
+	dst, err = poster.AppendPostBody(dst, m)
+	if err != nil {
+		return dst[:start], nil, err
+	}
+	var line [maxLengthLine]byte
+	length := appendLength(line[:0], int64(len(dst)-bodyAt))
+	from := bodyAt - len(length) - len(p.head)
+	copy(dst[from:], p.head)
+	copy(dst[from+len(p.head):], length)
+	return dst, dst[from:], nil
+}
+
 // AppendRequest appends to dst the whole request ExchangePost writes for
 // body: the prepared head, Content-Length, the blank line and body.
 func (p *PreparedPost) AppendRequest(dst, body []byte) []byte {
@@ -355,20 +395,22 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 		return Reply{}, err
 	}
 	p, closing := c.pool(addr)
-	fc := c.idleConn(p)
+	now := time.Now() // one reading for the pool and the deadlines
+	fc := c.idleConn(p, now)
 	if fc == nil {
 		tc, err := c.dialer.DialTLSContext(ctx, "tcp", addr)
 		if err != nil {
 			return Reply{}, err // nothing but a handshake was sent
 		}
 		fc = c.newFastConn(tc)
+		now = time.Now()
 	}
 	fc.br = readBuffers.Get().(*bufio.Reader)
 	fc.br.Reset(&fc.lr)
 	rep := Reply{Info: fc.info, Wrote: true}
 	// ctx's deadline is the connection's (roundTrip), and the cut-off
 	// interrupts whatever the connection is blocked on (newFastConn).
-	keep, err := c.roundTrip(ctx, fc, wire, req, &rep)
+	keep, err := c.roundTrip(ctx, fc, wire, req, &rep, now)
 	interrupted := fc.cut.Load()
 	if err != nil && ctx.Err() != nil {
 		// Report the context's end, as net/http does: classifyTransportError
@@ -392,9 +434,9 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 
 // idleConn takes the most recently used idle connection the provider has
 // not closed meanwhile.
-func (c *FastClient) idleConn(p *fastPool) *fastConn {
+func (c *FastClient) idleConn(p *fastPool, now time.Time) *fastConn {
 	for {
-		fc := p.get(time.Now(), c.idleTimeout)
+		fc := p.get(now, c.idleTimeout)
 		if fc == nil {
 			return nil
 		}
@@ -409,14 +451,15 @@ func (c *FastClient) idleConn(p *fastPool) *fastConn {
 }
 
 // roundTrip writes wire (req's bytes) on fc and reads the reply into rep.
-// keep says whether fc may carry another request.
-func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, req *http.Request, rep *Reply) (keep bool, err error) {
+// keep says whether fc may carry another request. now is the time, read
+// once by exchange.
+func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, req *http.Request, rep *Reply, now time.Time) (keep bool, err error) {
 	deadline, _ := ctx.Deadline() // zero: none
 	// The reply must come within responseHeaderTimeout of the write and
 	// before the deadline. When the deadline comes first already (postern's
 	// default: request_timeout 10 s, the reply's 15 s), one deadline for
 	// both directions is set once.
-	both := !deadline.IsZero() && !time.Now().Add(c.responseHeaderTimeout).Before(deadline)
+	both := !deadline.IsZero() && !now.Add(c.responseHeaderTimeout).Before(deadline)
 	if err := setDeadlines(fc.tc, deadline, both); err != nil {
 		return false, err
 	}
@@ -448,7 +491,7 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	// here without net/http's parser (plainreply.go).
 	headers := keepAll
 	if req == nil {
-		headers = wantHeader // ExchangePost
+		headers = wantHeader // ExchangePost, ExchangeMessage
 	}
 	if h, ok := parsePlainHead(peekBuffered(fc.br), headers); ok {
 		fc.lr.n = noLimit

@@ -244,7 +244,7 @@ func TestFastClientReplies(t *testing.T) {
 }
 
 // TestPreparedPostSendsWhatBuildSays: a Poster's request sent from its
-// prepared head and PostBody reaches the provider as Build's request sent
+// prepared head and the body made in place (ExchangeMessage) reaches the provider as Build's request sent
 // through Exchange does — the same request line, the same headers (the
 // prepared head in name order), User-Agent and Content-Length, and the same
 // body byte for byte — with hostile texts, for every Poster.
@@ -285,8 +285,15 @@ func TestPreparedPostSendsWhatBuildSays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep, err := c.ExchangePost(ctx, prep, body); err != nil || rep.Status != 202 {
-				t.Fatalf("%T prepared: %d %v", pr, rep.Status, err)
+			// The body made in place is the request AppendRequest makes of
+			// PostBody's, whatever the buffer held before.
+			prefix := []byte("kept")
+			buf, wire, err := prep.AppendMessage(prefix, pr, m)
+			if err != nil || string(wire) != string(prep.AppendRequest(nil, body)) || string(buf[:4]) != "kept" || &buf[len(buf)-1] != &wire[len(wire)-1] {
+				t.Fatalf("%T AppendMessage = %q, %v; want AppendRequest's %q at the end of the buffer", pr, wire, err, prep.AppendRequest(nil, body))
+			}
+			if rep, built, err := c.ExchangeMessage(ctx, prep, pr, m); built != nil || err != nil || rep.Status != 202 {
+				t.Fatalf("%T prepared: %d %v %v", pr, rep.Status, built, err)
 			}
 			req, err := pr.Build(ctx, m)
 			if err != nil {
@@ -296,6 +303,16 @@ func TestPreparedPostSendsWhatBuildSays(t *testing.T) {
 			if rep, err := c.Exchange(ctx, req); err != nil || rep.Status != 202 {
 				t.Fatalf("%T built: %d %v", pr, rep.Status, err)
 			}
+		}
+	}
+	// A message the poster cannot make a body of is sent nowhere.
+	for _, pr := range posters {
+		prep, _ := PreparePost(pr, ua)
+		if _, built, err := c.ExchangeMessage(ctx, prep, pr, rewrite.Message{Text: "no recipient"}); built == nil || err != nil {
+			t.Errorf("%T: a message without a recipient: built %v, err %v", pr, built, err)
+		}
+		if buf, wire, err := prep.AppendMessage([]byte("kept"), pr, rewrite.Message{Text: "no recipient"}); err == nil || string(buf) != "kept" || wire != nil {
+			t.Errorf("%T: AppendMessage of a bad message = %q %q %v", pr, buf, wire, err)
 		}
 	}
 	p.mu.Lock()

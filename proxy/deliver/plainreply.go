@@ -29,7 +29,8 @@ var headEnd = []byte("\r\n\r\n")
 // parsePlainHead reads the head at the start of b, a connection's buffered
 // bytes. ok is false when b does not begin with a whole plain head. Every
 // line is checked whatever the status; keep says for which status the
-// header map is made (keepAll, or wantHeader for ExchangePost).
+// header map is made (keepAll, or wantHeader for ExchangePost and
+// ExchangeMessage).
 func parsePlainHead(b []byte, keep func(status int) bool) (h plainHead, ok bool) {
 	end := bytes.Index(b, headEnd)
 	if end < 0 {
@@ -149,6 +150,6 @@ func plainStatus(b []byte) (int, bool) {
 func keepAll(int) bool { return true }
 
 // wantHeader keeps only the headers of a reply that is not 2xx:
-// ExchangePost's replies, whose only reader is markThrottled (a 429's or
-// 503's Retry-After).
+// ExchangePost's and ExchangeMessage's replies, whose only reader is
+// markThrottled (a 429's or 503's Retry-After).
 func wantHeader(status int) bool { return status < 200 || status > 299 }

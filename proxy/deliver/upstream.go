@@ -45,7 +45,7 @@ type httpSender struct {
 	userAgent string
 
 	// With a Poster provider over FastClient, requests are the prepared
-	// head and PostBody's body: no *http.Request per message.
+	// head and the body appended in place: no *http.Request per message.
 	poster rewrite.Poster
 	post   *PreparedPost
 	posts  postClient
@@ -54,7 +54,7 @@ type httpSender struct {
 // postClient is a Client that also sends a rewrite.Poster's requests from
 // their rendered parts (FastClient).
 type postClient interface {
-	ExchangePost(ctx context.Context, p *PreparedPost, body []byte) (Reply, error)
+	ExchangeMessage(ctx context.Context, p *PreparedPost, poster rewrite.Poster, m rewrite.Message) (rep Reply, built, err error)
 }
 
 // preparePosts sends h's requests as prepared POSTs when its provider and
@@ -81,6 +81,15 @@ func UserAgent(version string) string {
 }
 
 func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
+	if max := h.provider.MaxRecipients(); max <= 0 || len(m.To) <= max {
+		// One request, the usual case: its result is the message's,
+		// without the batches' list and a copy of the recipients.
+		res, info := h.sendBatch(ctx, m)
+		if info.TLSVersion == "" {
+			info = Info{}
+		}
+		return res, info
+	}
 	var res rewrite.Result
 	var info Info
 	for _, batch := range batches(m, h.provider.MaxRecipients()) {
@@ -112,12 +121,11 @@ func batches(m rewrite.Message, max int) []rewrite.Message {
 // built; host is the provider host the request went to.
 func (h *httpSender) exchange(ctx context.Context, m rewrite.Message) (rep Reply, host string, built, err error) {
 	if h.post != nil {
-		body, err := h.poster.PostBody(m)
-		if err != nil {
-			return Reply{}, "", err, nil
-		}
 		sent := time.Now()
-		rep, err = h.posts.ExchangePost(ctx, h.post, body)
+		rep, built, err = h.posts.ExchangeMessage(ctx, h.post, h.poster, m)
+		if built != nil {
+			return Reply{}, "", built, nil
+		}
 		h.observe.Observe(time.Since(sent))
 		return rep, h.post.host, nil, err
 	}
