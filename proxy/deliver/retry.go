@@ -121,12 +121,18 @@ func (p retryPolicy) backoff(n int) time.Duration {
 // plan returns the recipients of res that may be sent again to provider
 // and how long to wait first, or ok false. n is the retry number (1-based).
 func (p retryPolicy) plan(ctx context.Context, provider rewrite.Provider, res rewrite.Result, n int) (to []string, wait time.Duration, why string, ok bool) {
-	if n > p.max || ctx.Err() != nil {
+	if n > p.max {
 		return nil, 0, "", false
 	}
 	for _, rc := range res.Recipients {
+		// Checked before ns is declared: errors.As takes its address,
+		// which would put it on the heap for every recipient, accepted
+		// ones included.
+		if rc.Err == nil || rc.Err.Outcome != rewrite.Refused {
+			continue
+		}
 		var ns *notSent
-		if rc.Err == nil || rc.Err.Outcome != rewrite.Refused || !errors.As(rc.Err.Cause, &ns) {
+		if !errors.As(rc.Err.Cause, &ns) {
 			continue
 		}
 		w, reason, retry := p.waitFor(ns, provider, n)
@@ -138,7 +144,9 @@ func (p retryPolicy) plan(ctx context.Context, provider rewrite.Provider, res re
 			wait, why = w, reason
 		}
 	}
-	if len(to) == 0 {
+	// The context is asked only now: a message with nothing to retry
+	// (the usual one) needs no reading of the clock.
+	if len(to) == 0 || ctx.Err() != nil {
 		return nil, 0, "", false
 	}
 	if deadline, has := ctx.Deadline(); has && deadline.Sub(p.now()) < wait+retryMinBudget {

@@ -63,7 +63,12 @@ func appendNumField(b []byte, n int) []byte {
 // {{.ClientMessageID}}) when ISE sent no climsgid: 27 characters, the same
 // for identical requests, so a repeat by ISE can be recognised at the
 // provider and in the audit log.
-func (k Key) clientMessageID() string { return "pst" + hex.EncodeToString(k[:12]) }
+func (k Key) clientMessageID() string {
+	var b [3 + 2*12]byte // one allocation: the string itself
+	copy(b[:], "pst")
+	hex.Encode(b[3:], k[:12])
+	return string(b[:])
+}
 
 // Joins joins identical requests while the first is in flight: ISE
 // repeating a request it thinks was lost must not send the guest a second
