@@ -38,7 +38,9 @@ func (c *conn) answer(h head, n int) (keep bool) {
 	keep = !req.Close && !resp.Close && !c.s.closing.Load()
 	c.body.Reset()
 	if resp.Body != nil {
-		_, err := c.body.ReadFrom(resp.Body)
+		// io.Copy: a body that writes itself out (the pipeline's answers,
+		// a strings.Reader) is copied once, without ReadFrom's reads.
+		_, err := io.Copy(&c.body, resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return false
