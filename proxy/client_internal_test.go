@@ -11,7 +11,7 @@ func TestClientStringIsNetipsString(t *testing.T) {
 	for _, remote := range []string{
 		"127.0.0.1:49152", "10.20.30.40:1", "0.0.0.0:0", "255.255.255.255:65535",
 		"[::1]:443", "[::ffff:127.0.0.1]:80", "[2001:db8::1]:8080", "[fe80::1%eth0]:22",
-		"", "garbage", "127.0.0.1", "1.2.3.4:notaport", "01.2.3.4:5",
+		"", "garbage", "127.0.0.1", "1.2.3.4:notaport", "01.2.3.4:5", "1.2.3.4%eth0:80", "1.2.3.4:80:90",
 	} {
 		r := &http.Request{RemoteAddr: remote}
 		ip := clientIP(r)
