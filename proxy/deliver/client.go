@@ -33,7 +33,8 @@ type Reply struct {
 	// ExchangeMessage) read on its plain path (plainreply.go): a Poster's
 	// replies are read by rewrite and markThrottled, which read only a
 	// refusal's headers (a 429's or 503's Retry-After), and making the map
-	// was a fifth of the bytes a message allocated. Exchange's replies have all their headers.
+	// was a fifth of the bytes a message allocated. Exchange's replies have
+	// all their headers.
 	Header http.Header
 	Body   []byte
 	// BodyErr: the reply's headers arrived but its body could not be read

@@ -81,7 +81,8 @@ func UserAgent(version string) string {
 }
 
 func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Result, Info) {
-	if max := h.provider.MaxRecipients(); max <= 0 || len(m.To) <= max {
+	max := h.provider.MaxRecipients()
+	if max <= 0 || len(m.To) <= max {
 		// One request, the usual case: its result is the message's,
 		// without the batches' list and a copy of the recipients.
 		res, info := h.sendBatch(ctx, m)
@@ -92,7 +93,7 @@ func (h *httpSender) Send(ctx context.Context, m rewrite.Message) (rewrite.Resul
 	}
 	var res rewrite.Result
 	var info Info
-	for _, batch := range batches(m, h.provider.MaxRecipients()) {
+	for _, batch := range batches(m, max) {
 		r, bi := h.sendBatch(ctx, batch)
 		res.Recipients = append(res.Recipients, r.Recipients...)
 		if bi.TLSVersion != "" {
