@@ -28,7 +28,7 @@ func (c *conn) answer(h head, n int) (keep bool) {
 	}
 	req.RemoteAddr = c.remoteAddr
 	if d := c.s.WriteTimeout; d > 0 {
-		c.c.SetWriteDeadline(time.Now().Add(d))
+		c.setWriteDeadline(time.Now().Add(d), d)
 	}
 	c.s.served.Add(1)
 	resp := c.handle(req)

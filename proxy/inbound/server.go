@@ -214,6 +214,12 @@ type conn struct {
 	out  []byte       // the response being written
 	body bytes.Buffer // its body
 	room requestRoom  // the request being served
+
+	// The read and write deadlines this goroutine last set (zero: none
+	// yet), so that a busy connection need not set them again for every
+	// request (setReadDeadline). Shutdown's wakeIfIdle may set an earlier
+	// read deadline meanwhile; keeping that one is what it wants.
+	readDeadline, writeDeadline time.Time
 }
 
 // A connection's state, for Shutdown.
@@ -255,7 +261,7 @@ func (c *conn) serve() {
 	}()
 	c.buf = make([]byte, initialBuffer)
 	start := c.accepted
-	c.c.SetReadDeadline(after(start, c.s.ReadHeaderTimeout))
+	c.setReadDeadline(after(start, c.s.ReadHeaderTimeout), c.s.ReadHeaderTimeout)
 	if c.s.closing.Load() {
 		// Shut down between the accept and here: Shutdown's wakeIfIdle
 		// may have run before the deadline above replaced its own, so
@@ -296,7 +302,7 @@ func (c *conn) serve() {
 		if c.w == c.r {
 			c.r, c.w = 0, 0
 			// Idle: wait for the next request.
-			c.c.SetReadDeadline(after(start, c.s.IdleTimeout))
+			c.setReadDeadline(after(start, c.s.IdleTimeout), c.s.IdleTimeout)
 			c.state.Store(stateIdle)
 			if c.s.closing.Load() {
 				return
@@ -323,7 +329,7 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 			if !deadlineSet {
 				// Part of a head: the rest must come within the
 				// read-header timeout from its start.
-				c.c.SetReadDeadline(after(*start, c.s.ReadHeaderTimeout))
+				c.setReadDeadline(after(*start, c.s.ReadHeaderTimeout), c.s.ReadHeaderTimeout)
 				deadlineSet = true
 			}
 		}
@@ -376,6 +382,47 @@ func (c *conn) handOff(capUntil time.Time) bool {
 	c.c.SetDeadline(time.Time{})
 	c.s.handedOff.Add(1)
 	return c.s.Fallback.put(rc)
+}
+
+// deadlineSlack is how much earlier than wanted a deadline already in
+// force may be and still be kept for a timeout of d: a quarter of it, at
+// most a second. Setting a socket deadline takes the runtime's timer lock
+// (golang/go#15133; fasthttp keeps its deadlines the same way), and a
+// busy connection would set two for every request; with the slack it sets
+// them about once a second. A timeout then ends a connection between d
+// minus the slack and d after its start, never later. The second bounds
+// what the write deadline may lose: it is request_timeout plus ten
+// seconds, and an answer must still go out at request_timeout.
+func deadlineSlack(d time.Duration) time.Duration { return min(d/4, time.Second) }
+
+// setReadDeadline sets the read deadline t (the timeout d after its
+// start), unless the one in force is no later than t and within
+// deadlineSlack(d) of it. A zero t (no timeout) is always set.
+func (c *conn) setReadDeadline(t time.Time, d time.Duration) {
+	if keepDeadline(c.readDeadline, t, d) {
+		return
+	}
+	c.readDeadline = t
+	c.c.SetReadDeadline(t)
+}
+
+// setWriteDeadline is setReadDeadline for the write deadline.
+func (c *conn) setWriteDeadline(t time.Time, d time.Duration) {
+	if keepDeadline(c.writeDeadline, t, d) {
+		return
+	}
+	c.writeDeadline = t
+	c.c.SetWriteDeadline(t)
+}
+
+// keepDeadline reports whether the deadline in force may stand for want,
+// the timeout d after now: it comes no later than want and at most
+// deadlineSlack(d) before it.
+func keepDeadline(inForce, want time.Time, d time.Duration) bool {
+	if inForce.IsZero() || want.IsZero() {
+		return false
+	}
+	return !inForce.After(want) && want.Sub(inForce) < deadlineSlack(d)
 }
 
 // after is the deadline d after t; none when d is not positive, as for
