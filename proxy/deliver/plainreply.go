@@ -85,8 +85,7 @@ func parsePlainHead(b []byte, keep func(status int) bool) (h plainHead, ok bool)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return h, false
 		}
-		key := http.CanonicalHeaderKey(name)
-		switch key {
+		switch framingHeader(name) {
 		case "Content-Length":
 			if h.contentLength >= 0 || value == "" || len(value) > 7 {
 				return h, false // repeated, empty or over the bound: net/http decides
@@ -112,6 +111,7 @@ func parsePlainHead(b []byte, keep func(status int) bool) (h plainHead, ok bool)
 		if !withHeader {
 			continue
 		}
+		key := http.CanonicalHeaderKey(name)
 		if vs, seen := h.header[key]; seen {
 			h.header[key] = append(vs, value)
 		} else {
@@ -127,6 +127,34 @@ func parsePlainHead(b []byte, keep func(status int) bool) (h plainHead, ok bool)
 	}
 	h.len = end + len(headEnd)
 	return h, true
+}
+
+// framingHeader is the canonical name of the header name (a token) when it
+// is one of those that decide how a reply is framed or whether its
+// connection is kept, "" otherwise. It does not canonicalize the others:
+// a 2xx reply's headers are not kept (wantHeader).
+func framingHeader(name string) string {
+	var canonical string
+	switch len(name) {
+	case len("Content-Length"):
+		canonical = "Content-Length"
+	case len("Transfer-Encoding"):
+		canonical = "Transfer-Encoding"
+	case len("Trailer"):
+		canonical = "Trailer"
+	case len("Connection"):
+		canonical = "Connection"
+	default:
+		return ""
+	}
+	// ASCII only: a token has no other bytes, and strings.EqualFold would
+	// also match the Kelvin sign to k.
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c|0x20 != canonical[i]|0x20 || (c < 'A' && c != '-') {
+			return ""
+		}
+	}
+	return canonical
 }
 
 // plainStatus reads the status code of the status line at the start of b,

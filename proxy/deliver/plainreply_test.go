@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // seedReplies are replies as providers and the boxes between send them,
@@ -144,4 +147,38 @@ func BenchmarkReplyHead(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFramingHeaderIsCanonicalHeaderKey: framingHeader names a header
+// exactly when net/http's canonical form of it is one of the four that
+// frame a reply, for every spelling of those names in any case and every
+// one-byte change to them.
+func TestFramingHeaderIsCanonicalHeaderKey(t *testing.T) {
+	framing := map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Trailer": true, "Connection": true}
+	check := func(name string) {
+		want := ""
+		if c := http.CanonicalHeaderKey(name); framing[c] && httpguts.ValidHeaderFieldName(name) {
+			want = c
+		}
+		if !httpguts.ValidHeaderFieldName(name) {
+			return // parsePlainHead refuses it before asking
+		}
+		if got := framingHeader(name); got != want {
+			t.Errorf("framingHeader(%q) = %q, want %q", name, got, want)
+		}
+	}
+	for name := range framing {
+		for _, n := range []string{name, strings.ToLower(name), strings.ToUpper(name), "X-" + name, name[1:], name + "s"} {
+			check(n)
+		}
+		for i := range len(name) {
+			for c := range 256 {
+				b := []byte(name)
+				b[i] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	check("Date")
+	check("Content-Type")
 }
