@@ -45,6 +45,13 @@ var echoCases = []struct{ id, text string }{
 	{"x:y_z.w-v", "X:Y_Z.W-V"},
 	{"kelvin", "\u212Aelvin"}, // the Kelvin sign folds to K
 	{"12345", "١٢٣٤٥ 12345"},
+	// More of the text's windows than echoedWindows compares one by one
+	// (directWindows): the table finds them.
+	{"a55b8f8d56f33440e993aa614c68bf8b", "code " + strings.Repeat("0123456789ABCDEF", 4) + " a55b8f8d56"},
+	{"12345678901234567890", strings.Repeat("1234567890", 3)},
+	// Exactly directWindows of them (20 digits in a row: 16 windows), and one more.
+	{"98765432109876543210", "x 98765432109876543210 y"},
+	{"98765432109876543210", "x 987654321098765432109 y"},
 }
 
 // TestEchoedWindowsSameAsContains: the one pass over the text finds the

@@ -377,18 +377,74 @@ func (mk masker) cleanID(id string, to []string) string {
 // minTextEcho bytes that occur in the text: window i is in it exactly when
 // bytes.Contains(mk.text, id[i:i+minTextEcho]). id is a readable id,
 // upper-cased, at most MaxMessageIDLength bytes. Instead of searching the
-// text once per window, the windows go into a small table and the text is
-// passed over once, looking up only the stretches made of bytes the id
-// has (a hex id shares few with a text).
+// text once per window, the text is passed over once, looking only at the
+// stretches made of bytes the id has: a hex id shares few with a text, so
+// the text's windows there are few, and each is compared with the id's
+// windows. A text with many such windows (long numbers, hex) is looked up
+// in a table of the id's windows instead (echoedWindowsTable).
 func (mk masker) echoedWindows(id []byte) uint64 {
 	if mk.text == nil || len(id) < minTextEcho {
 		return 0
 	}
+	var (
+		inID    [256 / 64]uint64
+		windows [MaxMessageIDLength - minTextEcho + 1]uint64 // window i's bytes
+	)
+	var k uint64
+	for i, c := range id {
+		inID[c>>6] |= 1 << (c & 63)
+		k = (k<<8 | uint64(c)) & windowMask
+		if i >= minTextEcho-1 {
+			windows[i-(minTextEcho-1)] = k
+		}
+	}
+	idWindows := windows[:len(id)-(minTextEcho-1)]
+	var (
+		found [directWindows]uint64 // the text's windows of the id's bytes
+		n     int
+		run   int // bytes in a row the id has
+	)
+	k = 0
+	for _, c := range mk.text {
+		if inID[c>>6]&(1<<(c&63)) == 0 {
+			run = 0
+			continue
+		}
+		run++
+		k = (k<<8 | uint64(c)) & windowMask
+		if run >= minTextEcho {
+			if n == len(found) {
+				return mk.echoedWindowsTable(id, &inID)
+			}
+			found[n] = k
+			n++
+		}
+	}
+	var echoes uint64
+	for _, w := range found[:n] {
+		for i, iw := range idWindows {
+			if iw == w {
+				echoes |= 1 << i
+			}
+		}
+	}
+	return echoes
+}
+
+// windowMask keeps the last minTextEcho bytes of a window's key.
+const windowMask = 1<<(8*minTextEcho) - 1
+
+// directWindows is how many of the text's candidate windows echoedWindows
+// compares with the id's one by one before it builds a table instead.
+const directWindows = 16
+
+// echoedWindowsTable is echoedWindows with the id's windows in a small
+// hash table, for a text with many windows made of the id's bytes (inID).
+func (mk masker) echoedWindowsTable(id []byte, inID *[256 / 64]uint64) uint64 {
 	const slots = 128 // a power of two, over twice the windows an id has
 	var (
 		keys  [slots]uint64 // a window's bytes, 0 for an empty slot (an id has no NUL)
 		where [slots]uint64 // the windows holding those bytes
-		inID  [256 / 64]uint64
 	)
 	slot := func(k uint64) uint64 {
 		h := (k * 0x9e3779b97f4a7c15) >> (64 - 7)
@@ -399,8 +455,7 @@ func (mk masker) echoedWindows(id []byte) uint64 {
 	}
 	var k uint64
 	for i, c := range id {
-		inID[c>>6] |= 1 << (c & 63)
-		k = (k<<8 | uint64(c)) & (1<<(8*minTextEcho) - 1)
+		k = (k<<8 | uint64(c)) & windowMask
 		if i >= minTextEcho-1 {
 			h := slot(k)
 			keys[h] = k
@@ -408,7 +463,7 @@ func (mk masker) echoedWindows(id []byte) uint64 {
 		}
 	}
 	var echoes uint64
-	run := 0 // bytes in a row the id has
+	run := 0
 	k = 0
 	for _, c := range mk.text {
 		if inID[c>>6]&(1<<(c&63)) == 0 {
@@ -416,7 +471,7 @@ func (mk masker) echoedWindows(id []byte) uint64 {
 			continue
 		}
 		run++
-		k = (k<<8 | uint64(c)) & (1<<(8*minTextEcho) - 1)
+		k = (k<<8 | uint64(c)) & windowMask
 		if run >= minTextEcho {
 			if h := slot(k); keys[h] == k {
 				echoes |= where[h]
