@@ -285,7 +285,7 @@ func (c *conn) serve() {
 		if full {
 			// Too long for the front: the fallback reads the rest under
 			// the read-header deadline this request started with.
-			handedOff = c.handOff(after(start, c.s.ReadHeaderTimeout))
+			handedOff = c.handOff(after(startedAt(&start), c.s.ReadHeaderTimeout))
 			return
 		}
 		h, ok := parseHead(c.buf[c.r:c.r+n], c.s.Limits(), c.s.base, &c.room)
@@ -314,7 +314,8 @@ func (c *conn) serve() {
 // readHead reads until buf[r:] holds a complete head, returning its length;
 // full reports that none fits in maxBuffer. *start is when the request
 // began: the connection's start, the end of the previous response, or the
-// first byte after an idle wait (readHead sets that one).
+// first byte after an idle wait (readHead sets that one, to zero: see
+// startedAt).
 func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 	deadlineSet := c.state.Load() == stateNew // set by serve
 	for {
@@ -329,7 +330,7 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 			if !deadlineSet {
 				// Part of a head: the rest must come within the
 				// read-header timeout from its start.
-				c.setReadDeadline(after(*start, c.s.ReadHeaderTimeout), c.s.ReadHeaderTimeout)
+				c.setReadDeadline(after(startedAt(start), c.s.ReadHeaderTimeout), c.s.ReadHeaderTimeout)
 				deadlineSet = true
 			}
 		}
@@ -348,8 +349,10 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 			switch c.state.Load() {
 			case stateIdle:
 				// The first bytes after an idle wait: the request's
-				// read-header timeout starts now.
-				*start = time.Now()
+				// read-header timeout starts now. The clock is read
+				// only if a deadline needs it (startedAt): a head that
+				// came whole, nearly every one, never does.
+				*start = time.Time{}
 				deadlineSet = false
 				c.state.Store(stateBusy)
 			case stateNew:
@@ -364,6 +367,16 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 			return 0, false, err
 		}
 	}
+}
+
+// startedAt is *start, read from the clock now if it was left for later
+// (zero): readHead leaves it when a request's first bytes arrive, and
+// whoever first needs it does so right after that read.
+func startedAt(start *time.Time) time.Time {
+	if start.IsZero() {
+		*start = time.Now()
+	}
+	return *start
 }
 
 // handOff gives the connection, with what was read and not yet used in
