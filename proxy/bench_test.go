@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/postern/postern/proxy"
+	"github.com/postern/postern/proxy/audit"
 	"github.com/postern/postern/proxy/config"
 	"github.com/postern/postern/proxy/proxytest"
 )
@@ -49,8 +50,9 @@ token = "tok-bench"
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The audit logger postern runs with (its own line writer), to nowhere.
 	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	addr, stop := proxytest.Serve(b, proxy.New(cfg, proxy.Options{Log: discard, Audit: discard}))
+	addr, stop := proxytest.Serve(b, proxy.New(cfg, proxy.Options{Log: discard, Audit: audit.NewLogger(io.Discard)}))
 	defer stop()
 	base := "http://" + addr + "/http/sendmsg?user=ise&password=legacy&api_id=1&to=15551234567&text=Your+password+is+"
 
