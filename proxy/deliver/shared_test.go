@@ -118,11 +118,7 @@ func TestClaimedJoinerGivesUpItsClaim(t *testing.T) {
 	}
 	lead := make(chan Delivery, 1)
 	go func() { lead <- d.DeliverClaimed(ctx, route, msg, k, second) }()
-	waitUntil(t, func() bool {
-		d.joins.mu.Lock()
-		defer d.joins.mu.Unlock()
-		return d.joins.flights[k] != nil
-	})
+	waitUntil(t, func() bool { return d.joins.inFlight(k) })
 	joined := d.DeliverClaimed(ctx, route, msg, k, claimant)
 	leader := <-lead
 	if leader.Joined || leader.Store != store.Redis || leader.Result.Recipients[0].Err != nil || len(tr.got) != 1 {

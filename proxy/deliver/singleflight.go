@@ -74,8 +74,12 @@ func (k Key) clientMessageID() string {
 // repeating a request it thinks was lost must not send the guest a second
 // SMS. Only keys are held, and only until the first request is answered.
 type Joins struct {
-	mu      sync.Mutex
-	flights map[Key]*flight
+	mu sync.Mutex
+	// flights are the messages in flight by the first eight bytes of
+	// their key (an HMAC, so as good as random): a map with word keys,
+	// cheaper to hash and compare than the whole key. Flights whose keys
+	// share those bytes chain through next; each holds its whole key.
+	flights map[uint64]*flight
 	joiners int // requests waiting for another's outcome (for tests)
 	// spare are flights that ended without a joiner, for reuse: once out
 	// of flights nobody can reach one, and most messages have no joiner.
@@ -88,9 +92,14 @@ const maxSpareFlights = 256
 // flight is one message being sent; done, made by the first request that
 // joins it (most messages have none), is closed when its outcome is in.
 type flight struct {
+	key  Key
+	next *flight       // another flight with the same first eight key bytes
 	done chan struct{} // guarded by Joins.mu
 	d    Delivery
 }
+
+// slot is the flights map's key for k.
+func slot(k Key) uint64 { return binary.LittleEndian.Uint64(k[:8]) }
 
 // join returns the flight in progress for k and the channel closed when
 // it ends, or registers a new one that the caller leads (leader true, done
@@ -98,22 +107,27 @@ type flight struct {
 func (sf *Joins) join(k Key) (f *flight, done <-chan struct{}, leader bool) {
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
-	if f := sf.flights[k]; f != nil {
-		sf.joiners++
-		if f.done == nil {
-			f.done = make(chan struct{})
+	h := slot(k)
+	first := sf.flights[h]
+	for f := first; f != nil; f = f.next {
+		if f.key == k {
+			sf.joiners++
+			if f.done == nil {
+				f.done = make(chan struct{})
+			}
+			return f, f.done, false
 		}
-		return f, f.done, false
 	}
 	if sf.flights == nil {
-		sf.flights = map[Key]*flight{}
+		sf.flights = map[uint64]*flight{}
 	}
 	if n := len(sf.spare); n > 0 {
 		f, sf.spare = sf.spare[n-1], sf.spare[:n-1]
 	} else {
 		f = &flight{}
 	}
-	sf.flights[k] = f
+	f.key, f.next = k, first
+	sf.flights[h] = f
 	return f, nil, true
 }
 
@@ -137,7 +151,21 @@ func (sf *Joins) Waiting() int {
 // out); a flight nobody joined is kept for reuse.
 func (sf *Joins) finish(k Key, f *flight) {
 	sf.mu.Lock()
-	delete(sf.flights, k)
+	h := slot(k)
+	if first := sf.flights[h]; first == f {
+		if f.next == nil {
+			delete(sf.flights, h)
+		} else {
+			sf.flights[h] = f.next
+		}
+	} else {
+		for p := first; p != nil; p = p.next {
+			if p.next == f {
+				p.next = f.next
+				break
+			}
+		}
+	}
 	done := f.done
 	if done == nil && len(sf.spare) < maxSpareFlights {
 		*f = flight{}
