@@ -154,7 +154,9 @@ func replyHeader(contentType []string) http.Header {
 
 // replyWithHeader is the answer rep to r with header.
 func replyWithHeader(r *http.Request, rep rewrite.Reply, header http.Header) *http.Response {
-	return &http.Response{
+	a := new(answer) // the response and its body in one allocation
+	a.body.Reset(rep.Body)
+	a.resp = http.Response{
 		Request:          r,
 		TransferEncoding: r.TransferEncoding,
 		StatusCode:       rep.Status,
@@ -164,19 +166,20 @@ func replyWithHeader(r *http.Request, rep rewrite.Reply, header http.Header) *ht
 		ProtoMinor:       1,
 		Header:           header,
 		ContentLength:    int64(len(rep.Body)),
-		Body:             newReplyBody(rep.Body),
+		Body:             &a.body,
 	}
+	return &a.resp
 }
 
-// replyBody is an answer's body in one allocation, where
-// io.NopCloser(strings.NewReader(s)) takes two.
+// answer is a response with its body, allocated together.
+type answer struct {
+	resp http.Response
+	body replyBody
+}
+
+// replyBody is an answer's body: io.NopCloser(strings.NewReader(s)) as
+// one value.
 type replyBody struct{ strings.Reader }
-
-func newReplyBody(s string) *replyBody {
-	b := new(replyBody)
-	b.Reset(s)
-	return b
-}
 
 func (*replyBody) Close() error { return nil }
 
