@@ -227,9 +227,11 @@ func (p *pipeline) guard(msg rewrite.Message) *refusal {
 // client's cancellation is not inherited: the sending context descends
 // from stopSends, not from the request's, so that only the end of the
 // shutdown grace period cuts it short (no request context value is used
-// past this point).
+// past this point). request_timeout counts from the request's start, so
+// that time spent before the send (a slow shared store) does not push the
+// answer past it.
 func (p *pipeline) deliver(msg rewrite.Message) (deliver.Delivery, *refusal) {
-	ctx := deliver.NewSendContext(p.s.stopSends, p.rt.cfg.RequestTimeout)
+	ctx := deliver.SendContextUntil(p.s.stopSends, p.start.Add(p.rt.cfg.RequestTimeout))
 	defer ctx.End()
 	d := p.rt.deliver.DeliverClaimed(ctx, p.rte, msg, p.key, p.claimed)
 	p.a.ClientMsgID, p.a.Joined = d.ClientMsgID, d.Joined

@@ -35,7 +35,13 @@ type lazyContext struct {
 // NewSendContext returns the context of a send that may take timeout and
 // is cut short when cutOff ends. Call End when the send is over.
 func NewSendContext(cutOff context.Context, timeout time.Duration) *SendContext {
-	return &SendContext{cutOff: cutOff, deadline: time.Now().Add(timeout)}
+	return SendContextUntil(cutOff, time.Now().Add(timeout))
+}
+
+// SendContextUntil is NewSendContext for a send that must be over by
+// deadline: the HTTP pipeline's, request_timeout after the request came.
+func SendContextUntil(cutOff context.Context, deadline time.Time) *SendContext {
+	return &SendContext{cutOff: cutOff, deadline: deadline}
 }
 
 // End ends the context, as a CancelFunc does.

@@ -134,3 +134,23 @@ func TestSendPlumbingAllocationBudget(t *testing.T) {
 		t.Errorf("a 2xx reply's head for ExchangePost: %.1f allocations, budget 0", allocs)
 	}
 }
+
+// TestSendContextUntilKeepsItsDeadline: a send that must be over by a
+// deadline already past (the request's request_timeout spent before the
+// send) has ended before it starts, with or without its Done channel.
+func TestSendContextUntilKeepsItsDeadline(t *testing.T) {
+	past := time.Now().Add(-time.Millisecond)
+	c := SendContextUntil(context.Background(), past)
+	defer c.End()
+	if d, ok := c.Deadline(); !ok || !d.Equal(past) {
+		t.Errorf("deadline %v %v, want %v", d, ok, past)
+	}
+	if err := c.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Err %v, want the deadline exceeded", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("Done not closed for a deadline already past")
+	}
+}
