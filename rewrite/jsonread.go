@@ -385,6 +385,16 @@ var (
 // An entry's "to" that is one of the strings in recipients is that
 // string, not a copy.
 func decodeClickatellReply(b []byte, recipients []string, spare []clickatellEntry) (body clickatellReply, messages []clickatellEntry, err error) {
+	if id, to, ok := oneAccepted(b); ok {
+		if spare == nil {
+			spare = make([]clickatellEntry, 0, 1)
+		}
+		return body, append(spare, clickatellEntry{
+			Accepted:     flexBool{val: true, set: true},
+			APIMessageID: flexString(id),
+			To:           flexString(recipientOr(to, recipients)),
+		}), nil
+	}
 	r := jsonReader{b: b, ok: true}
 	r.fields(0, clickatellReplyKeys, func(k int) bool {
 		switch k {
@@ -418,6 +428,70 @@ func decodeClickatellReply(b []byte, recipients []string, spare []clickatellEntr
 		return slow, messages, err
 	}
 	return body, messages, nil
+}
+
+// The One API's reply for one message it accepted, as its documentation
+// gives it, to the byte: {"messages":[{"apiMessageId":"…","accepted":true,
+// "to":"…","error":null}],"error":null}.
+const (
+	oneAcceptedHead = `{"messages":[{"apiMessageId":"`
+	oneAcceptedMid  = `","accepted":true,"to":"`
+	oneAcceptedTail = `","error":null}],"error":null}`
+)
+
+// oneAccepted reads the One API's reply for one accepted message by
+// comparison, when b is exactly that (white space may follow) and its id
+// and recipient are printable ASCII without escapes, so that their bytes
+// are their text. Any other document is the reader's.
+func oneAccepted(b []byte) (id, to []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(oneAcceptedHead))
+	if !ok {
+		return nil, nil, false
+	}
+	if id, rest, ok = plainASCIIString(rest); !ok {
+		return nil, nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(oneAcceptedMid)); !ok {
+		return nil, nil, false
+	}
+	if to, rest, ok = plainASCIIString(rest); !ok {
+		return nil, nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(oneAcceptedTail)); !ok {
+		return nil, nil, false
+	}
+	for _, c := range rest {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return nil, nil, false
+		}
+	}
+	return id, to, true
+}
+
+// plainASCIIString cuts b at its first quote: s is what comes before it,
+// rest starts with it. ok is false when there is no quote or s has a byte
+// outside printable ASCII or a backslash.
+func plainASCIIString(b []byte) (s, rest []byte, ok bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return b[:i], b[i:], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
+}
+
+// recipientOr is to as a string: the recipient it equals, if one does (no
+// copy), else a copy.
+func recipientOr(to []byte, recipients []string) string {
+	for _, n := range recipients {
+		if string(to) == n {
+			return n
+		}
+	}
+	return string(to)
 }
 
 // entries reads null or an array of entry objects, appended to list (a new

@@ -16,6 +16,17 @@ import (
 func FuzzReplyDecodeSameAsJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"messages":[{"apiMessageId":"a55b8f8d56f33440e993aa614c68bf8b","accepted":true,"to":"15551234567","error":null}],"error":null}`,
+		// The One API's accepted reply, which oneAccepted reads by
+		// comparison, and its near misses.
+		"{\"messages\":[{\"apiMessageId\":\"\",\"accepted\":true,\"to\":\"x\\\\\",\"error\":null}],\"error\":null} \r\n\t",
+		`{"messages":[{"apiMessageId":"a\u0035","accepted":true,"to":"1","error":null}],"error":null}`,
+		"{\"messages\":[{\"apiMessageId\":\"caf\xc3\xa9\",\"accepted\":true,\"to\":\"1\",\"error\":null}],\"error\":null}",
+		"{\"messages\":[{\"apiMessageId\":\"\xff\",\"accepted\":true,\"to\":\"1\",\"error\":null}],\"error\":null}",
+		`{"messages":[{"apiMessageId":"a","accepted":true,"to":"1","error":null}],"error":null}x`,
+		` {"messages":[{"apiMessageId":"a","accepted":true,"to":"1","error":null}],"error":null}`,
+		`{"messages":[{"apiMessageId":"a","accepted":true,"to":"1","error":null}],"error":null`,
+		`{"messages":[{"apiMessageId":"a","accepted":true,"to":"1","error":null}],"error":{"code":"1"}}`,
+		`{"messages":[{"apiMessageId":"a","accepted":true,"to":"1","error":null}],"error":null,"error":null}`,
 		`{"data":{"message":[{"accepted":true,"to":"15551234567","apiMessageId":"x"}]}}`,
 		`{"messages":[{"accepted":false,"to":"+447700900123","error":"Invalid destination address."}],"error":null}`,
 		`{"error":{"code":43,"description":"Rate limit"},"errorCode":[1],"errorDescription":{}}`,
