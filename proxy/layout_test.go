@@ -14,18 +14,19 @@ import (
 func TestImportsRunOneWay(t *testing.T) {
 	const mod = "github.com/postern/postern/"
 	allowed := map[string][]string{
-		"proxy/audit":      {"internal/jsonenc"},
-		"proxy/metrics":    {"proxy/audit", "trust"},
-		"proxy/config":     {"proxy/audit", "rewrite", "trust"},
-		"proxy/guard":      {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
-		"proxy/deliver":    {"internal/macpool", "proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
-		"proxy/store":      {"internal/macpool", "proxy/config", "proxy/metrics", "trust"},
-		"proxy/inbound":    {},
-		"proxy/smtpd":      {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
-		"rewrite":          {"internal/jsonenc"},
-		"internal/jsonenc": {},
-		"internal/macpool": {},
-		"trust":            {},
+		"proxy/audit":       {"internal/jsonenc"},
+		"proxy/metrics":     {"proxy/audit", "trust"},
+		"proxy/config":      {"proxy/audit", "rewrite", "trust"},
+		"proxy/guard":       {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
+		"proxy/deliver":     {"internal/deadline", "internal/macpool", "proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"proxy/store":       {"internal/macpool", "proxy/config", "proxy/metrics", "trust"},
+		"proxy/inbound":     {"internal/deadline"},
+		"proxy/smtpd":       {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
+		"rewrite":           {"internal/jsonenc"},
+		"internal/deadline": {},
+		"internal/jsonenc":  {},
+		"internal/macpool":  {},
+		"trust":             {},
 	}
 	for pkg, ok := range allowed {
 		p, err := build.ImportDir("../"+pkg, 0) // non-test files only

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/postern/postern/internal/deadline"
 	"github.com/postern/postern/rewrite"
 	"github.com/postern/postern/trust"
 )
@@ -127,6 +128,10 @@ type fastConn struct {
 	info     Info
 	lastUsed time.Time
 	peek     peeker
+	// The deadlines this connection's requests last set (zero: none):
+	// a busy connection keeps them from one message to the next while
+	// they are within the slack (setDeadline).
+	readDeadline, writeDeadline time.Time
 	// cut is set, before the deadlines are cut short, when the client's
 	// cutOff ends; stopWatch stops watching it (nil: not watched).
 	cut       atomic.Bool
@@ -460,7 +465,7 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	// default: request_timeout 10 s, the reply's 15 s), one deadline for
 	// both directions is set once.
 	both := !deadline.IsZero() && !now.Add(c.responseHeaderTimeout).Before(deadline)
-	if err := setDeadlines(fc.tc, deadline, both); err != nil {
+	if err := fc.setDeadlines(deadline, both, now); err != nil {
 		return false, err
 	}
 	if err := fc.checkCut(); err != nil {
@@ -472,10 +477,11 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	}
 	readDeadline := deadline
 	if !both {
-		if t := time.Now().Add(c.responseHeaderTimeout); readDeadline.IsZero() || t.Before(readDeadline) {
+		written := time.Now()
+		if t := written.Add(c.responseHeaderTimeout); readDeadline.IsZero() || t.Before(readDeadline) {
 			readDeadline = t
 		}
-		if err := fc.tc.SetReadDeadline(readDeadline); err != nil {
+		if err := fc.setReadDeadline(readDeadline, written); err != nil {
 			return false, err
 		}
 		if err := fc.checkCut(); err != nil {
@@ -525,11 +531,47 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 
 // setDeadlines sets tc's write deadline, or with both its read deadline
 // too.
-func setDeadlines(tc *tls.Conn, deadline time.Time, both bool) error {
-	if both {
-		return tc.SetDeadline(deadline)
+// setDeadlines sets the write deadline t and, with both, the read deadline
+// too, each unless the one in force may stand (deadline.Keep: no later
+// than t and within a quarter of the time left, at most a second, before
+// it). A message on a busy connection may so time out up to that much
+// before its own deadline, never after it; it sets its deadlines about
+// once a second rather than for every message.
+func (fc *fastConn) setDeadlines(t time.Time, both bool, now time.Time) error {
+	slack := deadline.Slack(t.Sub(now))
+	setWrite := !deadline.Keep(fc.writeDeadline, t, slack)
+	setRead := both && !deadline.Keep(fc.readDeadline, t, slack)
+	var err error
+	switch {
+	case setWrite && setRead:
+		err = fc.tc.SetDeadline(t)
+	case setWrite:
+		err = fc.tc.SetWriteDeadline(t)
+	case setRead:
+		err = fc.tc.SetReadDeadline(t)
 	}
-	return tc.SetWriteDeadline(deadline)
+	if err != nil {
+		return err
+	}
+	if setWrite {
+		fc.writeDeadline = t
+	}
+	if setRead {
+		fc.readDeadline = t
+	}
+	return nil
+}
+
+// setReadDeadline is setDeadlines for the read deadline alone.
+func (fc *fastConn) setReadDeadline(t, now time.Time) error {
+	if deadline.Keep(fc.readDeadline, t, deadline.Slack(t.Sub(now))) {
+		return nil
+	}
+	if err := fc.tc.SetReadDeadline(t); err != nil {
+		return err
+	}
+	fc.readDeadline = t
+	return nil
 }
 
 // readReplyHeader reads a status line and headers, skipping interim 1xx

@@ -469,3 +469,46 @@ func TestDeadlineInterruptsABlockedExchange(t *testing.T) {
 		t.Errorf("interrupted after %v, not at the deadline", took)
 	}
 }
+
+// TestBusyConnectionDeadlineStillBoundsAStall: messages back to back on
+// one connection keep its deadlines (deadline.Keep), and a message the
+// provider then never answers still ends at its own deadline, as a timeout
+// after writing on the same connection: not later than it (the stall
+// lasts 3 s), and not before three quarters of it.
+func TestBusyConnectionDeadlineStillBoundsAStall(t *testing.T) {
+	const timeout = 800 * time.Millisecond
+	const quick = 20
+	p := newRawProvider(t, func(n int) string {
+		if n == quick {
+			time.Sleep(3 * time.Second)
+			return ""
+		}
+		return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}"
+	})
+	c := NewFastClient(trust.NewDialer(p.roots), nil)
+	send := func() (Reply, error, time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		start := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
+		rep, err := c.Exchange(ctx, req)
+		return rep, err, time.Since(start)
+	}
+	for i := range quick {
+		if rep, err, _ := send(); err != nil || rep.Status != http.StatusAccepted {
+			t.Fatalf("message %d: %d %v", i, rep.Status, err)
+		}
+		time.Sleep(10 * time.Millisecond) // within the slack of the deadline before
+	}
+	rep, err, took := send()
+	var te interface{ Timeout() bool }
+	if err == nil || !errors.As(err, &te) || !te.Timeout() || !rep.Wrote {
+		t.Fatalf("stalled message: err %v, wrote %v; want a timeout after writing", err, rep.Wrote)
+	}
+	if took < timeout*3/4 || took > 2500*time.Millisecond {
+		t.Errorf("stalled message ended after %v; its deadline was %v away", took, timeout)
+	}
+	if n := p.accepts.Load(); n != 1 {
+		t.Errorf("%d connections; want every message on the one", n)
+	}
+}

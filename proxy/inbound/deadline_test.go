@@ -9,39 +9,6 @@ import (
 	"time"
 )
 
-// TestKeepDeadlineOnlyEverEarlierWithinTheSlack is the rule a busy
-// connection's deadlines follow: the deadline in force stands for a new
-// one only when it comes no later and at most a quarter of the timeout
-// (at most a second) before it, so a timeout never ends later than it
-// would have, and never much earlier.
-func TestKeepDeadlineOnlyEverEarlierWithinTheSlack(t *testing.T) {
-	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name    string
-		inForce time.Time
-		want    time.Time
-		d       time.Duration
-		keep    bool
-	}{
-		{"none in force yet", time.Time{}, now.Add(10 * time.Second), 10 * time.Second, false},
-		{"no timeout wanted: always set", now, time.Time{}, 0, false},
-		{"the same deadline", now.Add(10 * time.Second), now.Add(10 * time.Second), 10 * time.Second, true},
-		{"earlier, within a second", now.Add(9100 * time.Millisecond), now.Add(10 * time.Second), 10 * time.Second, true},
-		{"earlier by a second: set", now.Add(9 * time.Second), now.Add(10 * time.Second), 10 * time.Second, false},
-		{"later, by a nanosecond: set", now.Add(10*time.Second + 1), now.Add(10 * time.Second), 10 * time.Second, false},
-		{"a shutdown's deadline long ago: set", aLongTimeAgo, now.Add(10 * time.Second), 10 * time.Second, false},
-		{"short timeout: a quarter of it", now.Add(380 * time.Millisecond), now.Add(400 * time.Millisecond), 400 * time.Millisecond, true},
-		{"short timeout: past a quarter", now.Add(300 * time.Millisecond), now.Add(400 * time.Millisecond), 400 * time.Millisecond, false},
-		{"a long timeout's slack is still a second", now.Add(118 * time.Second), now.Add(120 * time.Second), 120 * time.Second, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := keepDeadline(tc.inForce, tc.want, tc.d); got != tc.keep {
-				t.Errorf("keepDeadline(%v, %v, %v) = %v, want %v", tc.inForce, tc.want, tc.d, got, tc.keep)
-			}
-		})
-	}
-}
-
 // TestBusyConnectionStillTimesOutIdle: a connection that carries a
 // request every 50 ms for longer than its idle timeout, keeping its idle
 // deadline from one request to the next while within the slack, is not

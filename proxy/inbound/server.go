@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/postern/postern/internal/deadline"
 )
 
 // Server is the front. Set its fields before Serve; they are not changed
@@ -397,22 +399,14 @@ func (c *conn) handOff(capUntil time.Time) bool {
 	return c.s.Fallback.put(rc)
 }
 
-// deadlineSlack is how much earlier than wanted a deadline already in
-// force may be and still be kept for a timeout of d: a quarter of it, at
-// most a second. Setting a socket deadline takes the runtime's timer lock
-// (golang/go#15133; fasthttp keeps its deadlines the same way), and a
-// busy connection would set two for every request; with the slack it sets
-// them about once a second. A timeout then ends a connection between d
-// minus the slack and d after its start, never later. The second bounds
-// what the write deadline may lose: it is request_timeout plus ten
-// seconds, and an answer must still go out at request_timeout.
-func deadlineSlack(d time.Duration) time.Duration { return min(d/4, time.Second) }
-
 // setReadDeadline sets the read deadline t (the timeout d after its
-// start), unless the one in force is no later than t and within
-// deadlineSlack(d) of it. A zero t (no timeout) is always set.
+// start), unless the one in force may stand for it (deadline.Keep): a
+// busy connection then sets its deadlines about once a second rather than
+// twice a request. The slack's bound of a second also bounds what the
+// write deadline may lose: it is request_timeout plus ten seconds, and an
+// answer must still go out at request_timeout.
 func (c *conn) setReadDeadline(t time.Time, d time.Duration) {
-	if keepDeadline(c.readDeadline, t, d) {
+	if deadline.Keep(c.readDeadline, t, deadline.Slack(d)) {
 		return
 	}
 	c.readDeadline = t
@@ -421,21 +415,11 @@ func (c *conn) setReadDeadline(t time.Time, d time.Duration) {
 
 // setWriteDeadline is setReadDeadline for the write deadline.
 func (c *conn) setWriteDeadline(t time.Time, d time.Duration) {
-	if keepDeadline(c.writeDeadline, t, d) {
+	if deadline.Keep(c.writeDeadline, t, deadline.Slack(d)) {
 		return
 	}
 	c.writeDeadline = t
 	c.c.SetWriteDeadline(t)
-}
-
-// keepDeadline reports whether the deadline in force may stand for want,
-// the timeout d after now: it comes no later than want and at most
-// deadlineSlack(d) before it.
-func keepDeadline(inForce, want time.Time, d time.Duration) bool {
-	if inForce.IsZero() || want.IsZero() {
-		return false
-	}
-	return !inForce.After(want) && want.Sub(inForce) < deadlineSlack(d)
 }
 
 // after is the deadline d after t; none when d is not positive, as for
