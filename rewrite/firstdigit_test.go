@@ -68,11 +68,11 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.GetId(), d.pattern, nsn, d.pairs)
 				}
 			}
-			if c.leadingDigits != nil && c.leadingDigits.MatchString(nsn) && !c.leadingFirst.has(nsn) {
-				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingDigits, nsn)
+			if c.leadingRE != nil && c.leadingRE.MatchString(nsn) && !c.leadingFirst.has(nsn) {
+				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingRE, nsn)
 			}
-			if c.nationalPrefix != nil && c.nationalPrefix.MatchString(nsn) && !c.nationalPrefixFirst.has(nsn) {
-				t.Fatalf("%s: national prefix %s matches %q", rp.md.GetId(), c.nationalPrefix, nsn)
+			if c.nationalPrefixRE != nil && c.nationalPrefixRE.MatchString(nsn) && !c.nationalPrefixFirst.has(nsn) {
+				t.Fatalf("%s: national prefix %s matches %q", rp.md.GetId(), c.nationalPrefixRE, nsn)
 			}
 			checked++
 		}

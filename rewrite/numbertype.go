@@ -46,8 +46,10 @@ type regionPatterns struct {
 }
 
 type compiledRegion struct {
-	leadingDigits  *regexp.Regexp // nil when the region has none
-	nationalPrefix *regexp.Regexp // national_prefix_for_parsing; nil when none
+	leadingDigits  prefixMatcher // nil when the region has none
+	nationalPrefix prefixMatcher // national_prefix_for_parsing; nil when none
+	// Their regexps, "^(?:pattern)", which they match as.
+	leadingRE, nationalPrefixRE *regexp.Regexp
 	// The digits a match of each can start with (firstDigits).
 	leadingFirst, nationalPrefixFirst digitSet
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
@@ -59,6 +61,7 @@ type compiledRegion struct {
 type descMatcher struct {
 	lengths []int32
 	pattern *regexp.Regexp // nil: the description is absent and matches nothing
+	dfa     *digitDFA      // the pattern's automaton; nil: the regexp matches
 	first   digitSet       // the digits a match can start with
 	pairs   pairSet        // the two digits a match can start with
 }
@@ -72,7 +75,13 @@ func (d descMatcher) matches(nsn string) bool {
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	return d.first.has(nsn) && d.pairs.has(nsn) && d.pattern.MatchString(nsn)
+	if !d.first.has(nsn) || !d.pairs.has(nsn) {
+		return false
+	}
+	if d.dfa != nil {
+		return d.dfa.fullMatch(nsn)
+	}
+	return d.pattern.MatchString(nsn)
 }
 
 func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
@@ -81,7 +90,20 @@ func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
 	}
 	// The same anchored form the library compiles.
 	re := regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")
-	return descMatcher{lengths: d.PossibleLength, pattern: re, first: firstDigits(re), pairs: firstPairs(re)}
+	dfa, _ := newDigitDFA(d.GetNationalNumberPattern())
+	return descMatcher{lengths: d.PossibleLength, pattern: re, dfa: dfa, first: firstDigits(re), pairs: firstPairs(re)}
+}
+
+// prefixMatcher matches a pattern at the start of a number: its
+// automaton's prefixMatch, or the regexp "^(?:pattern)" when it has none.
+type prefixMatcher func(nsn string) bool
+
+func newPrefixMatcher(pattern string) (prefixMatcher, *regexp.Regexp) {
+	re := regexp.MustCompile("^(?:" + pattern + ")")
+	if dfa, ok := newDigitDFA(pattern); ok {
+		return dfa.prefixMatch, re
+	}
+	return re.MatchString, re
 }
 
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
@@ -130,12 +152,12 @@ func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
 		sameMobileAndFixed: md.GetSameMobileAndFixedLinePattern(),
 	}
 	if ld := md.GetLeadingDigits(); ld != "" {
-		c.leadingDigits = regexp.MustCompile("^(?:" + ld + ")")
-		c.leadingFirst = firstDigits(c.leadingDigits)
+		c.leadingDigits, c.leadingRE = newPrefixMatcher(ld)
+		c.leadingFirst = firstDigits(c.leadingRE)
 	}
 	if np := md.GetNationalPrefixForParsing(); np != "" {
-		c.nationalPrefix = regexp.MustCompile("^(?:" + np + ")")
-		c.nationalPrefixFirst = firstDigits(c.nationalPrefix)
+		c.nationalPrefix, c.nationalPrefixRE = newPrefixMatcher(np)
+		c.nationalPrefixFirst = firstDigits(c.nationalPrefixRE)
 	}
 	return c
 }
@@ -173,7 +195,7 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 	if main == nil {
 		return 0, "", false // non-geographic ("001") or unknown: the library decides
 	}
-	if c := main.compiled(); c.nationalPrefix != nil && c.nationalPrefixFirst.has(nsn) && c.nationalPrefix.MatchString(nsn) {
+	if c := main.compiled(); c.nationalPrefix != nil && c.nationalPrefixFirst.has(nsn) && c.nationalPrefix(nsn) {
 		return 0, "", false
 	}
 	return cc, nsn, true
@@ -200,7 +222,7 @@ func (t *numberTyper) region(cc int, nsn string) (region string, typ phonenumber
 		}
 		c := rp.compiled()
 		if c.leadingDigits != nil {
-			if c.leadingFirst.has(nsn) && c.leadingDigits.MatchString(nsn) {
+			if c.leadingFirst.has(nsn) && c.leadingDigits(nsn) {
 				return r, phonenumbers.UNKNOWN, false
 			}
 		} else if typ := c.numberType(nsn); typ != phonenumbers.UNKNOWN {
