@@ -486,21 +486,21 @@ func TestBusyConnectionDeadlineStillBoundsAStall(t *testing.T) {
 		return "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}"
 	})
 	c := NewFastClient(trust.NewDialer(p.roots), nil)
-	send := func() (Reply, error, time.Duration) {
+	send := func() (Reply, time.Duration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		start := time.Now()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
 		rep, err := c.Exchange(ctx, req)
-		return rep, err, time.Since(start)
+		return rep, time.Since(start), err
 	}
 	for i := range quick {
-		if rep, err, _ := send(); err != nil || rep.Status != http.StatusAccepted {
+		if rep, _, err := send(); err != nil || rep.Status != http.StatusAccepted {
 			t.Fatalf("message %d: %d %v", i, rep.Status, err)
 		}
 		time.Sleep(10 * time.Millisecond) // within the slack of the deadline before
 	}
-	rep, err, took := send()
+	rep, took, err := send()
 	var te interface{ Timeout() bool }
 	if err == nil || !errors.As(err, &te) || !te.Timeout() || !rep.Wrote {
 		t.Fatalf("stalled message: err %v, wrote %v; want a timeout after writing", err, rep.Wrote)
