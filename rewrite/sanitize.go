@@ -3,6 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"net/http"
 	"strings"
 	"unicode"
@@ -399,26 +400,14 @@ func (mk masker) echoedWindows(id []byte) uint64 {
 		}
 	}
 	idWindows := windows[:len(id)-(minTextEcho-1)]
-	var (
-		found [directWindows]uint64 // the text's windows of the id's bytes
-		n     int
-		run   int // bytes in a row the id has
-	)
-	k = 0
-	for _, c := range mk.text {
-		if inID[c>>6]&(1<<(c&63)) == 0 {
-			run = 0
-			continue
+	var found [directWindows]uint64 // the text's windows of the id's bytes
+	n := 0
+	for k := range mk.windowsOf(&inID) {
+		if n == len(found) {
+			return mk.echoedWindowsTable(id, &inID)
 		}
-		run++
-		k = (k<<8 | uint64(c)) & windowMask
-		if run >= minTextEcho {
-			if n == len(found) {
-				return mk.echoedWindowsTable(id, &inID)
-			}
-			found[n] = k
-			n++
-		}
+		found[n] = k
+		n++
 	}
 	var echoes uint64
 	for _, w := range found[:n] {
@@ -463,22 +452,32 @@ func (mk masker) echoedWindowsTable(id []byte, inID *[256 / 64]uint64) uint64 {
 		}
 	}
 	var echoes uint64
-	run := 0
-	k = 0
-	for _, c := range mk.text {
-		if inID[c>>6]&(1<<(c&63)) == 0 {
-			run = 0
-			continue
-		}
-		run++
-		k = (k<<8 | uint64(c)) & windowMask
-		if run >= minTextEcho {
-			if h := slot(k); keys[h] == k {
-				echoes |= where[h]
-			}
+	for k := range mk.windowsOf(inID) {
+		if h := slot(k); keys[h] == k {
+			echoes |= where[h]
 		}
 	}
 	return echoes
+}
+
+// windowsOf yields the text's windows of minTextEcho bytes that are all
+// in the set inID, each as a key of its bytes (windowMask).
+func (mk masker) windowsOf(inID *[256 / 64]uint64) iter.Seq[uint64] {
+	return func(yield func(uint64) bool) {
+		var k uint64
+		run := 0 // bytes in a row the id has
+		for _, c := range mk.text {
+			if inID[c>>6]&(1<<(c&63)) == 0 {
+				run = 0
+				continue
+			}
+			run++
+			k = (k<<8 | uint64(c)) & windowMask
+			if run >= minTextEcho && !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -9,6 +9,28 @@ import (
 	"time"
 )
 
+// dialTimedFront serves okResponse with the front's three timeouts on a
+// loopback listener and returns a connection to it; both end with the
+// test.
+func dialTimedFront(t *testing.T, readHeader, write, idle time.Duration) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: okResponse, Fallback: NewHandoff(ln.Addr()), Limits: func() Limits { return fuzzLimits },
+		ReadHeaderTimeout: readHeader, WriteTimeout: write, IdleTimeout: idle}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn
+}
+
 // TestBusyConnectionStillTimesOutIdle: a connection that carries a
 // request every 50 ms for longer than its idle timeout, keeping its idle
 // deadline from one request to the next while within the slack, is not
@@ -16,21 +38,7 @@ import (
 // quarters of the idle timeout after its last answer.
 func TestBusyConnectionStillTimesOutIdle(t *testing.T) {
 	const idle = time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Handler: okResponse, Fallback: NewHandoff(ln.Addr()), Limits: func() Limits { return fuzzLimits },
-		ReadHeaderTimeout: idle, WriteTimeout: idle, IdleTimeout: idle}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := dialTimedFront(t, idle, idle, idle)
 	br := bufio.NewReader(conn)
 	var last time.Time
 	for range 30 { // 1.5 s
@@ -62,20 +70,7 @@ func TestBusyConnectionStillTimesOutIdle(t *testing.T) {
 // head left unfinished is cut off after it, long before the idle timeout.
 func TestHeadAfterIdleHasTheReadHeaderTimeout(t *testing.T) {
 	const readHeader, idle = 600 * time.Millisecond, 20 * time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Handler: okResponse, Fallback: NewHandoff(ln.Addr()), Limits: func() Limits { return fuzzLimits },
-		ReadHeaderTimeout: readHeader, WriteTimeout: idle, IdleTimeout: idle}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(15 * time.Second))
+	conn := dialTimedFront(t, readHeader, idle, idle)
 	br := bufio.NewReader(conn)
 	const head = "GET /after-idle HTTP/1.1\r\nHost: h\r\n\r\n"
 	// A new connection's read-header timeout runs from its start: the
