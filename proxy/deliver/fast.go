@@ -130,7 +130,7 @@ type fastConn struct {
 	peek     peeker
 	// The deadlines this connection's requests last set (zero: none):
 	// a busy connection keeps them from one message to the next while
-	// they are within the slack (setDeadline).
+	// they are within the slack (setDeadlines).
 	readDeadline, writeDeadline time.Time
 	// cut is set, before the deadlines are cut short, when the client's
 	// cutOff ends; stopWatch stops watching it (nil: not watched).
@@ -529,8 +529,6 @@ func (c *FastClient) roundTrip(ctx context.Context, fc *fastConn, wire []byte, r
 	return !resp.Close, nil
 }
 
-// setDeadlines sets tc's write deadline, or with both its read deadline
-// too.
 // setDeadlines sets the write deadline t and, with both, the read deadline
 // too, each unless the one in force may stand (deadline.Keep: no later
 // than t and within a quarter of the time left, at most a second, before
