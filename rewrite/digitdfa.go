@@ -1,10 +1,9 @@
 package rewrite
 
 import (
+	"encoding/binary"
 	"regexp/syntax"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // digitDFA is a number pattern as a deterministic automaton over the ten
@@ -65,20 +64,21 @@ func newDigitDFA(pattern string) (dfa *digitDFA, ok bool) {
 	}
 	b := dfaBuilder{prog: prog, index: map[string]uint16{}}
 	b.dfa = &digitDFA{next: make([]uint16, 10), accept: []bool{false}} // the dead state
-	start, ok := b.state(b.closure(nil, uint32(prog.Start)))
+	start, ok := b.state(b.closure([]uint32{uint32(prog.Start)}))
 	if !ok {
 		return nil, false
 	}
 	b.dfa.start = start
+	var outs []uint32
 	for s := 1; s < len(b.dfa.accept); s++ { // states are added as they are found
 		for d := range 10 {
-			var step []uint32
+			outs = outs[:0]
 			for _, pc := range b.sets[s] {
 				if in := &prog.Inst[pc]; in.MatchRune('0' + rune(d)) {
-					step = b.closure(step, in.Out)
+					outs = append(outs, in.Out)
 				}
 			}
-			to, ok := b.state(step)
+			to, ok := b.state(b.closure(outs))
 			if !ok {
 				return nil, false
 			}
@@ -112,21 +112,20 @@ type dfaBuilder struct {
 	seen  []bool            // closure's visited instructions, by pc
 }
 
-// closure adds to set the instructions reachable from pc without reading
-// a digit: the rune instructions and the match. A pattern may loop
-// without reading (an empty alternative under a repetition): each
-// instruction is visited once.
-func (b *dfaBuilder) closure(set []uint32, pc uint32) []uint32 {
+// closure is the set of instructions reachable from the ones at pcs
+// without reading a digit: the rune instructions and the match. A pattern
+// may loop without reading (an empty alternative under a repetition):
+// each instruction is visited once.
+func (b *dfaBuilder) closure(pcs []uint32) []uint32 {
 	if b.seen == nil {
 		b.seen = make([]bool, len(b.prog.Inst))
 	}
 	clear(b.seen)
-	for _, p := range set {
-		b.seen[p] = true
-	}
-	stack := []uint32{pc}
+	var set []uint32
+	stack := append([]uint32(nil), pcs...)
 	for len(stack) > 0 {
-		pc, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		pc := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		if b.seen[pc] {
 			continue
 		}
@@ -151,12 +150,11 @@ func (b *dfaBuilder) state(set []uint32) (uint16, bool) {
 		return 0, true
 	}
 	slices.Sort(set)
-	var key strings.Builder
+	key := make([]byte, 0, 4*len(set))
 	for _, pc := range set {
-		key.WriteString(strconv.FormatUint(uint64(pc), 36))
-		key.WriteByte(',')
+		key = binary.LittleEndian.AppendUint32(key, pc)
 	}
-	if s, seen := b.index[key.String()]; seen {
+	if s, seen := b.index[string(key)]; seen {
 		return s, true
 	}
 	s := len(b.dfa.accept)
@@ -167,7 +165,7 @@ func (b *dfaBuilder) state(set []uint32) (uint16, bool) {
 		b.sets = append(b.sets, nil) // the dead state's
 	}
 	b.sets = append(b.sets, set)
-	b.index[key.String()] = uint16(s)
+	b.index[string(key)] = uint16(s)
 	accept := slices.ContainsFunc(set, func(pc uint32) bool { return b.prog.Inst[pc].Op == syntax.InstMatch })
 	b.dfa.accept = append(b.dfa.accept, accept)
 	b.dfa.next = append(b.dfa.next, make([]uint16, 10)...)

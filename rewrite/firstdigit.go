@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"regexp"
 	"regexp/syntax"
 )
 
@@ -25,9 +24,9 @@ func (d digitSet) has(s string) bool {
 	return d&(1<<(s[0]-'0')) != 0
 }
 
-// firstDigits is the digitSet of a compiled pattern.
-func firstDigits(re *regexp.Regexp) digitSet {
-	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+// firstDigits is the digitSet of a pattern (as given to regexp.Compile).
+func firstDigits(pattern string) digitSet {
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return allDigits
 	}
@@ -143,8 +142,8 @@ func cross(a, b digitSet) (p pairSet) {
 
 // firstPairs is the pairSet of a pattern that must match a whole number
 // (anchored at both ends, as descMatcher's are).
-func firstPairs(re *regexp.Regexp) pairSet {
-	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+func firstPairs(pattern string) pairSet {
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return allPairs()
 	}

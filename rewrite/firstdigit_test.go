@@ -28,7 +28,7 @@ func TestFirstDigits(t *testing.T) {
 		"^(?:(?:6|7(?:[0-46-9]|5\\d))\\d)": digits("67"),
 		"^(?:[a-z]\\d|x?5)$":               digits("5"),
 	} {
-		if got := firstDigits(regexp.MustCompile(pattern)); got != want {
+		if got := firstDigits(pattern); got != want {
 			t.Errorf("firstDigits(%s) = %010b, want %010b", pattern, got, want)
 		}
 	}
@@ -56,23 +56,34 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 		samples = append(samples, s)
 	}
 	checked := 0
+	compile := func(source string) *regexp.Regexp {
+		if source == "" {
+			return nil
+		}
+		return regexp.MustCompile(source)
+	}
 	for _, rp := range typer.regions {
 		c := rp.compiled()
 		descs := []descMatcher{c.general, c.premium, c.tollFree, c.sharedCost, c.voip, c.personal, c.pager, c.uan, c.voicemail, c.fixedLine, c.mobile}
+		res := make([]*regexp.Regexp, len(descs))
+		for i, d := range descs {
+			res[i] = compile(d.source)
+		}
+		leading, nationalPrefix := compile(c.leadingSource), compile(c.nationalPrefixSource)
 		for _, nsn := range samples {
-			for _, d := range descs {
-				if d.pattern != nil && d.pattern.MatchString(nsn) && !d.first.has(nsn) {
-					t.Fatalf("%s: %s matches %q but its first digits are %010b", rp.md.GetId(), d.pattern, nsn, d.first)
+			for i, d := range descs {
+				if res[i] != nil && res[i].MatchString(nsn) && !d.first.has(nsn) {
+					t.Fatalf("%s: %s matches %q but its first digits are %010b", rp.md.GetId(), d.source, nsn, d.first)
 				}
-				if d.pattern != nil && d.pattern.MatchString(nsn) && !d.pairs.has(nsn) {
-					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.GetId(), d.pattern, nsn, d.pairs)
+				if res[i] != nil && res[i].MatchString(nsn) && !d.pairs.has(nsn) {
+					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.GetId(), d.source, nsn, d.pairs)
 				}
 			}
-			if c.leadingRE != nil && c.leadingRE.MatchString(nsn) && !c.leadingFirst.has(nsn) {
-				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingRE, nsn)
+			if leading != nil && leading.MatchString(nsn) && !c.leadingFirst.has(nsn) {
+				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingSource, nsn)
 			}
-			if c.nationalPrefixRE != nil && c.nationalPrefixRE.MatchString(nsn) && !c.nationalPrefixFirst.has(nsn) {
-				t.Fatalf("%s: national prefix %s matches %q", rp.md.GetId(), c.nationalPrefixRE, nsn)
+			if nationalPrefix != nil && nationalPrefix.MatchString(nsn) && !c.nationalPrefixFirst.has(nsn) {
+				t.Fatalf("%s: national prefix %s matches %q", rp.md.GetId(), c.nationalPrefixSource, nsn)
 			}
 			checked++
 		}
@@ -98,7 +109,7 @@ func TestFirstPairs(t *testing.T) {
 		"^(?:)$":                          {},
 		"^(?:.5)$":                        allPairs(),
 	} {
-		if got := firstPairs(regexp.MustCompile(pattern)); got != want {
+		if got := firstPairs(pattern); got != want {
 			t.Errorf("firstPairs(%s) = %v, want %v", pattern, got, want)
 		}
 	}
@@ -141,7 +152,7 @@ func TestFirstPairsNeverRuleOutAMatch(t *testing.T) {
 	}
 	for range 400 {
 		re := regexp.MustCompile("^(?:" + gen(0) + ")$")
-		p := firstPairs(re)
+		p := firstPairs(re.String())
 		for _, s := range all {
 			if re.MatchString(s) && !p.has(s) {
 				t.Fatalf("%s matches %q but its first pairs are %v", re, s, p)

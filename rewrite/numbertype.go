@@ -48,8 +48,8 @@ type regionPatterns struct {
 type compiledRegion struct {
 	leadingDigits  prefixMatcher // nil when the region has none
 	nationalPrefix prefixMatcher // national_prefix_for_parsing; nil when none
-	// Their regexps, "^(?:pattern)", which they match as.
-	leadingRE, nationalPrefixRE *regexp.Regexp
+	// Their regexps' sources, "^(?:pattern)", which they match as.
+	leadingSource, nationalPrefixSource string
 	// The digits a match of each can start with (firstDigits).
 	leadingFirst, nationalPrefixFirst digitSet
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
@@ -57,11 +57,14 @@ type compiledRegion struct {
 	sameMobileAndFixed bool
 }
 
-// descMatcher is a PhoneNumberDesc: its possible lengths and its pattern.
+// descMatcher is a PhoneNumberDesc: its possible lengths and its pattern,
+// matched by its automaton or, for the few patterns without one, its
+// regexp (only then compiled).
 type descMatcher struct {
 	lengths []int32
-	pattern *regexp.Regexp // nil: the description is absent and matches nothing
-	dfa     *digitDFA      // the pattern's automaton; nil: the regexp matches
+	source  string         // the anchored pattern, "^(?:...)$"; "": the description is absent and matches nothing
+	dfa     *digitDFA      // the pattern's automaton
+	re      *regexp.Regexp // the compiled source, when there is no automaton
 	first   digitSet       // the digits a match can start with
 	pairs   pairSet        // the two digits a match can start with
 }
@@ -69,7 +72,7 @@ type descMatcher struct {
 // matches is the library's isNumberMatchingDesc: a possible length (when
 // lengths are listed) and a full match of the national number pattern.
 func (d descMatcher) matches(nsn string) bool {
-	if d.pattern == nil {
+	if d.source == "" {
 		return false
 	}
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
@@ -81,7 +84,7 @@ func (d descMatcher) matches(nsn string) bool {
 	if d.dfa != nil {
 		return d.dfa.fullMatch(nsn)
 	}
-	return d.pattern.MatchString(nsn)
+	return d.re.MatchString(nsn)
 }
 
 func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
@@ -89,21 +92,27 @@ func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
 		return descMatcher{}
 	}
 	// The same anchored form the library compiles.
-	re := regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")
-	dfa, _ := newDigitDFA(d.GetNationalNumberPattern())
-	return descMatcher{lengths: d.PossibleLength, pattern: re, dfa: dfa, first: firstDigits(re), pairs: firstPairs(re)}
+	m := descMatcher{lengths: d.PossibleLength, source: "^(?:" + d.GetNationalNumberPattern() + ")$"}
+	var ok bool
+	if m.dfa, ok = newDigitDFA(d.GetNationalNumberPattern()); !ok {
+		m.re = regexp.MustCompile(m.source)
+	}
+	m.first, m.pairs = firstDigits(m.source), firstPairs(m.source)
+	return m
 }
 
 // prefixMatcher matches a pattern at the start of a number: its
 // automaton's prefixMatch, or the regexp "^(?:pattern)" when it has none.
 type prefixMatcher func(nsn string) bool
 
-func newPrefixMatcher(pattern string) (prefixMatcher, *regexp.Regexp) {
-	re := regexp.MustCompile("^(?:" + pattern + ")")
+// newPrefixMatcher returns pattern's prefixMatcher and the source it
+// matches as.
+func newPrefixMatcher(pattern string) (prefixMatcher, string) {
+	source := "^(?:" + pattern + ")"
 	if dfa, ok := newDigitDFA(pattern); ok {
-		return dfa.prefixMatch, re
+		return dfa.prefixMatch, source
 	}
-	return re.MatchString, re
+	return regexp.MustCompile(source).MatchString, source
 }
 
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
@@ -152,12 +161,12 @@ func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
 		sameMobileAndFixed: md.GetSameMobileAndFixedLinePattern(),
 	}
 	if ld := md.GetLeadingDigits(); ld != "" {
-		c.leadingDigits, c.leadingRE = newPrefixMatcher(ld)
-		c.leadingFirst = firstDigits(c.leadingRE)
+		c.leadingDigits, c.leadingSource = newPrefixMatcher(ld)
+		c.leadingFirst = firstDigits(c.leadingSource)
 	}
 	if np := md.GetNationalPrefixForParsing(); np != "" {
-		c.nationalPrefix, c.nationalPrefixRE = newPrefixMatcher(np)
-		c.nationalPrefixFirst = firstDigits(c.nationalPrefixRE)
+		c.nationalPrefix, c.nationalPrefixSource = newPrefixMatcher(np)
+		c.nationalPrefixFirst = firstDigits(c.nationalPrefixSource)
 	}
 	return c
 }
