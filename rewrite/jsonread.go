@@ -346,12 +346,9 @@ func (r *jsonReader) decodeRecipient(depth int, to *flexString, recipients []str
 		return false
 	}
 	if len(v) >= 2 && v[0] == '"' {
-		inner := v[1 : len(v)-1]
-		for _, n := range recipients {
-			if string(inner) == n {
-				*to = flexString(n)
-				return true
-			}
+		if n, ok := knownRecipient(v[1:len(v)-1], recipients); ok {
+			*to = flexString(n)
+			return true
 		}
 	}
 	return to.UnmarshalJSON(v) == nil
@@ -486,12 +483,20 @@ func plainASCIIString(b []byte) (s, rest []byte, ok bool) {
 // recipientOr is to as a string: the recipient it equals, if one does (no
 // copy), else a copy.
 func recipientOr(to []byte, recipients []string) string {
-	for _, n := range recipients {
-		if string(to) == n {
-			return n
-		}
+	if n, ok := knownRecipient(to, recipients); ok {
+		return n
 	}
 	return string(to)
+}
+
+// knownRecipient is the one of recipients that to's bytes spell, if any.
+func knownRecipient(to []byte, recipients []string) (string, bool) {
+	for _, n := range recipients {
+		if string(to) == n {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // entries reads null or an array of entry objects, appended to list (a new
