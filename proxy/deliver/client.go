@@ -1,6 +1,8 @@
 package deliver
 
 import (
+	"time"
+
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -47,6 +49,11 @@ type Reply struct {
 	// failure certainly came before any request byte was sent (dial, TLS
 	// handshake, a request postern refused to write).
 	Wrote bool
+	// Took is how long FastClient took, from taking a connection (or
+	// dialing one) to the reply read or the failure: the upstream latency
+	// postern reports, measured with the readings the exchange makes for
+	// its deadlines and its pool anyway. Zero from other clients.
+	Took time.Duration
 }
 
 // errReplyTooLarge: a provider reply over maxProviderReply.

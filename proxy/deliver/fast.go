@@ -396,16 +396,17 @@ func putRequestBuffer(bp *[]byte) {
 // exchange sends wire, a whole HTTP/1.1 request, to addr and reads the
 // reply. req, when not nil, is the request wire says (for a HEAD's reply).
 func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, closeAfter bool, req *http.Request) (Reply, error) {
-	if err := ctx.Err(); err != nil {
+	now := time.Now() // one reading for the context, the pool and the deadlines
+	if err := errAt(ctx, now); err != nil {
 		return Reply{}, err
 	}
+	started := now
 	p, closing := c.pool(addr)
-	now := time.Now() // one reading for the pool and the deadlines
 	fc := c.idleConn(p, now)
 	if fc == nil {
 		tc, err := c.dialer.DialTLSContext(ctx, "tcp", addr)
 		if err != nil {
-			return Reply{}, err // nothing but a handshake was sent
+			return Reply{Took: time.Since(started)}, err // nothing but a handshake was sent
 		}
 		fc = c.newFastConn(tc)
 		now = time.Now()
@@ -416,6 +417,8 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 	// ctx's deadline is the connection's (roundTrip), and the cut-off
 	// interrupts whatever the connection is blocked on (newFastConn).
 	keep, err := c.roundTrip(ctx, fc, wire, req, &rep, now)
+	done := time.Now() // one reading for the latency and the idle clock
+	rep.Took = done.Sub(started)
 	interrupted := fc.cut.Load()
 	if err != nil && ctx.Err() != nil {
 		// Report the context's end, as net/http does: classifyTransportError
@@ -431,7 +434,7 @@ func (c *FastClient) exchange(ctx context.Context, addr string, wire []byte, clo
 	if !keep || closeAfter || interrupted || closing || unasked {
 		fc.close()
 	} else {
-		fc.lastUsed = time.Now()
+		fc.lastUsed = done
 		p.put(fc, c.maxIdle)
 	}
 	return rep, err

@@ -410,6 +410,33 @@ body = { to = "{{.To}}", text = "{{.Text}}" }
 	}
 }
 
+// TestReplyTookIsTheExchange: Reply.Took, the upstream latency postern
+// reports, spans the provider's time to answer, on a new connection and on
+// a pooled one, and no more than the call itself.
+func TestReplyTookIsTheExchange(t *testing.T) {
+	const answerAfter = 60 * time.Millisecond
+	p := newRawProvider(t, func(int) string {
+		time.Sleep(answerAfter)
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+	})
+	c := NewFastClient(trust.NewDialer(p.roots), nil)
+	for _, conn := range []string{"dialled", "pooled"} {
+		req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/message", strings.NewReader(`{}`))
+		start := time.Now()
+		rep, err := c.Exchange(context.Background(), req)
+		call := time.Since(start)
+		if err != nil || rep.Status != http.StatusOK {
+			t.Fatalf("%s: status %d, err %v", conn, rep.Status, err)
+		}
+		if rep.Took < answerAfter || rep.Took > call {
+			t.Errorf("%s: took %v; want at least the provider's %v and at most the call's %v", conn, rep.Took, answerAfter, call)
+		}
+	}
+	if n := p.accepts.Load(); n != 1 {
+		t.Errorf("%d connections, want the second exchange on the first's", n)
+	}
+}
+
 // TestCutOffInterruptsABlockedExchange: a request the provider never
 // answers is interrupted at once when the client's cut-off ends before the
 // request's deadline (the shutdown cut-off, from which a send's context

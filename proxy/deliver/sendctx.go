@@ -81,7 +81,11 @@ func (c *SendContext) made() context.Context {
 
 // Err is nil until the context ends, then why: context.Canceled (End,
 // the cut-off) or context.DeadlineExceeded.
-func (c *SendContext) Err() error {
+func (c *SendContext) Err() error { return c.errAt(time.Time{}) }
+
+// errAt is Err with the deadline compared to now, a reading the caller
+// already has (the zero time: read the clock).
+func (c *SendContext) errAt(now time.Time) error {
 	if l := c.lazy.Load(); l != nil {
 		return l.ctx.Err()
 	}
@@ -91,10 +95,22 @@ func (c *SendContext) Err() error {
 	if c.ended.Load() {
 		return context.Canceled
 	}
-	if !time.Now().Before(c.deadline) {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if !now.Before(c.deadline) {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// errAt is ctx.Err(), without another reading of the clock when ctx is a
+// SendContext (whose Err reads it for the deadline).
+func errAt(ctx context.Context, now time.Time) error {
+	if sc, ok := ctx.(*SendContext); ok {
+		return sc.errAt(now)
+	}
+	return ctx.Err()
 }
 
 // Value is the cut-off's value for key, or, once Done's channel is made,

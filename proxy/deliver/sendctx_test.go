@@ -154,3 +154,32 @@ func TestSendContextUntilKeepsItsDeadline(t *testing.T) {
 		t.Error("Done not closed for a deadline already past")
 	}
 }
+
+// TestErrAtComparesTheDeadlineWithTheReadingGiven: errAt, the exchange's
+// check of its context with the clock reading it already has, tells a
+// SendContext's deadline by that reading, and is ctx.Err() for any other
+// context.
+func TestErrAtComparesTheDeadlineWithTheReadingGiven(t *testing.T) {
+	deadline := time.Now().Add(time.Hour)
+	sc := SendContextUntil(context.Background(), deadline)
+	defer sc.End()
+	if err := errAt(sc, deadline.Add(-time.Nanosecond)); err != nil {
+		t.Errorf("before the deadline: %v, want nil", err)
+	}
+	if err := errAt(sc, deadline); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("at the deadline: %v, want DeadlineExceeded", err)
+	}
+	if err := sc.Err(); err != nil {
+		t.Errorf("Err an hour before the deadline: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := errAt(cancelled, time.Time{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("another context: %v, want its Err", err)
+	}
+	ended := SendContextUntil(context.Background(), deadline)
+	ended.End()
+	if err := errAt(ended, deadline.Add(-time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Errorf("ended: %v, want Canceled", err)
+	}
+}
