@@ -57,13 +57,20 @@ func TestBenchSmokeWrk(t *testing.T) {
 		}
 		t.Skip("wrk is not installed (.ci/run installs it)")
 	}
+	// The nginx+Lua reference too where it is installed (CI installs it):
+	// its CPU and memory are its master's and workers'.
+	withNginx := nginxAvailable()
 	rep, err := benchmark(config{levels: []int{1, 4}, duration: time.Second, rounds: 1, maxUpstream: 1000,
-		load: loadWrk, wrkThreads: 2, log: io.Discard})
+		load: loadWrk, wrkThreads: 2, nginx: withNginx, log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range rep.levels {
-		for name, r := range map[string]result{"direct": l.direct, "relay": l.relay, "fasthttp relay": l.fastRelay, "relay+own work": l.ownRelay, "postern": l.postern} {
+		rows := map[string]result{"direct": l.direct, "relay": l.relay, "fasthttp relay": l.fastRelay, "relay+own work": l.ownRelay, "postern": l.postern}
+		if withNginx {
+			rows["nginx+Lua"] = l.nginx
+		}
+		for name, r := range rows {
 			if r.requests == 0 || r.p50 <= 0 || r.p99 < r.p50 || r.elapsed < 900*time.Millisecond {
 				t.Errorf("%d conns, %s: incomplete figures %+v", l.conns, name, r)
 			}

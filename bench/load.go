@@ -26,6 +26,7 @@ type config struct {
 	maxUpstream int    // postern's max_concurrent_upstream
 	load        string // loadGo or loadWrk
 	wrkThreads  int    // wrk's -t
+	nginx       bool   // also measure the nginx+Lua reference (nginx.go), when installed
 	log         io.Writer
 }
 
@@ -64,9 +65,10 @@ type level struct {
 	conns int
 	// direct: straight to the provider; relay: net/http relay; fastRelay:
 	// fasthttp relay; ownRelay: the fasthttp relay doing postern's own
-	// work; postern: the server under test.
-	direct, relay, fastRelay, ownRelay, postern result
-	compare                                     result // the -compare binary, if any
+	// work; nginx: the nginx+Lua reference (nginx.go); postern: the server
+	// under test.
+	direct, relay, fastRelay, ownRelay, nginx, postern result
+	compare                                            result // the -compare binary, if any
 }
 
 type report struct {
@@ -184,6 +186,21 @@ max_recipients = 1
 				best := map[string]*result{relayNetHTTP: &lv.relay, relayFastHTTP: &lv.fastRelay, relayOwnWork: &lv.ownRelay}[kind]
 				if r.rps() > best.rps() {
 					*best = r
+				}
+			}
+			if c.nginx {
+				fmt.Fprintf(c.log, "%d connections, round %d: nginx+Lua...\n", n, round+1)
+				ng, err := startNginx(dir, prov.srv.URL, ca)
+				if err != nil {
+					return nil, err
+				}
+				r, err := load(ng.cmd.Process.Pid, n, ng.addr)
+				ng.stop()
+				if err != nil {
+					return nil, fmt.Errorf("nginx+Lua: %w", err)
+				}
+				if r.rps() > lv.nginx.rps() {
+					lv.nginx = r
 				}
 			}
 			bins := []string{c.bin}
@@ -334,9 +351,9 @@ func (r *report) print(w io.Writer) {
 		for _, k := range []struct {
 			name string
 			r    result
-		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"relay+own work", l.ownRelay}, {"postern", l.postern}, {"compare", l.compare}} {
+		}{{"direct", l.direct}, {"relay net/http", l.relay}, {"relay fasthttp", l.fastRelay}, {"relay+own work", l.ownRelay}, {"nginx+Lua", l.nginx}, {"postern", l.postern}, {"compare", l.compare}} {
 			if k.r.requests == 0 {
-				continue // no -compare
+				continue // no -compare, no nginx
 			}
 			cpu, rss := "-", "-"
 			if k.name != "direct" {
@@ -360,8 +377,12 @@ func (r *report) print(w io.Writer) {
 		if i != len(r.levels)-1 || l.conns == 1 {
 			continue
 		}
-		fmt.Fprintf(w, "  req/s vs direct at %-5d >= 0.45x     postern %.2fx (relay net/http %.2fx, relay fasthttp %.2fx, relay+own work %.2fx)\n",
-			l.conns, l.postern.rps()/l.direct.rps(), l.relay.rps()/l.direct.rps(), l.fastRelay.rps()/l.direct.rps(), l.ownRelay.rps()/l.direct.rps())
+		nginx := ""
+		if l.nginx.requests > 0 {
+			nginx = fmt.Sprintf(", nginx+Lua %.2fx", l.nginx.rps()/l.direct.rps())
+		}
+		fmt.Fprintf(w, "  req/s vs direct at %-5d >= 0.45x     postern %.2fx (relay net/http %.2fx, relay fasthttp %.2fx, relay+own work %.2fx%s)\n",
+			l.conns, l.postern.rps()/l.direct.rps(), l.relay.rps()/l.direct.rps(), l.fastRelay.rps()/l.direct.rps(), l.ownRelay.rps()/l.direct.rps(), nginx)
 		fmt.Fprintf(w, "  CPU per message at %-5d <= 40 us     postern %s (relay net/http %s, relay fasthttp %s, relay+own work %s)\n",
 			l.conns, us(l.postern.cpuPerMessage()), us(l.relay.cpuPerMessage()), us(l.fastRelay.cpuPerMessage()), us(l.ownRelay.cpuPerMessage()))
 		fmt.Fprintf(w, "  peak RSS at %-5d        <= 30 MiB    postern %.1f MiB\n", l.conns, float64(l.postern.peakRSS)/(1<<20))

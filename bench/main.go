@@ -12,6 +12,9 @@
 //	go run ./bench -compare /tmp/postern-old    # before/after in one run
 //	go run ./bench -load wrk            # wrk drives the load (issue 13's method)
 //
+// Besides direct and postern it measures reference relays (relay.go) and,
+// when installed, nginx with Lua doing the same job (nginx.go).
+//
 // Load generator, fake provider and postern share the machine's cores, as
 // they would in the targets in docs/benchmarks.md.
 package main
@@ -43,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	loadGen := fs.String("load", loadGo, "load generator: \"go\" (this program's net/http client) or \"wrk\" (wrk with a Lua script, as issue 13 measured; apt-get install wrk)")
 	wrkThreads := fs.Int("wrk-threads", 2, "wrk's threads (-load wrk; 2 is wrk's default and what issue 13 measured with)")
 	maxUpstream := fs.Int("max-upstream", 1000, "postern's max_concurrent_upstream (16 is the default in production)")
+	withNginx := fs.Bool("nginx", true, "also measure the nginx+Lua reference issue 13 set its target by, when nginx and its Lua module are installed (apt-get install nginx libnginx-mod-http-lua)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -59,7 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		levels = append(levels, n)
 	}
-	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, compare: *compare, h2: *h2, maxUpstream: *maxUpstream, load: *loadGen, wrkThreads: max(*wrkThreads, 1), log: stderr})
+	rep, err := benchmark(config{levels: levels, duration: *duration, rounds: max(*rounds, 1), bin: *bin, compare: *compare, h2: *h2, maxUpstream: *maxUpstream, load: *loadGen, wrkThreads: max(*wrkThreads, 1),
+		nginx: *withNginx && nginxAvailable(), log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1

@@ -86,8 +86,23 @@ func startPostern(bin, configPath string) (*posternProc, error) {
 	return nil, errors.New("postern exited before listening")
 }
 
-// peakRSS is process pid's high-water resident set size (VmHWM), in bytes.
+// peakRSS is the high-water resident set size (VmHWM) of process pid and
+// its children (nginx's workers; postern and the relays have none), in
+// bytes: summed, so for several processes an upper bound of their peak.
 func peakRSS(pid int) (int64, error) {
+	var sum int64
+	for _, p := range withChildren(pid) {
+		rss, err := processPeakRSS(p)
+		if err != nil {
+			return 0, err
+		}
+		sum += rss
+	}
+	return sum, nil
+}
+
+// processPeakRSS is one process's VmHWM.
+func processPeakRSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -99,6 +114,24 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// withChildren is pid and its child processes, from /proc/PID/task/*/children.
+func withChildren(pid int) []int {
+	pids := []int{pid}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, c)
+			}
+		}
+	}
+	return pids
 }
 
 func (p *posternProc) stop() {
@@ -116,10 +149,23 @@ func (p *posternProc) stop() {
 	}
 }
 
-// processCPU is the user plus system CPU time pid has used, from
-// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s, the value of
-// USER_HZ on Linux).
+// processCPU is the user plus system CPU time process pid and its
+// children (nginx's workers) have used, from /proc/PID/stat (fields 14 and
+// 15, in clock ticks of 1/100 s, the value of USER_HZ on Linux).
 func processCPU(pid int) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range withChildren(pid) {
+		d, err := oneProcessCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// oneProcessCPU is processCPU of one process.
+func oneProcessCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
