@@ -183,17 +183,7 @@ type nginxProc struct{ relayProc }
 
 // stop shuts nginx down as its TERM signal does (workers first), so that
 // no worker outlives the run; a master that does not end in time is killed.
-func (p *nginxProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
-}
+func (p *nginxProc) stop() { stopProcess(p.cmd, syscall.SIGTERM) }
 
 // freeLoopbackPort is a port nothing listens on right now (nginx takes a
 // port number, not a listener).

@@ -89,17 +89,7 @@ func startPostern(bin, configPath string) (*posternProc, error) {
 // peakRSS is the high-water resident set size (VmHWM) of process pid and
 // its children (nginx's workers; postern and the relays have none), in
 // bytes: summed, so for several processes an upper bound of their peak.
-func peakRSS(pid int) (int64, error) {
-	var sum int64
-	for _, p := range withChildren(pid) {
-		rss, err := processPeakRSS(p)
-		if err != nil {
-			return 0, err
-		}
-		sum += rss
-	}
-	return sum, nil
-}
+func peakRSS(pid int) (int64, error) { return sumWithChildren(pid, processPeakRSS) }
 
 // processPeakRSS is one process's VmHWM.
 func processPeakRSS(pid int) (int64, error) {
@@ -138,13 +128,19 @@ func (p *posternProc) stop() {
 	if dir := os.Getenv("BENCH_MEMDUMP"); dir != "" {
 		dumpMemory(dir, p.cmd.Process.Pid)
 	}
-	p.cmd.Process.Signal(os.Interrupt)
+	stopProcess(p.cmd, os.Interrupt)
+}
+
+// stopProcess sends cmd's process sig and waits for it to end, killing it
+// if it has not ended within ten seconds.
+func stopProcess(cmd *exec.Cmd, sig os.Signal) {
+	cmd.Process.Signal(sig)
 	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
 	}
 }
@@ -152,14 +148,17 @@ func (p *posternProc) stop() {
 // processCPU is the user plus system CPU time process pid and its
 // children (nginx's workers) have used, from /proc/PID/stat (fields 14 and
 // 15, in clock ticks of 1/100 s, the value of USER_HZ on Linux).
-func processCPU(pid int) (time.Duration, error) {
-	var sum time.Duration
+func processCPU(pid int) (time.Duration, error) { return sumWithChildren(pid, oneProcessCPU) }
+
+// sumWithChildren is the sum of of(p) over pid and its children.
+func sumWithChildren[T int64 | time.Duration](pid int, of func(int) (T, error)) (T, error) {
+	var sum T
 	for _, p := range withChildren(pid) {
-		d, err := oneProcessCPU(p)
+		v, err := of(p)
 		if err != nil {
 			return 0, err
 		}
-		sum += d
+		sum += v
 	}
 	return sum, nil
 }

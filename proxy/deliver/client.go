@@ -1,8 +1,6 @@
 package deliver
 
 import (
-	"time"
-
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
+	"time"
 )
 
 // Client carries one provider request and reads its reply. Two satisfy

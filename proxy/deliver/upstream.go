@@ -52,7 +52,7 @@ type httpSender struct {
 }
 
 // postClient is a Client that also sends a rewrite.Poster's requests from
-// their rendered parts (FastClient).
+// their rendered parts (FastClient), timing each itself (Reply.Took).
 type postClient interface {
 	ExchangeMessage(ctx context.Context, p *PreparedPost, poster rewrite.Poster, m rewrite.Message) (rep Reply, built, err error)
 }
