@@ -163,13 +163,16 @@ func startNginx(dir, providerURL, caFile string) (*nginxProc, error) {
 		}
 	}()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+wait:
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			return &nginxProc{relayProc{cmd: cmd, addr: addr}}, nil
 		}
-		if cmd.ProcessState != nil {
-			break
+		select {
+		case <-logged: // stderr closed: nginx ended (a bad configuration)
+			break wait
+		default:
 		}
 	}
 	cmd.Process.Kill()

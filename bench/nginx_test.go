@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/postern/postern/internal/testtool"
 )
@@ -115,5 +116,31 @@ func TestNginxReferenceDoesTheJob(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("without a text: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestNginxReferenceReportsAFailedStart: an nginx that cannot start (here,
+// the provider's CA file is missing) is reported with nginx's own words as
+// soon as it exits, not after the wait for it to listen.
+func TestNginxReferenceReportsAFailedStart(t *testing.T) {
+	if !nginxAvailable() {
+		if testtool.InCI() {
+			t.Fatal("nginx with its Lua module is not installed, and CI (CI=true) requires this check: .ci/run installs them")
+		}
+		t.Skip("nginx with its Lua module is not installed (apt-get install nginx libnginx-mod-http-lua)")
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-ca.pem")
+	start := time.Now()
+	ng, err := startNginx(dir, "https://127.0.0.1:9", missing)
+	if err == nil {
+		ng.stop()
+		t.Fatal("nginx started without its CA file")
+	}
+	if !strings.Contains(err.Error(), "no-such-ca.pem") {
+		t.Errorf("error %q does not say what nginx could not load", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("reported after %v, not when nginx exited", took)
 	}
 }
