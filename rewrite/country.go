@@ -1,9 +1,5 @@
 package rewrite
 
-import (
-	"github.com/nyaruka/phonenumbers"
-)
-
 // NumberInfo is what libphonenumber's metadata says about an international
 // number: the country it belongs to and what kind of line it is.
 type NumberInfo struct {
@@ -23,18 +19,38 @@ func (n NumberInfo) Premium() bool { return n.Type == "premium-rate" }
 // Known reports whether the number is a valid number of a known country.
 func (n NumberInfo) Known() bool { return n.Country != "" && n.Type != "unknown" }
 
-var numberTypeNames = map[phonenumbers.PhoneNumberType]string{
-	phonenumbers.FIXED_LINE:           "fixed-line",
-	phonenumbers.MOBILE:               "mobile",
-	phonenumbers.FIXED_LINE_OR_MOBILE: "fixed-line-or-mobile",
-	phonenumbers.TOLL_FREE:            "toll-free",
-	phonenumbers.PREMIUM_RATE:         "premium-rate",
-	phonenumbers.SHARED_COST:          "shared-cost",
-	phonenumbers.VOIP:                 "voip",
-	phonenumbers.PERSONAL_NUMBER:      "personal-number",
-	phonenumbers.PAGER:                "pager",
-	phonenumbers.UAN:                  "uan",
-	phonenumbers.VOICEMAIL:            "voicemail",
+// lineType is libphonenumber's PhoneNumberType.
+type lineType int8
+
+const (
+	lineUnknown lineType = iota
+	lineFixed
+	lineMobile
+	lineFixedOrMobile
+	lineTollFree
+	linePremium
+	lineSharedCost
+	lineVoIP
+	linePersonal
+	linePager
+	lineUAN
+	lineVoicemail
+)
+
+// lineTypeNames are NumberInfo.Type's values.
+var lineTypeNames = [...]string{
+	lineUnknown:       "unknown",
+	lineFixed:         "fixed-line",
+	lineMobile:        "mobile",
+	lineFixedOrMobile: "fixed-line-or-mobile",
+	lineTollFree:      "toll-free",
+	linePremium:       "premium-rate",
+	lineSharedCost:    "shared-cost",
+	lineVoIP:          "voip",
+	linePersonal:      "personal-number",
+	linePager:         "pager",
+	lineUAN:           "uan",
+	lineVoicemail:     "voicemail",
 }
 
 // LookupNumber classifies an international number given as digits without
@@ -53,11 +69,10 @@ func LookupNumber(digits string) NumberInfo {
 	typer := sharedNumberTyper()
 	cc, nsn, ok := typer.parseInternational(digits)
 	if !ok {
-		num, err := phonenumbers.Parse("+"+digits, "")
-		if err != nil {
+		var err error
+		if cc, nsn, err = typer.parse(digits, ""); err != nil {
 			return unknown
 		}
-		cc, nsn = int(num.GetCountryCode()), phonenumbers.GetNationalSignificantNumber(num)
 	}
 	region, typ, typed := typer.region(cc, nsn)
 	if region == "" || region == "ZZ" || region == "001" {
@@ -68,18 +83,14 @@ func LookupNumber(digits string) NumberInfo {
 	if !typed {
 		typ, known = typer.numberType(region, nsn)
 	}
-	if !known || typ == phonenumbers.UNKNOWN {
+	if !known || typ == lineUnknown {
 		return unknown
 	}
-	t, ok := numberTypeNames[typ]
-	if !ok {
-		t = "unknown"
-	}
-	return NumberInfo{Country: region, Type: t}
+	return NumberInfo{Country: region, Type: lineTypeNames[typ]}
 }
 
 // IsCountryCode reports whether code is a region libphonenumber knows
 // ("US", "GB", ...), for validating allow_countries.
 func IsCountryCode(code string) bool {
-	return phonenumbers.GetSupportedRegions()[code]
+	return geoMeta(code) != nil
 }

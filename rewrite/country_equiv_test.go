@@ -3,6 +3,7 @@ package rewrite
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -24,7 +25,7 @@ func lookupNumberFullValidation(digits string) NumberInfo {
 	if region == "" || region == "ZZ" || region == "001" {
 		return unknown
 	}
-	t, ok := numberTypeNames[phonenumbers.GetNumberType(num)]
+	t, ok := libraryTypeNames[phonenumbers.GetNumberType(num)]
 	if !ok {
 		t = "unknown"
 	}
@@ -44,7 +45,7 @@ func TestLookupNumber_SameAsFullValidation(t *testing.T) {
 		}
 	}
 	for region := range phonenumbers.GetSupportedRegions() {
-		for typ := range numberTypeNames {
+		for typ := range libraryTypeNames {
 			add(phonenumbers.GetExampleNumberForType(region, typ))
 		}
 	}
@@ -76,6 +77,11 @@ func TestLookupNumber_SameAsFullValidation(t *testing.T) {
 	valid := 0
 	for _, d := range inputs {
 		want := lookupNumberFullValidation(d)
+		if strings.Trim(d, "0123456789") != "" {
+			// LookupNumber takes digits (Message.To); the library would
+			// also read punctuation, which postern strips before.
+			want = NumberInfo{Type: "unknown"}
+		}
 		if got := LookupNumber(d); got != want {
 			t.Errorf("LookupNumber(%s) = %+v, full validation says %+v", d, got, want)
 		}

@@ -42,7 +42,7 @@ func regionPatternsForTest(t testing.TB) (whole, prefix []string) {
 func numberSamples(rng *rand.Rand, n int) []string {
 	var samples []string
 	for region := range phonenumbers.GetSupportedRegions() {
-		for typ := range numberTypeNames {
+		for typ := range libraryTypeNames {
 			pn := phonenumbers.GetExampleNumberForType(region, typ)
 			if pn == nil {
 				continue

@@ -42,7 +42,7 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 13))
 	var samples []string
 	for region := range phonenumbers.GetSupportedRegions() {
-		for typ := range numberTypeNames {
+		for typ := range libraryTypeNames {
 			if pn := phonenumbers.GetExampleNumberForType(region, typ); pn != nil {
 				samples = append(samples, phonenumbers.GetNationalSignificantNumber(pn))
 			}
@@ -73,17 +73,17 @@ func TestFirstDigitsNeverRuleOutAMatch(t *testing.T) {
 		for _, nsn := range samples {
 			for i, d := range descs {
 				if res[i] != nil && res[i].MatchString(nsn) && !d.first.has(nsn) {
-					t.Fatalf("%s: %s matches %q but its first digits are %010b", rp.md.GetId(), d.source, nsn, d.first)
+					t.Fatalf("%s: %s matches %q but its first digits are %010b", rp.md.id, d.source, nsn, d.first)
 				}
 				if res[i] != nil && res[i].MatchString(nsn) && !d.pairs.has(nsn) {
-					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.GetId(), d.source, nsn, d.pairs)
+					t.Fatalf("%s: %s matches %q but its first pairs are %v", rp.md.id, d.source, nsn, d.pairs)
 				}
 			}
 			if leading != nil && leading.MatchString(nsn) && !c.leadingFirst.has(nsn) {
-				t.Fatalf("%s: leading digits %s match %q", rp.md.GetId(), c.leadingSource, nsn)
+				t.Fatalf("%s: leading digits %s match %q", rp.md.id, c.leadingSource, nsn)
 			}
 			if nationalPrefix != nil && nationalPrefix.MatchString(nsn) && !c.nationalPrefixFirst.has(nsn) {
-				t.Fatalf("%s: national prefix %s matches %q", rp.md.GetId(), c.nationalPrefixSource, nsn)
+				t.Fatalf("%s: national prefix %s matches %q", rp.md.id, c.nationalPrefixSource, nsn)
 			}
 			checked++
 		}

@@ -248,7 +248,7 @@ func TestCanonicalDigits_SameAsLibrary(t *testing.T) {
 	}
 	for region := range phonenumbers.GetSupportedRegions() {
 		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
-		for typ := range numberTypeNames {
+		for typ := range libraryTypeNames {
 			pn := phonenumbers.GetExampleNumberForType(region, typ)
 			add(pn, "")
 			add(pn, ndd)

@@ -4,18 +4,17 @@ import (
 	"regexp"
 	"slices"
 	"sync"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
-// numberTyper answers libphonenumber's GetRegionCodeForNumber and
-// GetNumberType questions from the same embedded metadata, with each pattern
-// compiled once. The library rebuilds every pattern string and looks it up
-// in a locked cache on each call, and matches it twice; that was the largest
-// cost of a message on the request path. The logic is the library's
-// (getRegionCodeForNumberFromRegionList, getNumberTypeHelper), kept line for
-// line; TestLookupNumber_SameAsFullValidation compares the answers with the
-// library's own for every example number in the metadata.
+// numberTyper answers libphonenumber's Parse, GetRegionCodeForNumber and
+// GetNumberType questions from the library's metadata (phonemeta_data.go),
+// with each pattern compiled once, on first use. The library rebuilds every
+// pattern string and looks it up in a locked cache on each call, and
+// matches it twice; that was the largest cost of a message on the request
+// path. The logic is the library's (parseHelper,
+// getRegionCodeForNumberFromRegionList, getNumberTypeHelper), kept line for
+// line; TestLookupNumber_SameAsFullValidation, TestParseSameAsLibrary and
+// FuzzParseSameAsLibrary compare the answers with the library's own.
 type numberTyper struct {
 	regions map[string]*regionPatterns // geographic regions by ISO code
 	// byCode is, per calling code (1 to 3 digits), the library's regions
@@ -28,6 +27,8 @@ type numberTyper struct {
 type codeRegions struct {
 	ids      []string
 	patterns []*regionPatterns
+	// nonGeo is the plan of a non-geographic calling code (ids ["001"]).
+	nonGeo *regionPatterns
 }
 
 // forCode is byCode[cc], empty for a code out of range.
@@ -41,8 +42,12 @@ func (t *numberTyper) forCode(cc int) *codeRegions {
 // regionPatterns is one region's metadata with its patterns compiled on
 // first use, so start-up pays nothing for the ~250 regions never texted.
 type regionPatterns struct {
-	md       *phonenumbers.PhoneMetadata
+	md       *numberMeta
 	compiled func() *compiledRegion
+}
+
+func newRegionPatterns(md *numberMeta) *regionPatterns {
+	return &regionPatterns{md: md, compiled: sync.OnceValue(func() *compiledRegion { return compileRegion(md) })}
 }
 
 type compiledRegion struct {
@@ -52,6 +57,16 @@ type compiledRegion struct {
 	leadingSource, nationalPrefixSource string
 	// The digits a match of each can start with (firstDigits).
 	leadingFirst, nationalPrefixFirst digitSet
+	// The international prefix, matched at the start like the national
+	// prefix; nil when the plan has none.
+	idd       prefixMatcher
+	iddFirst  digitSet
+	iddSource string
+	// The national prefix and the international prefix as regexps with
+	// their groups, for the match's end and the transform rule: compiled
+	// only when a number is seen to start with one.
+	nationalPrefixRe, iddRe func() *regexp.Regexp
+	transformRule           string // national_prefix_transform_rule
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
 	fixedLine, mobile descMatcher
 	sameMobileAndFixed bool
@@ -87,14 +102,26 @@ func (d descMatcher) matches(nsn string) bool {
 	return d.re.MatchString(nsn)
 }
 
-func newDescMatcher(d *phonenumbers.PhoneNumberDesc) descMatcher {
+// patternMatches is a full match of the pattern alone, without the length
+// check: the library's nationalNumberRule in parsing.
+func (d descMatcher) patternMatches(nsn string) bool {
+	if d.source == "" || !d.first.has(nsn) || !d.pairs.has(nsn) {
+		return false
+	}
+	if d.dfa != nil {
+		return d.dfa.fullMatch(nsn)
+	}
+	return d.re.MatchString(nsn)
+}
+
+func newDescMatcher(d *numberDesc) descMatcher {
 	if d == nil {
 		return descMatcher{}
 	}
 	// The same anchored form the library compiles.
-	m := descMatcher{lengths: d.PossibleLength, source: "^(?:" + d.GetNationalNumberPattern() + ")$"}
+	m := descMatcher{lengths: d.lengths, source: "^(?:" + d.pattern + ")$"}
 	var ok bool
-	if m.dfa, ok = newDigitDFA(d.GetNationalNumberPattern()); !ok {
+	if m.dfa, ok = newDigitDFA(d.pattern); !ok {
 		m.re = regexp.MustCompile(m.source)
 	}
 	m.first, m.pairs = firstDigits(m.source), firstPairs(m.source)
@@ -118,60 +145,61 @@ func newPrefixMatcher(pattern string) (prefixMatcher, string) {
 var sharedNumberTyper = sync.OnceValue(newNumberTyper)
 
 func newNumberTyper() *numberTyper {
-	t := &numberTyper{regions: map[string]*regionPatterns{}}
-	coll, err := phonenumbers.MetadataCollection()
-	if err != nil {
-		// The library itself panics at init on unreadable metadata, so
-		// this cannot happen; an empty typer would answer "unknown".
-		return t
+	t := &numberTyper{regions: make(map[string]*regionPatterns, len(geoMetadata))}
+	for i := range geoMetadata {
+		md := &geoMetadata[i]
+		t.regions[md.id] = newRegionPatterns(md)
 	}
-	for _, md := range coll.GetMetadata() {
-		if md.GetId() == "001" {
-			continue // non-geographic entities: LookupNumber gives them no country
-		}
-		t.regions[md.GetId()] = &regionPatterns{md: md, compiled: sync.OnceValue(func() *compiledRegion { return compileRegion(md) })}
-	}
-	for cc := range t.byCode {
-		ids := phonenumbers.GetRegionCodesForCountryCode(cc)
-		if len(ids) == 0 {
+	for _, c := range callingCodes {
+		if c.cc <= 0 || c.cc >= len(t.byCode) {
 			continue
 		}
-		c := codeRegions{ids: ids, patterns: make([]*regionPatterns, len(ids))}
-		for i, id := range ids {
-			c.patterns[i] = t.regions[id] // nil: non-geographic ("001")
+		r := codeRegions{ids: c.ids, patterns: make([]*regionPatterns, len(c.ids))}
+		for i, id := range c.ids {
+			r.patterns[i] = t.regions[id] // nil: non-geographic ("001")
 		}
-		t.byCode[cc] = c
+		if md := nonGeoMeta(c.cc); md != nil && len(c.ids) > 0 && c.ids[0] == "001" {
+			r.nonGeo = newRegionPatterns(md)
+		}
+		t.byCode[c.cc] = r
 	}
 	return t
 }
 
-func compileRegion(md *phonenumbers.PhoneMetadata) *compiledRegion {
+func compileRegion(md *numberMeta) *compiledRegion {
 	c := &compiledRegion{
-		general:            newDescMatcher(md.GetGeneralDesc()),
-		premium:            newDescMatcher(md.GetPremiumRate()),
-		tollFree:           newDescMatcher(md.GetTollFree()),
-		sharedCost:         newDescMatcher(md.GetSharedCost()),
-		voip:               newDescMatcher(md.GetVoip()),
-		personal:           newDescMatcher(md.GetPersonalNumber()),
-		pager:              newDescMatcher(md.GetPager()),
-		uan:                newDescMatcher(md.GetUan()),
-		voicemail:          newDescMatcher(md.GetVoicemail()),
-		fixedLine:          newDescMatcher(md.GetFixedLine()),
-		mobile:             newDescMatcher(md.GetMobile()),
-		sameMobileAndFixed: md.GetSameMobileAndFixedLinePattern(),
+		general:            newDescMatcher(md.general),
+		premium:            newDescMatcher(md.premium),
+		tollFree:           newDescMatcher(md.tollFree),
+		sharedCost:         newDescMatcher(md.sharedCost),
+		voip:               newDescMatcher(md.voip),
+		personal:           newDescMatcher(md.personal),
+		pager:              newDescMatcher(md.pager),
+		uan:                newDescMatcher(md.uan),
+		voicemail:          newDescMatcher(md.voicemail),
+		fixedLine:          newDescMatcher(md.fixedLine),
+		mobile:             newDescMatcher(md.mobile),
+		sameMobileAndFixed: md.sameMobileAndFixed,
 	}
-	if ld := md.GetLeadingDigits(); ld != "" {
+	if ld := md.leadingDigits; ld != "" {
 		c.leadingDigits, c.leadingSource = newPrefixMatcher(ld)
 		c.leadingFirst = firstDigits(c.leadingSource)
 	}
-	if np := md.GetNationalPrefixForParsing(); np != "" {
+	if np := md.nationalPrefixForParsing; np != "" {
 		c.nationalPrefix, c.nationalPrefixSource = newPrefixMatcher(np)
 		c.nationalPrefixFirst = firstDigits(c.nationalPrefixSource)
+		c.transformRule = md.nationalPrefixTransformRule
+		c.nationalPrefixRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(c.nationalPrefixSource) })
+	}
+	if idd := md.internationalPrefix; idd != "" {
+		c.idd, c.iddSource = newPrefixMatcher(idd)
+		c.iddFirst = firstDigits(c.iddSource)
+		c.iddRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(c.iddSource) })
 	}
 	return c
 }
 
-// parseInternational is phonenumbers.Parse("+"+digits, "") reduced to what
+// parseInternational is Parse("+"+digits, "") reduced to what
 // LookupNumber uses — the calling code and the national significant number —
 // for the common case, where it is plain string slicing: the digits after
 // the first calling code the metadata knows (1 to 3 digits, as the library
@@ -216,13 +244,13 @@ func (t *numberTyper) parseInternational(digits string) (cc int, nsn string, ok 
 // leading digits, such as the US among the +1 regions), it returns that
 // type too, with typed true, so that the caller does not match the
 // patterns again: it is numberType(region, nsn).
-func (t *numberTyper) region(cc int, nsn string) (region string, typ phonenumbers.PhoneNumberType, typed bool) {
+func (t *numberTyper) region(cc int, nsn string) (region string, typ lineType, typed bool) {
 	regions := t.forCode(cc)
 	switch len(regions.ids) {
 	case 0:
-		return "", phonenumbers.UNKNOWN, false
+		return "", lineUnknown, false
 	case 1:
-		return regions.ids[0], phonenumbers.UNKNOWN, false
+		return regions.ids[0], lineUnknown, false
 	}
 	for i, r := range regions.ids {
 		rp := regions.patterns[i]
@@ -232,55 +260,55 @@ func (t *numberTyper) region(cc int, nsn string) (region string, typ phonenumber
 		c := rp.compiled()
 		if c.leadingDigits != nil {
 			if c.leadingFirst.has(nsn) && c.leadingDigits(nsn) {
-				return r, phonenumbers.UNKNOWN, false
+				return r, lineUnknown, false
 			}
-		} else if typ := c.numberType(nsn); typ != phonenumbers.UNKNOWN {
+		} else if typ := c.numberType(nsn); typ != lineUnknown {
 			return r, typ, true
 		}
 	}
-	return "", phonenumbers.UNKNOWN, false
+	return "", lineUnknown, false
 }
 
 // numberType is getNumberTypeHelper for a geographic region; ok is false
 // for a region without metadata.
-func (t *numberTyper) numberType(region, nsn string) (typ phonenumbers.PhoneNumberType, ok bool) {
+func (t *numberTyper) numberType(region, nsn string) (typ lineType, ok bool) {
 	rp, ok := t.regions[region]
 	if !ok {
-		return phonenumbers.UNKNOWN, false
+		return lineUnknown, false
 	}
 	return rp.compiled().numberType(nsn), true
 }
 
-func (c *compiledRegion) numberType(nsn string) phonenumbers.PhoneNumberType {
+func (c *compiledRegion) numberType(nsn string) lineType {
 	if !c.general.matches(nsn) {
-		return phonenumbers.UNKNOWN
+		return lineUnknown
 	}
 	switch {
 	case c.premium.matches(nsn):
-		return phonenumbers.PREMIUM_RATE
+		return linePremium
 	case c.tollFree.matches(nsn):
-		return phonenumbers.TOLL_FREE
+		return lineTollFree
 	case c.sharedCost.matches(nsn):
-		return phonenumbers.SHARED_COST
+		return lineSharedCost
 	case c.voip.matches(nsn):
-		return phonenumbers.VOIP
+		return lineVoIP
 	case c.personal.matches(nsn):
-		return phonenumbers.PERSONAL_NUMBER
+		return linePersonal
 	case c.pager.matches(nsn):
-		return phonenumbers.PAGER
+		return linePager
 	case c.uan.matches(nsn):
-		return phonenumbers.UAN
+		return lineUAN
 	case c.voicemail.matches(nsn):
-		return phonenumbers.VOICEMAIL
+		return lineVoicemail
 	}
 	if c.fixedLine.matches(nsn) {
 		if c.sameMobileAndFixed || c.mobile.matches(nsn) {
-			return phonenumbers.FIXED_LINE_OR_MOBILE
+			return lineFixedOrMobile
 		}
-		return phonenumbers.FIXED_LINE
+		return lineFixed
 	}
 	if !c.sameMobileAndFixed && c.mobile.matches(nsn) {
-		return phonenumbers.MOBILE
+		return lineMobile
 	}
-	return phonenumbers.UNKNOWN
+	return lineUnknown
 }

@@ -2,9 +2,8 @@ package rewrite
 
 import (
 	"errors"
+	"strconv"
 	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Number errors name the rule that failed, never the number: callers may log
@@ -137,18 +136,19 @@ func finishDigits(d string, international bool, defaultCountry string) (string, 
 // unchanged (numberTyper.parseInternational; TestCanonicalDigits_SameAsLibrary
 // holds the two together).
 func canonicalDigits(d string) string {
-	if _, _, ok := sharedNumberTyper().parseInternational(d); ok {
+	typer := sharedNumberTyper()
+	if _, _, ok := typer.parseInternational(d); ok {
 		return d
 	}
 	// Each step strips something, so this settles within a few rounds;
 	// the bound only guards against a metadata surprise.
 	for range 8 {
-		pn, err := phonenumbers.Parse("+"+d, "")
+		cc, nsn, err := typer.parse(d, "")
 		if err != nil {
 			return d
 		}
-		e := strings.TrimPrefix(phonenumbers.Format(pn, phonenumbers.E164), "+")
-		if e == d || len(e) < 7 || len(e) > 15 || e[0] == '0' || strings.Trim(e, "0123456789") != "" {
+		e := strconv.Itoa(cc) + nsn
+		if e == d || len(e) < 7 || len(e) > 15 || e[0] == '0' {
 			return d
 		}
 		d = e
@@ -232,11 +232,12 @@ func finishStrip(d string, plus bool) (string, bool, error) {
 // or the reading is not a possible length there; validity (known ranges) is
 // deliberately not required.
 func nationalNumber(d, region string) (string, bool) {
-	pn, err := phonenumbers.Parse(d, region)
-	if err != nil || !phonenumbers.IsPossibleNumber(pn) {
+	typer := sharedNumberTyper()
+	cc, nsn, err := typer.parse(d, region)
+	if err != nil || !typer.possible(cc, nsn) {
 		return "", false
 	}
-	e164 := strings.TrimPrefix(phonenumbers.Format(pn, phonenumbers.E164), "+")
+	e164 := strconv.Itoa(cc) + nsn
 	if len(e164) < 7 || len(e164) > 15 || e164[0] == '0' {
 		return "", false
 	}
@@ -246,15 +247,17 @@ func nationalNumber(d, region string) (string, bool) {
 // countryOf names the region of international digits: the one the metadata
 // assigns, else the main region of the calling code.
 func countryOf(digits string) string {
-	pn, err := phonenumbers.Parse("+"+digits, "")
+	typer := sharedNumberTyper()
+	cc, nsn, err := typer.parse(digits, "")
 	if err != nil {
 		return ""
 	}
-	if r := phonenumbers.GetRegionCodeForNumber(pn); r != "" && r != "001" {
+	// GetRegionCodeForNumber, else GetRegionCodeForCountryCode.
+	if r, _, _ := typer.region(cc, nsn); r != "" && r != "001" {
 		return r
 	}
-	if r := phonenumbers.GetRegionCodeForCountryCode(int(pn.GetCountryCode())); r != "ZZ" && r != "001" {
-		return r
+	if ids := regionsForCode(cc); len(ids) > 0 && ids[0] != "001" {
+		return ids[0]
 	}
 	return ""
 }
@@ -262,7 +265,7 @@ func countryOf(digits string) string {
 // ValidCountry reports whether code is a region libphonenumber knows, for
 // validating default_country (and guardrails' country lists).
 func ValidCountry(code string) bool {
-	return phonenumbers.GetSupportedRegions()[code]
+	return geoMeta(code) != nil
 }
 
 // normalizeSender accepts a sender as the legacy "from" parameter or
