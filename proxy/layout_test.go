@@ -20,13 +20,14 @@ func TestImportsRunOneWay(t *testing.T) {
 		"proxy/guard":       {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},
 		"proxy/deliver":     {"internal/deadline", "internal/macpool", "proxy/audit", "proxy/config", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"proxy/store":       {"internal/macpool", "proxy/config", "proxy/metrics", "trust"},
-		"proxy/inbound":     {"internal/deadline"},
+		"proxy/inbound":     {"internal/deadline", "internal/sysconn"},
 		"proxy/smtpd":       {"proxy/audit", "proxy/config", "proxy/deliver", "proxy/guard", "proxy/metrics", "proxy/store", "rewrite", "trust"},
 		"rewrite":           {"internal/jsonenc"},
 		"internal/deadline": {},
 		"internal/jsonenc":  {},
 		"internal/macpool":  {},
-		"trust":             {},
+		"internal/sysconn":  {},
+		"trust":             {"internal/sysconn"},
 	}
 	for pkg, ok := range allowed {
 		p, err := build.ImportDir("../"+pkg, 0) // non-test files only

@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"crypto/tls"
+	"github.com/postern/postern/internal/sysconn"
 	"net"
 	"net/http"
 	"net/netip"
@@ -161,7 +162,8 @@ func (d *Dialer) dial(ctx context.Context, dial func(ctx context.Context, networ
 	// AIA may reach for this chain (see Roots.VerifyFrom).
 	cfg := d.roots.tlsConfig(hctx, host, remoteAddr(raw), d.cache, d.expiry)
 	cfg.NextProtos = d.nextProtos
-	conn := tls.Client(raw, cfg)
+	// Records are read and written with raw system calls (internal/sysconn).
+	conn := tls.Client(sysconn.Wrap(raw), cfg)
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()
 		return nil, err

@@ -47,7 +47,7 @@ func (c *conn) answer(h head, n int) (keep bool) {
 		}
 	}
 	c.out = appendResponse(c.out[:0], resp.StatusCode, resp.Header, c.body.Bytes(), keep, c.s.dates.now())
-	if _, err := c.c.Write(c.out); err != nil {
+	if _, err := c.io.Write(c.out); err != nil {
 		return false
 	}
 	if !keep {

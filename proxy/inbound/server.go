@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/postern/postern/internal/sysconn"
 	"io"
 	"log/slog"
 	"net"
@@ -124,7 +125,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		cn := &conn{s: s, c: c, accepted: time.Now()}
+		cn := &conn{s: s, c: c, io: sysconn.Wrap(c), accepted: time.Now()}
 		if !s.track(cn) {
 			c.Close()
 			continue
@@ -205,8 +206,12 @@ func (s *Server) Close() error {
 
 // conn is one client connection the front is serving.
 type conn struct {
-	s          *Server
-	c          net.Conn
+	s *Server
+	c net.Conn
+	// io is c for reading requests and writing responses: through raw
+	// system calls when c is a socket (internal/sysconn). Everything else
+	// (deadlines, hand-off, close) uses c.
+	io         net.Conn
 	accepted   time.Time
 	state      atomic.Int32 // stateNew, stateIdle or stateBusy
 	remoteAddr string
@@ -346,7 +351,7 @@ func (c *conn) readHead(start *time.Time) (n int, full bool, err error) {
 				c.buf = nb
 			}
 		}
-		m, err := c.c.Read(c.buf[c.w:])
+		m, err := c.io.Read(c.buf[c.w:])
 		if m > 0 {
 			switch c.state.Load() {
 			case stateIdle:
