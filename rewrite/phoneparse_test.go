@@ -221,3 +221,26 @@ func FuzzParseSameAsLibrary(f *testing.F) {
 		checkParseSameAsLibrary(t, digits, id)
 	})
 }
+
+// BenchmarkNationalNumber: a national number on a default_country route
+// (GB), read by the parser and, for comparison, by the library's calls it
+// replaced (Parse, IsPossibleNumber, Format).
+func BenchmarkNationalNumber(b *testing.B) {
+	const d, region = "07700900123", "GB"
+	b.Run("own", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := nationalNumber(d, region); !ok {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, possible, ok := libraryParse(d, region); !ok || !possible {
+				b.Fatal("not read")
+			}
+		}
+	})
+}
