@@ -87,19 +87,10 @@ type descMatcher struct {
 // matches is the library's isNumberMatchingDesc: a possible length (when
 // lengths are listed) and a full match of the national number pattern.
 func (d descMatcher) matches(nsn string) bool {
-	if d.source == "" {
-		return false
-	}
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	if !d.first.has(nsn) || !d.pairs.has(nsn) {
-		return false
-	}
-	if d.dfa != nil {
-		return d.dfa.fullMatch(nsn)
-	}
-	return d.re.MatchString(nsn)
+	return d.patternMatches(nsn)
 }
 
 // patternMatches is a full match of the pattern alone, without the length

@@ -3,11 +3,12 @@ package trust
 import (
 	"context"
 	"crypto/tls"
-	"github.com/postern/postern/internal/sysconn"
 	"net"
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/postern/postern/internal/sysconn"
 )
 
 // Defaults for [NewTransport].

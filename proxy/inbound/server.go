@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/postern/postern/internal/sysconn"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/deadline"
+	"github.com/postern/postern/internal/sysconn"
 )
 
 // Server is the front. Set its fields before Serve; they are not changed
