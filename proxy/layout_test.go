@@ -14,7 +14,7 @@ import (
 func TestImportsRunOneWay(t *testing.T) {
 	const mod = "github.com/postern/postern/"
 	allowed := map[string][]string{
-		"proxy/audit":       {"internal/jsonenc"},
+		"proxy/audit":       {"internal/jsonenc", "internal/sysconn"},
 		"proxy/metrics":     {"proxy/audit", "trust"},
 		"proxy/config":      {"proxy/audit", "rewrite", "trust"},
 		"proxy/guard":       {"proxy/config", "proxy/metrics", "proxy/store", "rewrite"},

@@ -14,4 +14,9 @@
 // read as the net package's (*net.OpError, os.SyscallError, io.EOF,
 // os.ErrDeadlineExceeded, net.ErrClosed). Under postern's load benchmark it
 // took about 1 µs of CPU off a message (docs/benchmarks.md).
+//
+// Console does the same for the process's standard output or error when a
+// pipe or socket carries it (the audit trail's console sink): one raw
+// non-blocking call per write, and the *os.File for whatever that does not
+// write.
 package sysconn

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/postern/postern/internal/sysconn"
 )
 
 // Sinks sends each audit line to every configured sink: the console
@@ -94,9 +96,9 @@ func OpenSinks(cfg Config, stdout, stderr io.Writer, log *slog.Logger) (*Sinks, 
 	s.key.Store(newChainKey(cfg.ChainKey))
 	switch cfg.Console {
 	case "stdout", "":
-		s.add("stdout", consoleSink{stdout}, cfg.Queue)
+		s.add("stdout", newConsoleSink(stdout), cfg.Queue)
 	case "stderr":
-		s.add("stderr", consoleSink{stderr}, cfg.Queue)
+		s.add("stderr", newConsoleSink(stderr), cfg.Queue)
 	}
 	if cfg.File != "" {
 		f, err := openAuditFile(cfg.File)
@@ -323,9 +325,26 @@ func (qs *queuedSink) writeBatch(first *queuedLine) (n int, next *queuedLine, cl
 // consoleSink writes to stdout or stderr.
 type consoleSink struct{ w io.Writer }
 
+// newConsoleSink writes to w; the process's own stdout or stderr through
+// sysconn.Console, whose raw non-blocking writes keep the runtime's system
+// monitor from handing the sink's P to another thread whenever the pipe's
+// reader runs first (docs/benchmarks.md, issue 13).
+func newConsoleSink(w io.Writer) consoleSink {
+	if f, ok := w.(*os.File); ok {
+		return consoleSink{sysconn.NewConsole(f)}
+	}
+	return consoleSink{w}
+}
+
 func (c consoleSink) write(line []byte) error { _, err := c.w.Write(line); return err }
 func (consoleSink) reopen() error             { return nil }
-func (consoleSink) close() error              { return nil }
+
+func (c consoleSink) close() error {
+	if sc, ok := c.w.(*sysconn.Console); ok {
+		return sc.Close()
+	}
+	return nil
+}
 
 // fileSink appends to a file. Before each line it checks that the path
 // still names the open file, so a rotation tool that moves the file away
