@@ -559,10 +559,13 @@ func tableCells(line string) []string {
 	return cells
 }
 
-// TestServeSetsTheHeapGoal: the daemon runs with GOGC=70 (a smaller heap,
-// issue 13's memory target) unless its environment sets GOGC, which wins.
-// Read from the daemon's own /metrics (go_gc_gogc_percent).
-func TestServeSetsTheHeapGoal(t *testing.T) {
+// TestServeKeepsGosHeapGoal: the daemon runs with Go's own GOGC (100)
+// unless its environment sets GOGC, which wins. It ran with 70 for issue
+// 13's memory target until the heap no longer needed it: the collector's
+// CPU counted for more (docs/benchmarks.md, "the audit console without the
+// system monitor"). Read from the daemon's own /metrics
+// (go_gc_gogc_percent).
+func TestServeKeepsGosHeapGoal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
@@ -571,8 +574,8 @@ func TestServeSetsTheHeapGoal(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{nil, "go_gc_gogc_percent 70\n"},
-		{[]string{"GOGC=100"}, "go_gc_gogc_percent 100\n"},
+		{nil, "go_gc_gogc_percent 100\n"},
+		{[]string{"GOGC=70"}, "go_gc_gogc_percent 70\n"},
 		{[]string{"GOGC=150"}, "go_gc_gogc_percent 150\n"},
 	} {
 		d := startDaemon(t, bin, t.TempDir(), append([]string{}, tc.env...), "serve", "-sandbox")

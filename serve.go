@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -59,24 +58,7 @@ func serveFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		if err != nil {
 			return usageError(stderr, "serve", "%v", err)
 		}
-		setDaemonGC(os.LookupEnv)
 		return serve(serveOptions{config: *configPath, sandbox: *sandbox, listen: *listen, adminListen: *adminListen, grace: *grace}, log, stdout, stderr)
-	}
-}
-
-// daemonGCPercent is the daemon's GOGC unless its environment sets one: a
-// heap goal of 1.7 times the live heap instead of Go's 2. At 50 connections
-// the live heap is about 4 MB and the goal 8–9 MB, so this keeps about 1.5
-// MiB less resident (issue 13's 30 MiB target) for about 2% more CPU: the
-// collector took 4% of the daemon's CPU at GOGC=100 (docs/benchmarks.md,
-// "Issue 13: the heap goal").
-const daemonGCPercent = 70
-
-// setDaemonGC sets daemonGCPercent unless GOGC is in the environment, which
-// an operator's own setting (GOGC=100, GOGC=off) always wins over.
-func setDaemonGC(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(daemonGCPercent)
 	}
 }
 
