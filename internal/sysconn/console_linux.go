@@ -61,9 +61,10 @@ func NewConsole(f *os.File) *Console {
 		c.fd, c.send = fd, true
 	case syscall.S_IFIFO:
 		// A pipe has no per-call flag, but opening it again through /proc
-		// gives a descriptor of its own that can be non-blocking. It fails
-		// where the pipe belongs to another user or /proc is not mounted:
-		// then f is written as before.
+		// gives a descriptor of its own that can be non-blocking (one more
+		// writer end, so the reader sees the end of the pipe only once Close
+		// has run too). It fails where the pipe belongs to another user or
+		// /proc is not mounted: then f is written as before.
 		nb, err := syscall.Open("/proc/self/fd/"+strconv.Itoa(fd), syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 		if err == nil {
 			c.fd, c.own = nb, true
