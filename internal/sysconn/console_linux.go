@@ -32,8 +32,9 @@ import (
 // programs do. A write of at most 4096 bytes to a pipe stays atomic: a
 // non-blocking one writes all of it or nothing.
 //
-// Like the file, a Console must not be written from two goroutines at once
-// (postern's console sink has one); it never changes the file's own flags.
+// Unlike the file, a Console must not be written from two goroutines at
+// once (postern's console sink has one); it never changes the file's own
+// flags.
 type Console struct {
 	f    *os.File
 	fd   int  // a non-blocking descriptor for f's pipe or socket; -1: none
